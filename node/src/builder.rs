@@ -1,0 +1,249 @@
+//! Block building: given a parent and a time, execute transactions on revm through alloy-evm's
+//! Ethereum block executor and produce the block's contents. The builder never decides *when*
+//! to seal; that belongs to the dev sealer today and the consensus engine later.
+
+use crate::{
+    chainspec::ChainSpec,
+    evm::ComputeEvmFactory,
+    storage::{NewBlock, Reader, SealedHeader, StoreError},
+};
+use alloy::{
+    consensus::{
+        EMPTY_OMMER_ROOT_HASH, Header, ReceiptEnvelope, Transaction, TxEnvelope, TxReceipt,
+        constants::EMPTY_WITHDRAWALS,
+        proofs::{calculate_receipt_root, calculate_transaction_root},
+        transaction::Recovered,
+    },
+    eips::{Encodable2718, eip7840::BlobParams},
+    primitives::{Address, B256, Bloom, Bytes, U256},
+};
+use alloy_evm::{
+    EvmEnv, EvmFactory,
+    block::{BlockExecutionError, BlockExecutor, BlockExecutorFactory, BlockValidationError},
+    eth::{
+        EthBlockExecutionCtx, EthBlockExecutorFactory, NextEvmEnvAttributes,
+        receipt_builder::AlloyReceiptBuilder,
+    },
+};
+use revm::database::{
+    OriginalValuesKnown, State, WrapDatabaseRef, states::bundle_state::BundleRetention,
+};
+use std::{borrow::Cow, sync::Arc};
+use tracing::trace;
+
+/// What the consensus side supplies for a new block.
+#[derive(Debug, Clone)]
+pub struct BlockAttributes {
+    /// Block timestamp (must exceed the parent's).
+    pub timestamp: u64,
+    /// Fee recipient.
+    pub beneficiary: Address,
+    /// PREVRANDAO value (consensus-derived; not a safe source of randomness).
+    pub prev_randao: B256,
+}
+
+/// Errors that stop a block from being built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Execution failed for a reason other than an invalid transaction.
+    #[error("block execution failed: {0}")]
+    Execution(String),
+    /// The requested timestamp does not advance the chain.
+    #[error("timestamp {timestamp} is not after parent timestamp {parent}")]
+    Timestamp {
+        /// Requested.
+        timestamp: u64,
+        /// Parent's.
+        parent: u64,
+    },
+}
+
+/// A built block waiting to be committed, with the transactions it had to drop.
+#[derive(Debug)]
+pub struct BuiltBlock {
+    /// The block contents (the store fills in the state root on commit).
+    pub block: NewBlock,
+    /// Transactions that failed validation against the block's state, with the reason.
+    pub invalid: Vec<(B256, String)>,
+}
+
+/// Builds blocks on top of a parent.
+#[derive(Debug, Clone)]
+pub struct BlockBuilder {
+    spec: Arc<ChainSpec>,
+    executors: EthBlockExecutorFactory<AlloyReceiptBuilder, Arc<ChainSpec>, ComputeEvmFactory>,
+}
+
+impl BlockBuilder {
+    /// A builder for `spec`'s chain.
+    pub fn new(spec: Arc<ChainSpec>) -> Self {
+        let executors = EthBlockExecutorFactory::new(
+            AlloyReceiptBuilder::default(),
+            spec.clone(),
+            ComputeEvmFactory,
+        );
+        Self { spec, executors }
+    }
+
+    /// The EVM factory shared by block building, `eth_call` and `eth_estimateGas`.
+    pub fn evm_factory(&self) -> &ComputeEvmFactory {
+        self.executors.evm_factory()
+    }
+
+    /// Base fee of the block after `parent`.
+    pub fn next_base_fee(&self, parent: &Header) -> u64 {
+        parent
+            .next_block_base_fee(self.spec.base_fee_params())
+            .unwrap_or_default()
+    }
+
+    /// The EVM environment of the block after `parent`.
+    pub fn next_env(&self, parent: &Header, attrs: &BlockAttributes) -> EvmEnv {
+        EvmEnv::for_eth_next_block(
+            parent,
+            NextEvmEnvAttributes {
+                timestamp: attrs.timestamp,
+                suggested_fee_recipient: attrs.beneficiary,
+                prev_randao: attrs.prev_randao,
+                gas_limit: parent.gas_limit,
+                slot_number: None,
+            },
+            self.next_base_fee(parent),
+            &*self.spec,
+            self.spec.chain_id(),
+            Some(BlobParams::prague()),
+        )
+    }
+
+    /// The EVM environment of an existing block (for calls at that block).
+    pub fn env_at(&self, header: &Header) -> EvmEnv {
+        EvmEnv::for_eth_block(
+            header,
+            &*self.spec,
+            self.spec.chain_id(),
+            Some(BlobParams::prague()),
+        )
+    }
+
+    /// Executes `transactions` (in the order given, skipping those that do not fit or are
+    /// invalid) on top of `parent`, whose state `reader` must see as latest.
+    pub fn build(
+        &self,
+        reader: &Reader<'_>,
+        parent: &SealedHeader,
+        attrs: &BlockAttributes,
+        transactions: impl IntoIterator<Item = Arc<Recovered<TxEnvelope>>>,
+    ) -> Result<BuiltBlock, BuildError> {
+        if attrs.timestamp <= parent.timestamp {
+            return Err(BuildError::Timestamp {
+                timestamp: attrs.timestamp,
+                parent: parent.timestamp,
+            });
+        }
+        let env = self.next_env(parent, attrs);
+        let gas_limit = parent.gas_limit;
+        let base_fee = env.block_env.basefee;
+        let state_db = reader.state_at(None);
+        let mut state = State::builder()
+            .with_database(WrapDatabaseRef(&state_db))
+            .with_bundle_update()
+            .build();
+        let evm = self.executors.evm_factory().create_evm(&mut state, env);
+        let ctx = EthBlockExecutionCtx {
+            parent_hash: parent.hash(),
+            parent_beacon_block_root: Some(B256::ZERO),
+            ommers: &[],
+            withdrawals: Some(Cow::Owned(vec![])),
+            extra_data: Bytes::new(),
+            tx_count_hint: None,
+            slot_number: None,
+        };
+        let mut executor = self.executors.create_executor(evm, ctx);
+        executor
+            .apply_pre_execution_changes()
+            .map_err(|e| BuildError::Execution(e.to_string()))?;
+
+        let mut included = Vec::new();
+        let mut invalid = Vec::new();
+        let mut gas_used = 0u64;
+        let mut skipped_senders = alloy::primitives::map::HashSet::<Address>::default();
+        for tx in transactions {
+            if skipped_senders.contains(&tx.signer()) {
+                continue;
+            }
+            if tx.gas_limit() > gas_limit - gas_used {
+                // Does not fit; later transactions of this sender depend on it.
+                skipped_senders.insert(tx.signer());
+                continue;
+            }
+            match executor.execute_transaction_without_commit(tx.as_recovered_ref()) {
+                Ok(result) => {
+                    gas_used += executor.commit_transaction(result).tx_gas_used();
+                    included.push(tx);
+                }
+                Err(BlockExecutionError::Validation(BlockValidationError::InvalidTx {
+                    hash,
+                    error,
+                })) => {
+                    trace!(target: "builder", %hash, %error, "dropping invalid transaction");
+                    skipped_senders.insert(tx.signer());
+                    invalid.push((hash, error.to_string()));
+                }
+                Err(e) => return Err(BuildError::Execution(e.to_string())),
+            }
+        }
+        let (_evm, result) = executor
+            .finish()
+            .map_err(|e| BuildError::Execution(e.to_string()))?;
+        state.merge_transitions(BundleRetention::PlainState);
+        let (changes, _) = state
+            .take_bundle()
+            .to_plain_state_and_reverts(OriginalValuesKnown::Yes);
+
+        let receipts: Vec<ReceiptEnvelope> = result.receipts;
+        let transactions: Vec<TxEnvelope> = included.iter().map(|tx| tx.inner().clone()).collect();
+        let senders: Vec<Address> = included.iter().map(|tx| tx.signer()).collect();
+        let logs_bloom = receipts
+            .iter()
+            .fold(Bloom::default(), |acc, r| acc | r.bloom());
+        let header = Header {
+            parent_hash: parent.hash(),
+            ommers_hash: EMPTY_OMMER_ROOT_HASH,
+            beneficiary: attrs.beneficiary,
+            state_root: B256::ZERO,
+            transactions_root: calculate_transaction_root(&transactions),
+            receipts_root: calculate_receipt_root(&receipts),
+            logs_bloom,
+            difficulty: U256::ZERO,
+            number: parent.number + 1,
+            gas_limit,
+            gas_used: result.gas_used,
+            timestamp: attrs.timestamp,
+            extra_data: Bytes::new(),
+            mix_hash: attrs.prev_randao,
+            nonce: Default::default(),
+            base_fee_per_gas: Some(base_fee),
+            withdrawals_root: Some(EMPTY_WITHDRAWALS),
+            blob_gas_used: Some(0),
+            excess_blob_gas: Some(0),
+            parent_beacon_block_root: Some(B256::ZERO),
+            requests_hash: Some(result.requests.requests_hash()),
+            block_access_list_hash: None,
+            slot_number: None,
+        };
+        let _ = transactions.first().map(|t| t.encoded_2718());
+        Ok(BuiltBlock {
+            block: NewBlock {
+                header,
+                transactions,
+                senders,
+                receipts,
+                changes,
+            },
+            invalid,
+        })
+    }
+}

@@ -1,0 +1,66 @@
+//! The EVM factory: the one place where precompiles are registered. Block building, `eth_call`
+//! and `eth_estimateGas` all create their EVMs here, so a precompile added here is visible to all
+//! of them alike.
+
+use alloy_evm::{
+    EvmEnv, EvmFactory,
+    eth::{EthEvm, EthEvmBuilder, EthEvmContext},
+    precompiles::PrecompilesMap,
+};
+use revm::{
+    Inspector,
+    context::{
+        BlockEnv, TxEnv,
+        result::{EVMError, HaltReason},
+    },
+    context_interface::result::InvalidTransaction,
+    database_interface::DBErrorMarker,
+    inspector::NoOpInspector,
+    precompile::{PrecompileSpecId, Precompiles},
+    primitives::hardfork::SpecId,
+};
+
+/// Creates ComputeChain EVMs: Ethereum's EVM with ComputeChain's precompile set.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ComputeEvmFactory;
+
+/// The precompiles active under `spec`. ComputeChain's native precompiles (staking at `0x…1000`,
+/// delegation at `0x…1001`, proof-of-compute at `0x…1002`, attestation at `0x…1003`) are applied
+/// to this map with `apply_precompile` as they are built.
+pub fn precompiles(spec: SpecId) -> PrecompilesMap {
+    PrecompilesMap::from_static(Precompiles::new(PrecompileSpecId::from_spec_id(spec)))
+}
+
+impl EvmFactory for ComputeEvmFactory {
+    type Evm<DB: alloy_evm::Database, I: Inspector<EthEvmContext<DB>>> =
+        EthEvm<DB, I, PrecompilesMap>;
+    type Context<DB: alloy_evm::Database> = EthEvmContext<DB>;
+    type Tx = TxEnv;
+    type Error<DBError: DBErrorMarker> = EVMError<DBError, InvalidTransaction>;
+    type HaltReason = HaltReason;
+    type Spec = SpecId;
+    type BlockEnv = BlockEnv;
+    type Precompiles = PrecompilesMap;
+
+    fn create_evm<DB: alloy_evm::Database>(
+        &self,
+        db: DB,
+        input: EvmEnv,
+    ) -> Self::Evm<DB, NoOpInspector> {
+        let map = precompiles(input.cfg_env.spec);
+        EthEvmBuilder::new(db, input).precompiles(map).build()
+    }
+
+    fn create_evm_with_inspector<DB: alloy_evm::Database, I: Inspector<Self::Context<DB>>>(
+        &self,
+        db: DB,
+        input: EvmEnv,
+        inspector: I,
+    ) -> Self::Evm<DB, I> {
+        let map = precompiles(input.cfg_env.spec);
+        EthEvmBuilder::new(db, input)
+            .precompiles(map)
+            .activate_inspector(inspector)
+            .build()
+    }
+}

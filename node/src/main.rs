@@ -1,0 +1,120 @@
+//! The `computechain` binary.
+
+use clap::Parser;
+use computechain_node::{
+    chainspec::ChainSpec,
+    cli::{Cli, Command, NodeArgs},
+    dev,
+    node::Node,
+    rpc,
+};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+use tracing_subscriber::EnvFilter;
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Node(args) => run_node(args).await,
+            Command::Bench(args) => computechain_node::bench::run(args).await,
+        }
+    });
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run_node(args: NodeArgs) -> eyre::Result<()> {
+    let spec = match (&args.genesis, args.dev) {
+        (Some(path), _) => ChainSpec::from_file(path)?,
+        (None, true) => ChainSpec::dev(),
+        (None, false) => {
+            eyre::bail!("no chain selected: pass --dev for a dev chain or --genesis FILE")
+        }
+    };
+    let datadir = match &args.datadir {
+        Some(d) => d.clone(),
+        None => {
+            let home = std::env::var_os("HOME")
+                .ok_or_else(|| eyre::eyre!("HOME is not set; pass --datadir"))?;
+            std::path::PathBuf::from(home)
+                .join(".computechain")
+                .join(spec.chain_id().to_string())
+        }
+    };
+    let block_time = Duration::from_secs(args.block_time.unwrap_or(spec.params.block_time));
+    let coinbase = args.coinbase.unwrap_or(spec.genesis.coinbase);
+    let chain_id = spec.chain_id();
+    let symbol = spec.params.currency_symbol.clone();
+    let node = Arc::new(
+        Node::open(spec, &datadir, coinbase)
+            .map_err(|e| eyre::eyre!("cannot open data directory {}: {e}", datadir.display()))?,
+    );
+    let config = rpc::RpcConfig {
+        addr: SocketAddr::new(args.http_addr, args.http_port),
+        cors: args.cors.clone(),
+        ..Default::default()
+    };
+    let (handle, addr) = rpc::start(node.clone(), config).await.map_err(|e| {
+        eyre::eyre!(
+            "cannot serve RPC on {}:{}: {e}",
+            args.http_addr,
+            args.http_port
+        )
+    })?;
+
+    println!("\nComputeChain node");
+    println!("  RPC (HTTP + WS): http://{addr}  ws://{addr}");
+    println!("  Chain id:        {chain_id}");
+    println!("  Currency:        {symbol}");
+    println!("  Data directory:  {}", datadir.display());
+    println!(
+        "  Block time:      {}",
+        if block_time.is_zero() {
+            "on demand".to_string()
+        } else {
+            format!("{}s", block_time.as_secs())
+        }
+    );
+    if args.dev {
+        println!(
+            "\nAvailable accounts (10000 {symbol} each, mnemonic \"{}\"):",
+            dev::DEV_MNEMONIC
+        );
+        for (i, signer) in dev::dev_accounts(10)?.iter().enumerate() {
+            println!(
+                "  ({i}) {}  key 0x{}",
+                signer.address(),
+                alloy::hex::encode(signer.credential().to_bytes())
+            );
+        }
+    }
+    println!();
+
+    let sealer = tokio::spawn(dev::run_sealer(node.clone(), block_time));
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    sealer.abort();
+    let _ = handle.stop();
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,183 @@
+//! The node core: storage, pool and builder wired together, the canonical head, and the
+//! stream of committed blocks that RPC subscriptions and filters follow.
+
+use crate::{
+    builder::{BlockAttributes, BlockBuilder, BuildError},
+    chainspec::ChainSpec,
+    pool::{PoolConfig, PoolError, SenderState, TxPool},
+    storage::{Reader, SealedHeader, Store, StoreError},
+};
+use alloy::{
+    consensus::{ReceiptEnvelope, TxEnvelope, transaction::SignerRecoverable},
+    eips::Decodable2718,
+    primitives::{Address, B256, keccak256},
+};
+use parking_lot::{Mutex, RwLock};
+use revm::primitives::hardfork::SpecId;
+use std::{path::Path, sync::Arc, time::Instant};
+use tokio::sync::broadcast;
+use tracing::info;
+
+/// A committed block, as announced to subscribers.
+#[derive(Debug)]
+pub struct BlockEvent {
+    /// Sealed header.
+    pub header: SealedHeader,
+    /// Transactions.
+    pub transactions: Vec<TxEnvelope>,
+    /// Senders.
+    pub senders: Vec<Address>,
+    /// Receipts.
+    pub receipts: Vec<ReceiptEnvelope>,
+}
+
+/// Why a submitted raw transaction was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// Not a valid EIP-2718 encoding.
+    #[error("invalid transaction: {0}")]
+    Decode(String),
+    /// The signature does not recover.
+    #[error("invalid sender: {0}")]
+    InvalidSender(String),
+    /// The pool refused it.
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The running chain.
+#[derive(Debug)]
+pub struct Node {
+    /// Chain specification.
+    pub spec: Arc<ChainSpec>,
+    /// Storage.
+    pub store: Store,
+    /// Transaction pool.
+    pub pool: TxPool,
+    /// Block builder (and the EVM factory).
+    pub builder: BlockBuilder,
+    head: RwLock<SealedHeader>,
+    blocks: broadcast::Sender<Arc<BlockEvent>>,
+    beneficiary: Address,
+    sealing: Mutex<()>,
+}
+
+impl Node {
+    /// Opens the chain in `datadir`, writing genesis on first start.
+    pub fn open(spec: ChainSpec, datadir: &Path, beneficiary: Address) -> Result<Self, StoreError> {
+        let spec = Arc::new(spec);
+        std::fs::create_dir_all(datadir).map_err(|e| StoreError::Corrupt {
+            table: "datadir",
+            detail: format!("cannot create {}: {e}", datadir.display()),
+        })?;
+        let store = Store::open(&datadir.join("db"))?;
+        let head = store.init_genesis(&spec.genesis, spec.genesis_header())?;
+        let pool = TxPool::new(PoolConfig {
+            params: spec.params.tx_pool.clone(),
+            chain_id: spec.chain_id(),
+            block_gas_limit: head.gas_limit,
+            max_tx_bytes: spec.params.max_tx_bytes,
+            spec: SpecId::PRAGUE,
+        });
+        let (blocks, _) = broadcast::channel(256);
+        info!(target: "node", number = head.number, hash = %head.hash(), state_root = %head.state_root, "chain head");
+        Ok(Self {
+            builder: BlockBuilder::new(spec.clone()),
+            spec,
+            store,
+            pool,
+            head: RwLock::new(head),
+            blocks,
+            beneficiary,
+            sealing: Mutex::new(()),
+        })
+    }
+
+    /// The canonical head.
+    pub fn head(&self) -> SealedHeader {
+        self.head.read().clone()
+    }
+
+    /// Committed blocks, in order.
+    pub fn subscribe_blocks(&self) -> broadcast::Receiver<Arc<BlockEvent>> {
+        self.blocks.subscribe()
+    }
+
+    /// Account nonce and balance in the latest state.
+    pub fn sender_state(reader: &Reader<'_>, address: &Address) -> Result<SenderState, StoreError> {
+        Ok(reader
+            .state_at(None)
+            .account(address)?
+            .map(|a| SenderState {
+                nonce: a.nonce,
+                balance: a.balance,
+            })
+            .unwrap_or_default())
+    }
+
+    /// Decodes, recovers, validates and pools a raw transaction.
+    pub fn submit_raw(&self, raw: &[u8]) -> Result<B256, SubmitError> {
+        let tx =
+            TxEnvelope::decode_2718_exact(raw).map_err(|e| SubmitError::Decode(e.to_string()))?;
+        let recovered = tx
+            .try_into_recovered()
+            .map_err(|e| SubmitError::InvalidSender(e.to_string()))?;
+        let base_fee = self.builder.next_base_fee(&self.head());
+        self.pool.validate_stateless(&recovered, base_fee)?;
+        let state = Self::sender_state(&self.store.read()?, &recovered.signer())?;
+        Ok(self.pool.add(Arc::new(recovered), state)?)
+    }
+
+    /// Builds, commits and announces the next block at `timestamp` (bumped past the parent's if
+    /// needed) from the pool's best transactions. Runs on the calling thread: call it from a
+    /// blocking thread, never from an async task.
+    pub fn seal_next_block(&self, timestamp: u64) -> Result<Arc<BlockEvent>, BuildError> {
+        let _sealing = self.sealing.lock();
+        let started = Instant::now();
+        let parent = self.head();
+        let attrs = BlockAttributes {
+            timestamp: timestamp.max(parent.timestamp + 1),
+            beneficiary: self.beneficiary,
+            prev_randao: keccak256(parent.hash()),
+        };
+        let candidates = self
+            .pool
+            .best_transactions(self.builder.next_base_fee(&parent));
+        let built = {
+            let reader = self.store.read()?;
+            self.builder.build(&reader, &parent, &attrs, candidates)?
+        };
+        let invalid: Vec<B256> = built.invalid.iter().map(|(h, _)| *h).collect();
+        let transactions = built.block.transactions.clone();
+        let senders = built.block.senders.clone();
+        let receipts = built.block.receipts.clone();
+        let header = self.store.commit_block(built.block)?;
+        *self.head.write() = header.clone();
+        {
+            let reader = self.store.read()?;
+            self.pool.on_new_block(&invalid, |a| {
+                Self::sender_state(&reader, a).unwrap_or_default()
+            });
+        }
+        info!(
+            target: "node",
+            number = header.number,
+            hash = %header.hash(),
+            txs = transactions.len(),
+            gas_used = header.gas_used,
+            elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+            "sealed block"
+        );
+        let event = Arc::new(BlockEvent {
+            header,
+            transactions,
+            senders,
+            receipts,
+        });
+        let _ = self.blocks.send(event.clone());
+        Ok(event)
+    }
+}

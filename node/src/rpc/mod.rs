@@ -1,0 +1,564 @@
+//! The Ethereum JSON-RPC server: HTTP and WebSocket on one port, loopback by default.
+
+mod convert;
+mod error;
+mod eth;
+mod filters;
+
+use crate::node::Node;
+use alloy::{
+    eips::{BlockId, BlockNumberOrTag},
+    primitives::{Address, B256, Bytes, U64, U256},
+    rpc::types::{Filter, TransactionRequest, state::StateOverride},
+};
+use error::{RpcResult, header_not_found, internal, invalid_params, server_error};
+use eth::EthApi;
+use filters::{FilterKind, Filters};
+use jsonrpsee::{
+    PendingSubscriptionSink, RpcModule, SubscriptionMessage,
+    server::{BatchRequestConfig, Server, ServerConfig, ServerHandle},
+    types::Params,
+};
+use serde::Serialize;
+use std::{net::SocketAddr, sync::Arc};
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tracing::info;
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct RpcConfig {
+    /// Listen address (HTTP and WebSocket).
+    pub addr: SocketAddr,
+    /// Allowed CORS origins; `None` sends no CORS headers, `["*"]` allows any.
+    pub cors: Option<Vec<String>>,
+    /// Largest request body in bytes.
+    pub max_request_bytes: u32,
+    /// Largest response body in bytes.
+    pub max_response_bytes: u32,
+    /// Most calls in one batch.
+    pub max_batch_len: u32,
+}
+
+impl Default for RpcConfig {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8545)),
+            cors: None,
+            max_request_bytes: 5 * 1024 * 1024,
+            max_response_bytes: 100 * 1024 * 1024,
+            max_batch_len: 1000,
+        }
+    }
+}
+
+/// Starts the server; returns its handle and bound address.
+pub async fn start(node: Arc<Node>, config: RpcConfig) -> eyre::Result<(ServerHandle, SocketAddr)> {
+    let cors = config.cors.as_ref().map(|origins| {
+        let layer = CorsLayer::new().allow_methods(Any).allow_headers(Any);
+        if origins.iter().any(|o| o == "*") {
+            layer.allow_origin(Any)
+        } else {
+            let list = origins
+                .iter()
+                .filter_map(|o| o.parse().ok())
+                .collect::<Vec<_>>();
+            layer.allow_origin(AllowOrigin::list(list))
+        }
+    });
+    let middleware = tower::ServiceBuilder::new().option_layer(cors);
+    let server_config = ServerConfig::builder()
+        .max_request_body_size(config.max_request_bytes)
+        .max_response_body_size(config.max_response_bytes)
+        .set_batch_request_config(BatchRequestConfig::Limit(config.max_batch_len))
+        .build();
+    let server = Server::builder()
+        .set_config(server_config)
+        .set_http_middleware(middleware)
+        .build(config.addr)
+        .await?;
+    let addr = server.local_addr()?;
+    let api = EthApi {
+        node,
+        filters: Filters::default(),
+    };
+    let handle = server.start(module(api)?);
+    info!(target: "rpc", %addr, "JSON-RPC listening (HTTP and WebSocket)");
+    Ok((handle, addr))
+}
+
+fn json<T: Serialize>(value: T) -> RpcResult<serde_json::Value> {
+    serde_json::to_value(value).map_err(internal)
+}
+
+/// All RPC methods.
+fn module(api: EthApi) -> eyre::Result<RpcModule<EthApi>> {
+    let mut m = RpcModule::new(api);
+
+    // --- chain and node facts ---
+    m.register_method("eth_chainId", |_, api, _| -> RpcResult<U64> {
+        Ok(U64::from(api.node.spec.chain_id()))
+    })?;
+    m.register_method("net_version", |_, api, _| {
+        api.node.spec.chain_id().to_string()
+    })?;
+    m.register_method("net_listening", |_, _, _| true)?;
+    m.register_method("net_peerCount", |_, _, _| -> RpcResult<U64> {
+        Ok(U64::ZERO)
+    })?;
+    m.register_method("web3_clientVersion", |_, _, _| {
+        format!(
+            "ComputeChain/v{}/{}-{}",
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        )
+    })?;
+    m.register_method("web3_sha3", |p: Params<'_>, _, _| -> RpcResult<B256> {
+        let (data,): (Bytes,) = p.parse()?;
+        Ok(eth::sha3(&data))
+    })?;
+    m.register_method("eth_blockNumber", |_, api, _| -> RpcResult<U64> {
+        Ok(U64::from(api.node.head().number))
+    })?;
+    m.register_method("eth_syncing", |_, _, _| false)?;
+    m.register_method("eth_accounts", |_, _, _| Vec::<Address>::new())?;
+
+    // --- state ---
+    m.register_blocking_method("eth_getBalance", |p, api, _| -> RpcResult<U256> {
+        let mut seq = p.sequence();
+        let address: Address = seq.next()?;
+        let block: Option<BlockId> = seq.optional_next()?;
+        Ok(api
+            .account_at(address, block.unwrap_or_default())?
+            .0
+            .map(|a| a.balance)
+            .unwrap_or_default())
+    })?;
+    m.register_blocking_method("eth_getTransactionCount", |p, api, _| -> RpcResult<U256> {
+        let mut seq = p.sequence();
+        let address: Address = seq.next()?;
+        let block: Option<BlockId> = seq.optional_next()?;
+        api.transaction_count(address, block.unwrap_or_default())
+    })?;
+    m.register_blocking_method("eth_getCode", |p, api, _| -> RpcResult<Bytes> {
+        let mut seq = p.sequence();
+        let address: Address = seq.next()?;
+        let block: Option<BlockId> = seq.optional_next()?;
+        Ok(api
+            .account_at(address, block.unwrap_or_default())?
+            .1
+            .unwrap_or_default())
+    })?;
+    m.register_blocking_method("eth_getStorageAt", |p, api, _| -> RpcResult<B256> {
+        let mut seq = p.sequence();
+        let address: Address = seq.next()?;
+        let slot: U256 = seq.next()?;
+        let block: Option<BlockId> = seq.optional_next()?;
+        api.storage_at(address, slot, block.unwrap_or_default())
+    })?;
+    m.register_blocking_method("eth_call", |p, api, _| -> RpcResult<Bytes> {
+        let mut seq = p.sequence();
+        let request: TransactionRequest = seq.next()?;
+        let block: Option<BlockId> = seq.optional_next()?;
+        let overrides: Option<StateOverride> = seq.optional_next()?;
+        api.call(request, block.unwrap_or_default(), overrides)
+    })?;
+    m.register_blocking_method("eth_estimateGas", |p, api, _| -> RpcResult<U64> {
+        let mut seq = p.sequence();
+        let request: TransactionRequest = seq.next()?;
+        let block: Option<BlockId> = seq.optional_next()?;
+        let overrides: Option<StateOverride> = seq.optional_next()?;
+        api.estimate_gas(request, block.unwrap_or(BlockId::pending()), overrides)
+    })?;
+
+    // --- fees ---
+    m.register_blocking_method("eth_gasPrice", |_, api, _| -> RpcResult<U256> {
+        let base = api.node.builder.next_base_fee(&api.node.head()) as u128;
+        Ok(U256::from(base + api.suggested_tip()?))
+    })?;
+    m.register_blocking_method("eth_maxPriorityFeePerGas", |_, api, _| -> RpcResult<U256> {
+        Ok(U256::from(api.suggested_tip()?))
+    })?;
+    m.register_blocking_method(
+        "eth_feeHistory",
+        |p, api, _| -> RpcResult<serde_json::Value> {
+            let mut seq = p.sequence();
+            let count: U64 = seq.next()?;
+            let newest: BlockNumberOrTag = seq.next()?;
+            let percentiles: Option<Vec<f64>> = seq.optional_next()?;
+            json(api.fee_history(count.to(), newest, percentiles)?)
+        },
+    )?;
+
+    // --- transactions ---
+    m.register_blocking_method("eth_sendRawTransaction", |p, api, _| -> RpcResult<B256> {
+        let (raw,): (Bytes,) = p.parse()?;
+        api.node.submit_raw(&raw).map_err(|e| match e {
+            crate::node::SubmitError::Store(e) => internal(e),
+            other => server_error(other),
+        })
+    })?;
+    m.register_blocking_method(
+        "eth_getTransactionByHash",
+        |p, api, _| -> RpcResult<serde_json::Value> {
+            let (hash,): (B256,) = p.parse()?;
+            if let Some(tx) = api.node.pool.get(&hash) {
+                return json(convert::transaction(tx.inner().clone(), tx.signer(), None));
+            }
+            let reader = api.node.store.read().map_err(internal)?;
+            let Some((number, index)) = reader.transaction_location(hash).map_err(internal)? else {
+                return Ok(serde_json::Value::Null);
+            };
+            tx_at(&api, &reader, BlockId::number(number), index as usize)
+        },
+    )?;
+    m.register_blocking_method(
+        "eth_getTransactionReceipt",
+        |p, api, _| -> RpcResult<serde_json::Value> {
+            let (hash,): (B256,) = p.parse()?;
+            let reader = api.node.store.read().map_err(internal)?;
+            let Some((number, index)) = reader.transaction_location(hash).map_err(internal)? else {
+                return Ok(serde_json::Value::Null);
+            };
+            let receipts = receipts_of(&reader, number)?;
+            json(receipts.into_iter().nth(index as usize))
+        },
+    )?;
+    m.register_blocking_method(
+        "eth_getBlockReceipts",
+        |p, api, _| -> RpcResult<serde_json::Value> {
+            let (block,): (BlockId,) = p.parse()?;
+            let reader = api.node.store.read().map_err(internal)?;
+            match api.resolve(&reader, block) {
+                Ok(h) => json(receipts_of(&reader, h.number)?),
+                Err(_) => Ok(serde_json::Value::Null),
+            }
+        },
+    )?;
+
+    // --- blocks ---
+    m.register_blocking_method(
+        "eth_getBlockByNumber",
+        |p, api, _| -> RpcResult<serde_json::Value> {
+            let (block, full): (BlockNumberOrTag, bool) = p.parse()?;
+            block_json(&api, BlockId::Number(block), full)
+        },
+    )?;
+    m.register_blocking_method(
+        "eth_getBlockByHash",
+        |p, api, _| -> RpcResult<serde_json::Value> {
+            let (hash, full): (B256, bool) = p.parse()?;
+            block_json(&api, BlockId::from(hash), full)
+        },
+    )?;
+    m.register_blocking_method(
+        "eth_getBlockTransactionCountByNumber",
+        |p, api, _| -> RpcResult<Option<U64>> {
+            let (block,): (BlockNumberOrTag,) = p.parse()?;
+            tx_count(&api, BlockId::Number(block))
+        },
+    )?;
+    m.register_blocking_method(
+        "eth_getBlockTransactionCountByHash",
+        |p, api, _| -> RpcResult<Option<U64>> {
+            let (hash,): (B256,) = p.parse()?;
+            tx_count(&api, BlockId::from(hash))
+        },
+    )?;
+    m.register_blocking_method(
+        "eth_getTransactionByBlockNumberAndIndex",
+        |p, api, _| -> RpcResult<serde_json::Value> {
+            let (block, index): (BlockNumberOrTag, U64) = p.parse()?;
+            let reader = api.node.store.read().map_err(internal)?;
+            tx_at(&api, &reader, BlockId::Number(block), index.to())
+        },
+    )?;
+    m.register_blocking_method(
+        "eth_getTransactionByBlockHashAndIndex",
+        |p, api, _| -> RpcResult<serde_json::Value> {
+            let (hash, index): (B256, U64) = p.parse()?;
+            let reader = api.node.store.read().map_err(internal)?;
+            tx_at(&api, &reader, BlockId::from(hash), index.to())
+        },
+    )?;
+
+    // --- logs and filters ---
+    m.register_blocking_method("eth_getLogs", |p, api, _| -> RpcResult<serde_json::Value> {
+        let (filter,): (Filter,) = p.parse()?;
+        json(api.logs(&filter)?)
+    })?;
+    m.register_method("eth_newFilter", |p, api, _| -> RpcResult<U256> {
+        let (filter,): (Filter,) = p.parse()?;
+        let last_block = filter
+            .get_from_block()
+            .map(|n| n.saturating_sub(1))
+            .unwrap_or(api.node.head().number);
+        Ok(api.filters.install(FilterKind::Logs {
+            filter: Box::new(filter),
+            last_block,
+        }))
+    })?;
+    m.register_method("eth_newBlockFilter", |_, api, _| -> RpcResult<U256> {
+        Ok(api.filters.install(FilterKind::Blocks {
+            last_block: api.node.head().number,
+        }))
+    })?;
+    m.register_method(
+        "eth_newPendingTransactionFilter",
+        |_, api, _| -> RpcResult<U256> {
+            Ok(api.filters.install(FilterKind::PendingTransactions(
+                api.node.pool.subscribe_pending(),
+            )))
+        },
+    )?;
+    m.register_method("eth_uninstallFilter", |p, api, _| -> RpcResult<bool> {
+        let (id,): (U256,) = p.parse()?;
+        Ok(api.filters.uninstall(id))
+    })?;
+    m.register_blocking_method(
+        "eth_getFilterChanges",
+        |p, api, _| -> RpcResult<serde_json::Value> {
+            let (id,): (U256,) = p.parse()?;
+            let head = api.node.head().number;
+            let reader = api.node.store.read().map_err(internal)?;
+            api.filters
+                .with(id, |kind| match kind {
+                    FilterKind::Blocks { last_block } => {
+                        let hashes = (*last_block + 1..=head)
+                            .map(|n| {
+                                reader
+                                    .canonical_hash(n)
+                                    .map_err(internal)
+                                    .map(Option::unwrap_or_default)
+                            })
+                            .collect::<RpcResult<Vec<B256>>>()?;
+                        *last_block = head;
+                        json(hashes)
+                    }
+                    FilterKind::Logs { filter, last_block } => {
+                        let logs = eth::logs_in_range(&reader, filter, *last_block + 1, head)?;
+                        *last_block = head;
+                        json(logs)
+                    }
+                    FilterKind::PendingTransactions(rx) => {
+                        let mut hashes = Vec::new();
+                        while let Ok(h) = rx.try_recv() {
+                            hashes.push(h);
+                        }
+                        json(hashes)
+                    }
+                })
+                .unwrap_or_else(|| Err(server_error("filter not found")))
+        },
+    )?;
+    m.register_blocking_method(
+        "eth_getFilterLogs",
+        |p, api, _| -> RpcResult<serde_json::Value> {
+            let (id,): (U256,) = p.parse()?;
+            let filter = api
+                .filters
+                .with(id, |kind| match kind {
+                    FilterKind::Logs { filter, .. } => Some((**filter).clone()),
+                    _ => None,
+                })
+                .flatten()
+                .ok_or_else(|| server_error("filter not found"))?;
+            json(api.logs(&filter)?)
+        },
+    )?;
+
+    // --- subscriptions ---
+    m.register_subscription(
+        "eth_subscribe",
+        "eth_subscription",
+        "eth_unsubscribe",
+        subscribe,
+    )?;
+    Ok(m)
+}
+
+fn receipts_of(
+    reader: &crate::storage::Reader<'_>,
+    number: u64,
+) -> RpcResult<Vec<alloy::rpc::types::TransactionReceipt>> {
+    let header = reader
+        .sealed_header(number)
+        .map_err(internal)?
+        .ok_or_else(header_not_found)?;
+    let txs = reader
+        .transactions(number)
+        .map_err(internal)?
+        .unwrap_or_default();
+    let senders = reader
+        .senders(number)
+        .map_err(internal)?
+        .unwrap_or_default();
+    let receipts = reader
+        .receipts(number)
+        .map_err(internal)?
+        .unwrap_or_default();
+    Ok(convert::block_receipts(&header, &txs, &senders, &receipts))
+}
+
+fn block_json(api: &EthApi, id: BlockId, full: bool) -> RpcResult<serde_json::Value> {
+    let reader = api.node.store.read().map_err(internal)?;
+    let Ok(header) = api.resolve(&reader, id) else {
+        return Ok(serde_json::Value::Null);
+    };
+    let txs = reader
+        .transactions(header.number)
+        .map_err(internal)?
+        .unwrap_or_default();
+    let senders = reader
+        .senders(header.number)
+        .map_err(internal)?
+        .unwrap_or_default();
+    json(convert::block(&header, txs, senders, full))
+}
+
+fn tx_count(api: &EthApi, id: BlockId) -> RpcResult<Option<U64>> {
+    let reader = api.node.store.read().map_err(internal)?;
+    let Ok(header) = api.resolve(&reader, id) else {
+        return Ok(None);
+    };
+    Ok(Some(U64::from(
+        reader
+            .transactions(header.number)
+            .map_err(internal)?
+            .unwrap_or_default()
+            .len(),
+    )))
+}
+
+fn tx_at(
+    api: &EthApi,
+    reader: &crate::storage::Reader<'_>,
+    id: BlockId,
+    index: usize,
+) -> RpcResult<serde_json::Value> {
+    let Ok(header) = api.resolve(reader, id) else {
+        return Ok(serde_json::Value::Null);
+    };
+    let txs = reader
+        .transactions(header.number)
+        .map_err(internal)?
+        .unwrap_or_default();
+    let senders = reader
+        .senders(header.number)
+        .map_err(internal)?
+        .unwrap_or_default();
+    let (Some(tx), Some(from)) = (txs.get(index), senders.get(index)) else {
+        return Ok(serde_json::Value::Null);
+    };
+    json(convert::transaction(
+        tx.clone(),
+        *from,
+        Some(convert::TxPosition {
+            block_hash: header.hash(),
+            block_number: header.number,
+            timestamp: header.timestamp,
+            base_fee: header.base_fee_per_gas,
+            index: index as u64,
+        }),
+    ))
+}
+
+/// `eth_subscribe`: `newHeads`, `logs` (with an optional filter), `newPendingTransactions`.
+async fn subscribe(
+    params: Params<'static>,
+    pending: PendingSubscriptionSink,
+    api: Arc<EthApi>,
+    _: jsonrpsee::Extensions,
+) -> jsonrpsee::core::SubscriptionResult {
+    let mut seq = params.sequence();
+    let kind: String = match seq.next() {
+        Ok(k) => k,
+        Err(e) => {
+            pending.reject(e).await;
+            return Ok(());
+        }
+    };
+    let filter: Option<Filter> = if kind == "logs" {
+        match seq.optional_next() {
+            Ok(f) => f,
+            Err(e) => {
+                pending.reject(e).await;
+                return Ok(());
+            }
+        }
+    } else {
+        None
+    };
+    let send = |sink: &jsonrpsee::SubscriptionSink, v: serde_json::Value| {
+        let msg: RpcResult<SubscriptionMessage> = serde_json::value::to_raw_value(&v)
+            .map(Into::into)
+            .map_err(internal);
+        let sink = sink.clone();
+        async move {
+            match msg {
+                Ok(m) => sink.send(m).await.is_ok(),
+                Err(_) => false,
+            }
+        }
+    };
+    match kind.as_str() {
+        "newHeads" | "logs" => {
+            let mut blocks = api.node.subscribe_blocks();
+            let sink = pending.accept().await?;
+            loop {
+                tokio::select! {
+                    _ = sink.closed() => break,
+                    event = blocks.recv() => {
+                        let event = match event {
+                            Ok(e) => e,
+                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                            Err(_) => break,
+                        };
+                        if kind == "newHeads" {
+                            let size = 0;
+                            let header = convert::header(&event.header, size);
+                            let mut v = serde_json::to_value(&header).map_err(internal)?;
+                            if let Some(o) = v.as_object_mut() { o.remove("size"); }
+                            if !send(&sink, v).await { break }
+                        } else {
+                            let logs = eth::block_logs(&event.header, &event.transactions, &event.receipts);
+                            for log in logs.into_iter().filter(|l| filter.as_ref().is_none_or(|f| f.matches(&l.inner))) {
+                                if !send(&sink, serde_json::to_value(&log).map_err(internal)?).await { return Ok(()) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        "newPendingTransactions" => {
+            let full: bool = seq.optional_next().ok().flatten().unwrap_or(false);
+            let mut hashes = api.node.pool.subscribe_pending();
+            let sink = pending.accept().await?;
+            loop {
+                tokio::select! {
+                    _ = sink.closed() => break,
+                    hash = hashes.recv() => {
+                        let hash = match hash {
+                            Ok(h) => h,
+                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                            Err(_) => break,
+                        };
+                        let v = match (full, api.node.pool.get(&hash)) {
+                            (true, Some(tx)) => serde_json::to_value(convert::transaction(tx.inner().clone(), tx.signer(), None)).map_err(internal)?,
+                            _ => serde_json::to_value(hash).map_err(internal)?,
+                        };
+                        if !send(&sink, v).await { break }
+                    }
+                }
+            }
+        }
+        other => {
+            pending
+                .reject(invalid_params(format!(
+                    "unsupported subscription type: {other}"
+                )))
+                .await;
+        }
+    }
+    Ok(())
+}

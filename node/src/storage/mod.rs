@@ -1,0 +1,561 @@
+//! Chain storage in MDBX.
+//!
+//! One MDBX write transaction per block: the header, body, senders, receipts, transaction index,
+//! state changes (plain and hashed), per-block changesets and the history index commit together
+//! or not at all, so a crash at any instant leaves the last committed block whole. Historical
+//! state (archive) is answered from the changesets: the value of a key after block `n` is the
+//! "before" value recorded by the first block after `n` that changed it, or the current value if
+//! none did.
+
+mod codec;
+mod state;
+
+pub use codec::StoredAccount;
+pub use state::StateDb;
+
+use crate::trie;
+use alloy::{
+    consensus::{Header, ReceiptEnvelope, Sealable, Sealed, TxEnvelope},
+    eips::{Decodable2718, Encodable2718},
+    primitives::{Address, B256, Bytes, U256, keccak256},
+    rlp::{Decodable, Encodable},
+};
+use codec::*;
+use libmdbx::{
+    Database, DatabaseOptions, Mode, NoWriteMap, RO, RW, ReadWriteOptions, SyncMode, Table,
+    TableFlags, Transaction, WriteFlags,
+};
+use revm::database::states::StateChangeset;
+use std::{collections::HashSet, path::Path};
+use tracing::debug;
+
+/// A header with its hash.
+pub type SealedHeader = Sealed<Header>;
+
+/// Errors from the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// MDBX failed.
+    #[error("database error: {0}")]
+    Mdbx(#[from] libmdbx::Error),
+    /// Stored bytes could not be decoded: the database is damaged or from another version.
+    #[error("corrupt database entry in {table}: {detail}")]
+    Corrupt {
+        /// Table name.
+        table: &'static str,
+        /// What failed.
+        detail: String,
+    },
+    /// The data directory holds a different chain.
+    #[error("data directory holds chain with genesis {found}, expected {expected}")]
+    GenesisMismatch {
+        /// Genesis hash in the database.
+        found: B256,
+        /// Genesis hash of the configured chain.
+        expected: B256,
+    },
+    /// A block was asked for that does not exist.
+    #[error("block {0} not found")]
+    MissingBlock(u64),
+}
+
+impl revm::database::DBErrorMarker for StoreError {}
+
+/// Result alias for store operations.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Names of the MDBX tables.
+mod tables {
+    pub(super) const META: &str = "Meta";
+    pub(super) const HEADERS: &str = "Headers";
+    pub(super) const CANONICAL_HASHES: &str = "CanonicalHashes";
+    pub(super) const HEADER_NUMBERS: &str = "HeaderNumbers";
+    pub(super) const BODIES: &str = "BlockBodies";
+    pub(super) const SENDERS: &str = "TransactionSenders";
+    pub(super) const RECEIPTS: &str = "Receipts";
+    pub(super) const TX_LOOKUP: &str = "TransactionLookup";
+    pub(super) const PLAIN_ACCOUNTS: &str = "PlainAccountState";
+    pub(super) const PLAIN_STORAGE: &str = "PlainStorageState";
+    pub(super) const BYTECODES: &str = "Bytecodes";
+    pub(crate) const HASHED_ACCOUNTS: &str = "HashedAccounts";
+    pub(crate) const HASHED_STORAGE: &str = "HashedStorages";
+    pub(crate) const STORAGE_ROOTS: &str = "StorageRoots";
+    pub(super) const ACCOUNT_CHANGESETS: &str = "AccountChangeSets";
+    pub(super) const STORAGE_CHANGESETS: &str = "StorageChangeSets";
+    pub(super) const ACCOUNT_HISTORY: &str = "AccountsHistory";
+    pub(super) const STORAGE_HISTORY: &str = "StoragesHistory";
+
+    pub(super) const ALL: [&str; 18] = [
+        META,
+        HEADERS,
+        CANONICAL_HASHES,
+        HEADER_NUMBERS,
+        BODIES,
+        SENDERS,
+        RECEIPTS,
+        TX_LOOKUP,
+        PLAIN_ACCOUNTS,
+        PLAIN_STORAGE,
+        BYTECODES,
+        HASHED_ACCOUNTS,
+        HASHED_STORAGE,
+        STORAGE_ROOTS,
+        ACCOUNT_CHANGESETS,
+        STORAGE_CHANGESETS,
+        ACCOUNT_HISTORY,
+        STORAGE_HISTORY,
+    ];
+}
+use tables::*;
+
+/// Table names the trie module reads.
+pub(crate) mod tables_for_trie {
+    pub(crate) use super::tables::{HASHED_ACCOUNTS, HASHED_STORAGE, STORAGE_ROOTS};
+}
+
+const META_HEAD: &[u8] = b"head";
+
+/// Everything a block commits, except its state root, which [`Store::commit_block`] computes
+/// from the state after `changes` are applied.
+#[derive(Debug)]
+pub struct NewBlock {
+    /// The header; `state_root` is overwritten.
+    pub header: Header,
+    /// Transactions in order.
+    pub transactions: Vec<TxEnvelope>,
+    /// Recovered sender of each transaction.
+    pub senders: Vec<Address>,
+    /// Receipt of each transaction.
+    pub receipts: Vec<ReceiptEnvelope>,
+    /// State changes made by the block.
+    pub changes: StateChangeset,
+}
+
+/// The chain database.
+pub struct Store {
+    db: Database<NoWriteMap>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `dir`. Exclusive: a second node on the same
+    /// directory fails here instead of corrupting it.
+    pub fn open(dir: &Path) -> StoreResult<Self> {
+        let options = DatabaseOptions {
+            max_tables: Some(tables::ALL.len() as u64 + 4),
+            exclusive: true,
+            mode: Mode::ReadWrite(ReadWriteOptions {
+                // Durable: a commit returns only once data and meta pages are on disk.
+                sync_mode: SyncMode::Durable,
+                max_size: Some(1 << 40),
+                growth_step: Some(64 << 20),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let db = Database::open_with_options(dir, options)?;
+        let txn = db.begin_rw_txn()?;
+        for name in tables::ALL {
+            txn.create_table(Some(name), TableFlags::empty())?;
+        }
+        txn.commit()?;
+        Ok(Self { db })
+    }
+
+    /// Writes the genesis block if the database is empty, or checks that it holds the same
+    /// genesis. Returns the head header.
+    pub fn init_genesis(
+        &self,
+        genesis: &alloy::genesis::Genesis,
+        header: &Header,
+    ) -> StoreResult<SealedHeader> {
+        if let Some(head) = self.read()?.head()? {
+            let found = self.read()?.canonical_hash(0)?.unwrap_or_default();
+            let expected = header.hash_slow();
+            if found != expected {
+                return Err(StoreError::GenesisMismatch { found, expected });
+            }
+            return Ok(head);
+        }
+        let changes = trie::genesis_changeset(&genesis.alloc);
+        let sealed = self.commit_block(NewBlock {
+            header: header.clone(),
+            transactions: vec![],
+            senders: vec![],
+            receipts: vec![],
+            changes,
+        })?;
+        debug_assert_eq!(sealed.state_root, header.state_root);
+        Ok(sealed)
+    }
+
+    /// A consistent read-only view of the database.
+    pub fn read(&self) -> StoreResult<Reader<'_>> {
+        Ok(Reader {
+            txn: self.db.begin_ro_txn()?,
+        })
+    }
+
+    /// Commits a block atomically: applies its state changes, computes the state root, and writes
+    /// the sealed header, body, senders, receipts and indexes in one transaction.
+    pub fn commit_block(&self, block: NewBlock) -> StoreResult<SealedHeader> {
+        let txn = self.db.begin_rw_txn()?;
+        let sealed = write_block(&txn, block)?;
+        txn.commit()?;
+        Ok(sealed)
+    }
+
+    /// Computes the state root the block would have, without committing anything (for verifying
+    /// a proposed block).
+    pub fn state_root_after(&self, number: u64, changes: &StateChangeset) -> StoreResult<B256> {
+        let txn = self.db.begin_rw_txn()?;
+        let touched = apply_state(&txn, number, changes)?;
+        let root = trie::update_state_root(&txn, &touched)?;
+        drop(txn); // aborts
+        Ok(root)
+    }
+}
+
+fn write_block(
+    txn: &Transaction<'_, RW, NoWriteMap>,
+    block: NewBlock,
+) -> StoreResult<SealedHeader> {
+    let NewBlock {
+        mut header,
+        transactions,
+        senders,
+        receipts,
+        changes,
+    } = block;
+    let number = header.number;
+    let touched = apply_state(txn, number, &changes)?;
+    header.state_root = trie::update_state_root(txn, &touched)?;
+    let sealed = header.seal_slow();
+    let hash = sealed.hash();
+
+    let mut buf = Vec::with_capacity(1024);
+    sealed.inner().encode(&mut buf);
+    txn.put(
+        &txn.open_table(Some(HEADERS))?,
+        block_key(number),
+        &buf,
+        WriteFlags::UPSERT,
+    )?;
+    txn.put(
+        &txn.open_table(Some(CANONICAL_HASHES))?,
+        block_key(number),
+        hash,
+        WriteFlags::UPSERT,
+    )?;
+    txn.put(
+        &txn.open_table(Some(HEADER_NUMBERS))?,
+        hash,
+        block_key(number),
+        WriteFlags::UPSERT,
+    )?;
+
+    buf.clear();
+    transactions.encode(&mut buf);
+    txn.put(
+        &txn.open_table(Some(BODIES))?,
+        block_key(number),
+        &buf,
+        WriteFlags::UPSERT,
+    )?;
+    let sender_bytes: Vec<u8> = senders.iter().flat_map(|s| s.0.0).collect();
+    txn.put(
+        &txn.open_table(Some(SENDERS))?,
+        block_key(number),
+        &sender_bytes,
+        WriteFlags::UPSERT,
+    )?;
+    let encoded_receipts: Vec<Bytes> = receipts.iter().map(|r| r.encoded_2718().into()).collect();
+    buf.clear();
+    encoded_receipts.encode(&mut buf);
+    txn.put(
+        &txn.open_table(Some(RECEIPTS))?,
+        block_key(number),
+        &buf,
+        WriteFlags::UPSERT,
+    )?;
+    let lookup = txn.open_table(Some(TX_LOOKUP))?;
+    for (index, tx) in transactions.iter().enumerate() {
+        txn.put(
+            &lookup,
+            tx.tx_hash(),
+            tx_location(number, index as u32),
+            WriteFlags::UPSERT,
+        )?;
+    }
+    txn.put(
+        &txn.open_table(Some(META))?,
+        META_HEAD,
+        block_key(number),
+        WriteFlags::UPSERT,
+    )?;
+    debug!(target: "storage", number, %hash, txs = transactions.len(), "block written");
+    Ok(sealed)
+}
+
+/// Applies a block's state changes (plain + hashed state, changesets, history index) and returns
+/// the hashed addresses whose storage changed.
+fn apply_state(
+    txn: &Transaction<'_, RW, NoWriteMap>,
+    number: u64,
+    changes: &StateChangeset,
+) -> StoreResult<HashSet<B256>> {
+    let plain_accounts = txn.open_table(Some(PLAIN_ACCOUNTS))?;
+    let hashed_accounts = txn.open_table(Some(HASHED_ACCOUNTS))?;
+    let plain_storage = txn.open_table(Some(PLAIN_STORAGE))?;
+    let hashed_storage = txn.open_table(Some(HASHED_STORAGE))?;
+    let account_changesets = txn.open_table(Some(ACCOUNT_CHANGESETS))?;
+    let storage_changesets = txn.open_table(Some(STORAGE_CHANGESETS))?;
+    let account_history = txn.open_table(Some(ACCOUNT_HISTORY))?;
+    let storage_history = txn.open_table(Some(STORAGE_HISTORY))?;
+    let mut touched_storage = HashSet::new();
+
+    for (address, info) in &changes.accounts {
+        let old: Option<Vec<u8>> = txn.get(&plain_accounts, address)?;
+        txn.put(
+            &account_changesets,
+            account_changeset_key(number, address),
+            old.unwrap_or_default(),
+            WriteFlags::UPSERT,
+        )?;
+        txn.put(
+            &account_history,
+            account_history_key(address, number),
+            [],
+            WriteFlags::UPSERT,
+        )?;
+        let hashed = keccak256(address);
+        match info {
+            Some(info) => {
+                let enc = StoredAccount::from(info).encode();
+                txn.put(&plain_accounts, address, enc, WriteFlags::UPSERT)?;
+                txn.put(&hashed_accounts, hashed, enc, WriteFlags::UPSERT)?;
+            }
+            None => {
+                txn.del(&plain_accounts, address, None)?;
+                txn.del(&hashed_accounts, hashed, None)?;
+            }
+        }
+    }
+
+    let record_old = |address: &Address,
+                      slot: &B256,
+                      old: &U256,
+                      recorded: &mut HashSet<B256>|
+     -> StoreResult<()> {
+        if recorded.insert(*slot) {
+            txn.put(
+                &storage_changesets,
+                storage_changeset_key(number, address, slot),
+                encode_word(old),
+                WriteFlags::UPSERT,
+            )?;
+            txn.put(
+                &storage_history,
+                storage_history_key(address, slot, number),
+                [],
+                WriteFlags::UPSERT,
+            )?;
+        }
+        Ok(())
+    };
+
+    for change in &changes.storage {
+        let address = change.address;
+        let hashed_address = keccak256(address);
+        let mut recorded = HashSet::new();
+        if change.wipe_storage {
+            let mut wiped = Vec::new();
+            let mut cursor = txn.cursor(&plain_storage)?;
+            let mut entry = cursor.set_range::<Vec<u8>, Vec<u8>>(address.as_slice())?;
+            while let Some((key, value)) = entry {
+                if !key.starts_with(address.as_slice()) {
+                    break;
+                }
+                wiped.push((B256::from_slice(&key[20..]), decode_word(&value)));
+                entry = cursor.next()?;
+            }
+            drop(cursor);
+            for (slot, old) in wiped {
+                record_old(&address, &slot, &old, &mut recorded)?;
+                txn.del(&plain_storage, storage_key(&address, &slot), None)?;
+                txn.del(
+                    &hashed_storage,
+                    hashed_storage_key(&hashed_address, &keccak256(slot)),
+                    None,
+                )?;
+            }
+        }
+        for (slot, value) in &change.storage {
+            let slot = B256::from(*slot);
+            let key = storage_key(&address, &slot);
+            let old = txn
+                .get::<Vec<u8>>(&plain_storage, key)?
+                .map(|v| decode_word(&v))
+                .unwrap_or_default();
+            record_old(&address, &slot, &old, &mut recorded)?;
+            let hashed_key = hashed_storage_key(&hashed_address, &keccak256(slot));
+            if value.is_zero() {
+                txn.del(&plain_storage, key, None)?;
+                txn.del(&hashed_storage, hashed_key, None)?;
+            } else {
+                txn.put(&plain_storage, key, encode_word(value), WriteFlags::UPSERT)?;
+                txn.put(
+                    &hashed_storage,
+                    hashed_key,
+                    encode_word(value),
+                    WriteFlags::UPSERT,
+                )?;
+            }
+        }
+        touched_storage.insert(hashed_address);
+    }
+
+    let bytecodes = txn.open_table(Some(BYTECODES))?;
+    for (hash, code) in &changes.contracts {
+        txn.put(
+            &bytecodes,
+            hash,
+            code.original_byte_slice(),
+            WriteFlags::UPSERT,
+        )?;
+    }
+    Ok(touched_storage)
+}
+
+/// A read-only snapshot of the database.
+pub struct Reader<'db> {
+    txn: Transaction<'db, RO, NoWriteMap>,
+}
+
+impl std::fmt::Debug for Reader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader").finish_non_exhaustive()
+    }
+}
+
+fn corrupt(table: &'static str, detail: impl ToString) -> StoreError {
+    StoreError::Corrupt {
+        table,
+        detail: detail.to_string(),
+    }
+}
+
+impl<'db> Reader<'db> {
+    fn table(&self, name: &str) -> StoreResult<Table<'_>> {
+        Ok(self.txn.open_table(Some(name))?)
+    }
+
+    fn get(&self, name: &str, key: impl AsRef<[u8]>) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self.txn.get(&self.table(name)?, key)?)
+    }
+
+    /// Number of the newest committed block.
+    pub fn head_number(&self) -> StoreResult<Option<u64>> {
+        self.get(META, META_HEAD)?
+            .map(|v| decode_u64(&v).ok_or_else(|| corrupt(META, "head")))
+            .transpose()
+    }
+
+    /// The newest committed header.
+    pub fn head(&self) -> StoreResult<Option<SealedHeader>> {
+        match self.head_number()? {
+            Some(n) => self.sealed_header(n),
+            None => Ok(None),
+        }
+    }
+
+    /// Header of block `number`.
+    pub fn header(&self, number: u64) -> StoreResult<Option<Header>> {
+        self.get(HEADERS, block_key(number))?
+            .map(|v| Header::decode(&mut v.as_slice()).map_err(|e| corrupt(HEADERS, e)))
+            .transpose()
+    }
+
+    /// Header of block `number` with its hash.
+    pub fn sealed_header(&self, number: u64) -> StoreResult<Option<SealedHeader>> {
+        let (Some(header), Some(hash)) = (self.header(number)?, self.canonical_hash(number)?)
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Sealed::new_unchecked(header, hash)))
+    }
+
+    /// Hash of canonical block `number`.
+    pub fn canonical_hash(&self, number: u64) -> StoreResult<Option<B256>> {
+        Ok(self
+            .get(CANONICAL_HASHES, block_key(number))?
+            .map(|v| B256::from_slice(&v)))
+    }
+
+    /// Number of the block with `hash`.
+    pub fn block_number(&self, hash: B256) -> StoreResult<Option<u64>> {
+        self.get(HEADER_NUMBERS, hash)?
+            .map(|v| decode_u64(&v).ok_or_else(|| corrupt(HEADER_NUMBERS, "number")))
+            .transpose()
+    }
+
+    /// Transactions of block `number`.
+    pub fn transactions(&self, number: u64) -> StoreResult<Option<Vec<TxEnvelope>>> {
+        self.get(BODIES, block_key(number))?
+            .map(|v| Vec::<TxEnvelope>::decode(&mut v.as_slice()).map_err(|e| corrupt(BODIES, e)))
+            .transpose()
+    }
+
+    /// Senders of block `number`'s transactions.
+    pub fn senders(&self, number: u64) -> StoreResult<Option<Vec<Address>>> {
+        Ok(self
+            .get(SENDERS, block_key(number))?
+            .map(|v| v.chunks_exact(20).map(Address::from_slice).collect()))
+    }
+
+    /// Receipts of block `number`.
+    pub fn receipts(&self, number: u64) -> StoreResult<Option<Vec<ReceiptEnvelope>>> {
+        let Some(v) = self.get(RECEIPTS, block_key(number))? else {
+            return Ok(None);
+        };
+        let encoded = Vec::<Bytes>::decode(&mut v.as_slice()).map_err(|e| corrupt(RECEIPTS, e))?;
+        encoded
+            .iter()
+            .map(|b| {
+                ReceiptEnvelope::decode_2718(&mut b.as_ref()).map_err(|e| corrupt(RECEIPTS, e))
+            })
+            .collect::<Result<_, _>>()
+            .map(Some)
+    }
+
+    /// `(block number, index)` of a mined transaction.
+    pub fn transaction_location(&self, hash: B256) -> StoreResult<Option<(u64, u32)>> {
+        self.get(TX_LOOKUP, hash)?
+            .map(|v| decode_tx_location(&v).ok_or_else(|| corrupt(TX_LOOKUP, "location")))
+            .transpose()
+    }
+
+    /// State as of the end of block `number` (`None`: the latest state).
+    pub fn state_at(&self, number: Option<u64>) -> StateDb<'_, 'db> {
+        StateDb::new(self, number)
+    }
+
+    /// Every account in the hashed state, in key order (for full root recomputation in tests).
+    pub fn hashed_accounts(&self) -> StoreResult<Vec<(B256, StoredAccount)>> {
+        let table = self.table(HASHED_ACCOUNTS)?;
+        let mut cursor = self.txn.cursor(&table)?;
+        let mut out = Vec::new();
+        for item in cursor.iter_start::<Vec<u8>, Vec<u8>>() {
+            let (k, v) = item?;
+            let acc =
+                StoredAccount::decode(&v).ok_or_else(|| corrupt(HASHED_ACCOUNTS, "account"))?;
+            out.push((B256::from_slice(&k), acc));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,120 @@
+//! Account and storage reads at a given block, for revm and the RPC.
+
+use super::{Reader, StoreError, StoreResult, codec::*, corrupt, tables::*};
+use alloy::primitives::{Address, B256, U256};
+use revm::{
+    DatabaseRef,
+    bytecode::Bytecode,
+    primitives::{KECCAK_EMPTY, StorageKey, StorageValue},
+    state::AccountInfo,
+};
+
+/// State at the end of a block (or the latest state), readable by revm through [`DatabaseRef`].
+#[derive(Debug)]
+pub struct StateDb<'r, 'db> {
+    reader: &'r Reader<'db>,
+    /// `None`: latest; `Some(n)`: as of the end of block `n`.
+    at: Option<u64>,
+}
+
+impl<'r, 'db> StateDb<'r, 'db> {
+    pub(super) fn new(reader: &'r Reader<'db>, at: Option<u64>) -> Self {
+        // A block at or above the head is the latest state.
+        let at = match (at, reader.head_number().ok().flatten()) {
+            (Some(n), Some(head)) if n >= head => None,
+            (at, _) => at,
+        };
+        Self { reader, at }
+    }
+
+    /// The first block after `self.at` whose history entry under `prefix` exists, if any.
+    fn first_change_after(&self, history: &str, prefix: &[u8]) -> StoreResult<Option<u64>> {
+        let Some(at) = self.at else { return Ok(None) };
+        let table = self.reader.table(history)?;
+        let mut cursor = self.reader.txn.cursor(&table)?;
+        let mut seek = prefix.to_vec();
+        seek.extend_from_slice(&(at + 1).to_be_bytes());
+        Ok(match cursor.set_range::<Vec<u8>, ()>(&seek)? {
+            Some((key, ())) if key.len() == prefix.len() + 8 && key.starts_with(prefix) => {
+                decode_u64(&key[prefix.len()..])
+            }
+            _ => None,
+        })
+    }
+
+    /// The account at this block, `None` if it did not exist.
+    pub fn account(&self, address: &Address) -> StoreResult<Option<StoredAccount>> {
+        let raw = match self.first_change_after(ACCOUNT_HISTORY, address.as_slice())? {
+            Some(block) => self
+                .reader
+                .get(ACCOUNT_CHANGESETS, account_changeset_key(block, address))?
+                .ok_or_else(|| {
+                    corrupt(ACCOUNT_CHANGESETS, "history points at missing changeset")
+                })?,
+            None => self
+                .reader
+                .get(PLAIN_ACCOUNTS, address)?
+                .unwrap_or_default(),
+        };
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        StoredAccount::decode(&raw)
+            .map(Some)
+            .ok_or_else(|| corrupt(PLAIN_ACCOUNTS, "account"))
+    }
+
+    /// A storage slot at this block (zero if unset).
+    pub fn storage(&self, address: &Address, slot: &B256) -> StoreResult<U256> {
+        let key = storage_key(address, slot);
+        let raw = match self.first_change_after(STORAGE_HISTORY, &key)? {
+            Some(block) => self
+                .reader
+                .get(
+                    STORAGE_CHANGESETS,
+                    storage_changeset_key(block, address, slot),
+                )?
+                .ok_or_else(|| {
+                    corrupt(STORAGE_CHANGESETS, "history points at missing changeset")
+                })?,
+            None => self.reader.get(PLAIN_STORAGE, key)?.unwrap_or_default(),
+        };
+        Ok(decode_word(&raw))
+    }
+
+    /// Code by hash (code is immutable, so no history is needed).
+    pub fn code(&self, hash: &B256) -> StoreResult<Option<Bytecode>> {
+        if *hash == KECCAK_EMPTY {
+            return Ok(Some(Bytecode::default()));
+        }
+        Ok(self
+            .reader
+            .get(BYTECODES, hash)?
+            .map(|code| Bytecode::new_raw(code.into())))
+    }
+}
+
+impl DatabaseRef for StateDb<'_, '_> {
+    type Error = StoreError;
+
+    fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, Self::Error> {
+        Ok(self.account(&address)?.map(AccountInfo::from))
+    }
+
+    fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, Self::Error> {
+        self.code(&code_hash)?
+            .ok_or_else(|| corrupt(BYTECODES, format!("missing code {code_hash}")))
+    }
+
+    fn storage_ref(
+        &self,
+        address: Address,
+        index: StorageKey,
+    ) -> Result<StorageValue, Self::Error> {
+        self.storage(&address, &B256::from(index))
+    }
+
+    fn block_hash_ref(&self, number: u64) -> Result<B256, Self::Error> {
+        Ok(self.reader.canonical_hash(number)?.unwrap_or_default())
+    }
+}

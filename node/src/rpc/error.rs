@@ -27,12 +27,16 @@ pub(crate) fn internal(err: impl std::fmt::Display) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(-32603, format!("internal error: {err}"), None::<()>)
 }
 
-/// A reverted execution: code 3, message with the decoded reason when it is `Error(string)`
-/// or a `Panic(uint256)`, and the raw revert data.
+/// A reverted execution, as geth reports it: code 3, `execution reverted: <reason>` when the data
+/// is `Error(string)` or `Panic(uint256)`, and the raw revert data.
 pub(crate) fn reverted(output: Bytes) -> ErrorObjectOwned {
-    let message = match alloy::sol_types::decode_revert_reason(&output) {
-        Some(reason) if !output.is_empty() => format!("execution reverted: {reason}"),
-        _ => "execution reverted".to_string(),
+    use alloy::sol_types::{Panic, Revert, SolError};
+    let message = if let Ok(revert) = Revert::abi_decode(&output) {
+        format!("execution reverted: {}", revert.reason)
+    } else if let Ok(panic) = Panic::abi_decode(&output) {
+        format!("execution reverted: {panic}")
+    } else {
+        "execution reverted".to_string()
     };
     ErrorObjectOwned::owned(EXECUTION_REVERTED, message, Some(output))
 }

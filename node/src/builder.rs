@@ -234,7 +234,6 @@ impl BlockBuilder {
             block_access_list_hash: None,
             slot_number: None,
         };
-        let _ = transactions.first().map(|t| t.encoded_2718());
         Ok(BuiltBlock {
             block: NewBlock {
                 header,
@@ -245,5 +244,149 @@ impl BlockBuilder {
             },
             invalid,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::Store;
+    use alloy::{
+        consensus::{SignableTransaction, TxEip1559, TxLegacy},
+        primitives::{TxKind, hex},
+        signers::{SignerSync, local::PrivateKeySigner},
+    };
+
+    fn signed(
+        key: &PrivateKeySigner,
+        tx: impl SignableTransaction<alloy::primitives::Signature>
+        + Into<alloy::consensus::TypedTransaction>,
+    ) -> Arc<Recovered<TxEnvelope>> {
+        let sig = key.sign_hash_sync(&tx.signature_hash()).unwrap();
+        let typed: alloy::consensus::TypedTransaction = tx.into();
+        let env: TxEnvelope = match typed {
+            alloy::consensus::TypedTransaction::Eip1559(t) => t.into_signed(sig).into(),
+            alloy::consensus::TypedTransaction::Legacy(t) => t.into_signed(sig).into(),
+            _ => unreachable!(),
+        };
+        Arc::new(Recovered::new_unchecked(env, key.address()))
+    }
+
+    #[test]
+    fn executes_transfers_and_contracts_with_correct_roots() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = Arc::new(ChainSpec::dev());
+        let store = Store::open(dir.path()).unwrap();
+        let genesis = store
+            .init_genesis(&spec.genesis, spec.genesis_header())
+            .unwrap();
+        let builder = BlockBuilder::new(spec.clone());
+        let key = crate::dev::dev_accounts(1).unwrap().remove(0);
+        let to = Address::repeat_byte(0x77);
+        // Init code storing 0x2a in slot 1, 0x07 in slot 2, returning empty code.
+        let init = hex!("602a600155600760025500");
+        let txs = vec![
+            signed(
+                &key,
+                TxEip1559 {
+                    chain_id: 7357,
+                    nonce: 0,
+                    gas_limit: 21_000,
+                    max_fee_per_gas: 2_000_000_000,
+                    max_priority_fee_per_gas: 3,
+                    to: TxKind::Call(to),
+                    value: U256::from(1000),
+                    ..Default::default()
+                },
+            ),
+            signed(
+                &key,
+                TxLegacy {
+                    chain_id: Some(7357),
+                    nonce: 1,
+                    gas_price: 2_000_000_000,
+                    gas_limit: 100_000,
+                    to: TxKind::Create,
+                    input: init.into(),
+                    ..Default::default()
+                },
+            ),
+            // Nonce gap: invalid against the block's state, dropped, not fatal.
+            signed(
+                &key,
+                TxEip1559 {
+                    chain_id: 7357,
+                    nonce: 9,
+                    gas_limit: 21_000,
+                    max_fee_per_gas: 2_000_000_000,
+                    to: TxKind::Call(to),
+                    ..Default::default()
+                },
+            ),
+        ];
+        let attrs = BlockAttributes {
+            timestamp: 1,
+            beneficiary: Address::repeat_byte(0xcb),
+            prev_randao: B256::repeat_byte(1),
+        };
+        let built = builder
+            .build(&store.read().unwrap(), &genesis, &attrs, txs)
+            .unwrap();
+        assert_eq!(built.block.transactions.len(), 2);
+        assert_eq!(built.invalid.len(), 1);
+        assert!(built.block.receipts.iter().all(|r| r.status()));
+        let header = store.commit_block(built.block).unwrap();
+        let reader = store.read().unwrap();
+        assert_eq!(
+            header.state_root,
+            reader.full_state_root_from_plain_state().unwrap()
+        );
+        assert_eq!(header.number, 1);
+        assert_eq!(
+            header.base_fee_per_gas,
+            Some(builder.next_base_fee(&genesis))
+        );
+        let state = reader.state_at(None);
+        assert_eq!(
+            state.account(&to).unwrap().unwrap().balance,
+            U256::from(1000)
+        );
+        let created = key.address().create(1);
+        assert_eq!(
+            state.storage(&created, &B256::with_last_byte(1)).unwrap(),
+            U256::from(0x2a)
+        );
+        // Priority fees to the beneficiary, base fee burned: supply falls by exactly the burn.
+        let burned = U256::from(header.gas_used) * U256::from(header.base_fee_per_gas.unwrap());
+        let tip_total = state.account(&attrs.beneficiary).unwrap().unwrap().balance;
+        assert_eq!(
+            tip_total,
+            U256::from(21_000u64 * 3)
+                + U256::from(header.gas_used - 21_000)
+                    * U256::from(2_000_000_000u64 - header.base_fee_per_gas.unwrap())
+        );
+        let supply = |n| {
+            let s = reader.state_at(Some(n));
+            spec.genesis
+                .alloc
+                .keys()
+                .chain([&to, &attrs.beneficiary, &created])
+                .map(|a| s.account(a).unwrap().map(|x| x.balance).unwrap_or_default())
+                .fold(U256::ZERO, |x, y| x + y)
+        };
+        assert_eq!(supply(0) - supply(1), burned);
+        // A later timestamp is required.
+        assert!(matches!(
+            builder.build(
+                &reader,
+                &header,
+                &BlockAttributes {
+                    timestamp: 1,
+                    ..attrs
+                },
+                vec![]
+            ),
+            Err(BuildError::Timestamp { .. })
+        ));
     }
 }

@@ -467,3 +467,231 @@ impl TxPool {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::{
+        consensus::{SignableTransaction, TxEip1559, TxLegacy},
+        primitives::{TxKind, keccak256},
+        signers::{SignerSync, local::PrivateKeySigner},
+    };
+
+    const CHAIN: u64 = 7357;
+
+    fn signer(i: u8) -> PrivateKeySigner {
+        PrivateKeySigner::from_bytes(&keccak256([i])).unwrap()
+    }
+
+    fn tx(s: &PrivateKeySigner, nonce: u64, tip: u128, max_fee: u128) -> PooledTx {
+        let t = TxEip1559 {
+            chain_id: CHAIN,
+            nonce,
+            gas_limit: 21_000,
+            max_fee_per_gas: max_fee,
+            max_priority_fee_per_gas: tip,
+            to: TxKind::Call(Address::repeat_byte(1)),
+            value: U256::from(1),
+            ..Default::default()
+        };
+        let sig = s.sign_hash_sync(&t.signature_hash()).unwrap();
+        Arc::new(Recovered::new_unchecked(
+            TxEnvelope::from(t.into_signed(sig)),
+            s.address(),
+        ))
+    }
+
+    fn pool(max_per_account: usize, max_total: usize) -> TxPool {
+        TxPool::new(PoolConfig {
+            params: PoolParams {
+                max_per_account,
+                max_total,
+                min_priority_fee: U256::ZERO,
+            },
+            chain_id: CHAIN,
+            block_gas_limit: 30_000_000,
+            max_tx_bytes: 128 * 1024,
+            spec: SpecId::PRAGUE,
+        })
+    }
+
+    fn rich() -> SenderState {
+        SenderState {
+            nonce: 0,
+            balance: U256::from(10u128.pow(21)),
+        }
+    }
+
+    #[test]
+    fn orders_by_tip_and_keeps_each_senders_nonce_order() {
+        let p = pool(16, 100);
+        let (a, b) = (signer(1), signer(2));
+        p.add(tx(&a, 0, 5, 100), rich()).unwrap();
+        p.add(tx(&a, 1, 50, 100), rich()).unwrap();
+        p.add(tx(&b, 0, 10, 100), rich()).unwrap();
+        let best: Vec<(Address, u64)> = p
+            .best_transactions(1)
+            .iter()
+            .map(|t| (t.signer(), t.nonce()))
+            .collect();
+        assert_eq!(
+            best,
+            vec![(b.address(), 0), (a.address(), 0), (a.address(), 1)]
+        );
+        // Below the base fee, a transaction waits.
+        assert_eq!(p.best_transactions(101).len(), 0);
+    }
+
+    #[test]
+    fn gaps_are_queued_until_filled() {
+        let p = pool(16, 100);
+        let a = signer(1);
+        p.add(tx(&a, 1, 1, 100), rich()).unwrap();
+        assert_eq!(p.counts(), (0, 1));
+        assert!(p.best_transactions(1).is_empty());
+        p.add(tx(&a, 0, 1, 100), rich()).unwrap();
+        assert_eq!(p.counts(), (2, 0));
+        assert_eq!(p.pending_nonce(&a.address()), Some(2));
+    }
+
+    #[test]
+    fn replacement_needs_ten_percent_bump_of_both_fees() {
+        let p = pool(16, 100);
+        let a = signer(1);
+        let first = tx(&a, 0, 100, 1000);
+        p.add(first.clone(), rich()).unwrap();
+        assert_eq!(p.add(first, rich()), Err(PoolError::AlreadyKnown));
+        assert_eq!(
+            p.add(tx(&a, 0, 109, 2000), rich()),
+            Err(PoolError::ReplacementUnderpriced)
+        );
+        assert_eq!(
+            p.add(tx(&a, 0, 200, 1099), rich()),
+            Err(PoolError::ReplacementUnderpriced)
+        );
+        let better = tx(&a, 0, 110, 1100);
+        p.add(better.clone(), rich()).unwrap();
+        assert_eq!(p.counts(), (1, 0));
+        assert_eq!(p.best_transactions(1)[0].tx_hash(), better.tx_hash());
+    }
+
+    #[test]
+    fn state_checks_use_geth_messages() {
+        let p = pool(16, 100);
+        let a = signer(1);
+        let err = p
+            .add(
+                tx(&a, 0, 1, 100),
+                SenderState {
+                    nonce: 3,
+                    balance: U256::MAX,
+                },
+            )
+            .unwrap_err();
+        assert_eq!(err.to_string(), "nonce too low: next nonce 3, tx nonce 0");
+        let err = p
+            .add(
+                tx(&a, 3, 1, 100),
+                SenderState {
+                    nonce: 3,
+                    balance: U256::from(5),
+                },
+            )
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("insufficient funds for gas * price + value"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn limits_evict_the_lowest_paying_tail() {
+        let p = pool(2, 3);
+        let (a, b, c) = (signer(1), signer(2), signer(3));
+        p.add(tx(&a, 0, 1, 100), rich()).unwrap();
+        p.add(tx(&a, 1, 1, 100), rich()).unwrap();
+        assert_eq!(
+            p.add(tx(&a, 2, 1, 100), rich()),
+            Err(PoolError::AccountLimit(2))
+        );
+        p.add(tx(&b, 0, 5, 100), rich()).unwrap();
+        // Full: a cheaper newcomer is refused, a better one evicts a's tail (nonce 1).
+        assert_eq!(p.add(tx(&c, 0, 1, 100), rich()), Err(PoolError::PoolFull));
+        p.add(tx(&c, 0, 9, 100), rich()).unwrap();
+        assert_eq!(p.counts(), (3, 0));
+        assert_eq!(p.pending_nonce(&a.address()), Some(1));
+    }
+
+    #[test]
+    fn stateless_validation_rejects_bad_transactions() {
+        let p = pool(16, 100);
+        let a = signer(1);
+        let ok = tx(&a, 0, 1, 100);
+        assert_eq!(p.validate_stateless(&ok, 1), Ok(()));
+        assert!(matches!(
+            p.validate_stateless(&ok, 101),
+            Err(PoolError::FeeCapBelowBaseFee { .. })
+        ));
+        assert_eq!(
+            p.validate_stateless(&tx(&a, 0, 200, 100), 1),
+            Err(PoolError::TipAboveFeeCap)
+        );
+        // Wrong chain id, and legacy without EIP-155.
+        let legacy = TxLegacy {
+            chain_id: None,
+            nonce: 0,
+            gas_price: 100,
+            gas_limit: 21_000,
+            to: TxKind::Call(Address::ZERO),
+            ..Default::default()
+        };
+        let sig = a.sign_hash_sync(&legacy.signature_hash()).unwrap();
+        let unprotected =
+            Recovered::new_unchecked(TxEnvelope::from(legacy.into_signed(sig)), a.address());
+        assert_eq!(
+            p.validate_stateless(&unprotected, 1),
+            Err(PoolError::InvalidChainId)
+        );
+        // Intrinsic gas: a creation with data needs more than 21,000.
+        let create = TxEip1559 {
+            chain_id: CHAIN,
+            gas_limit: 21_000,
+            max_fee_per_gas: 100,
+            to: TxKind::Create,
+            input: vec![1u8; 100].into(),
+            ..Default::default()
+        };
+        let sig = a.sign_hash_sync(&create.signature_hash()).unwrap();
+        let create =
+            Recovered::new_unchecked(TxEnvelope::from(create.into_signed(sig)), a.address());
+        assert!(matches!(
+            p.validate_stateless(&create, 1),
+            Err(PoolError::IntrinsicGas { .. })
+        ));
+    }
+
+    #[test]
+    fn new_block_drops_mined_and_unaffordable() {
+        let p = pool(16, 100);
+        let (a, b) = (signer(1), signer(2));
+        p.add(tx(&a, 0, 1, 100), rich()).unwrap();
+        p.add(tx(&a, 1, 1, 100), rich()).unwrap();
+        p.add(tx(&b, 0, 1, 100), rich()).unwrap();
+        p.on_new_block(&[], |addr| {
+            if *addr == a.address() {
+                SenderState {
+                    nonce: 1,
+                    balance: U256::MAX,
+                }
+            } else {
+                SenderState {
+                    nonce: 0,
+                    balance: U256::ZERO,
+                }
+            }
+        });
+        assert_eq!(p.counts(), (1, 0));
+        assert_eq!(p.best_transactions(1)[0].nonce(), 1);
+    }
+}

@@ -545,17 +545,188 @@ impl<'db> Reader<'db> {
         StateDb::new(self, number)
     }
 
-    /// Every account in the hashed state, in key order (for full root recomputation in tests).
-    pub fn hashed_accounts(&self) -> StoreResult<Vec<(B256, StoredAccount)>> {
-        let table = self.table(HASHED_ACCOUNTS)?;
-        let mut cursor = self.txn.cursor(&table)?;
-        let mut out = Vec::new();
-        for item in cursor.iter_start::<Vec<u8>, Vec<u8>>() {
+    /// The state root recomputed from scratch from the *plain* tables, independently of the
+    /// hashed tables and cached storage roots the commit path uses: a cross-check for tests.
+    pub fn full_state_root_from_plain_state(&self) -> StoreResult<B256> {
+        let accounts_table = self.table(PLAIN_ACCOUNTS)?;
+        let storage_table = self.table(PLAIN_STORAGE)?;
+        let mut storage: std::collections::HashMap<Address, Vec<(B256, U256)>> = Default::default();
+        for item in self
+            .txn
+            .cursor(&storage_table)?
+            .iter_start::<Vec<u8>, Vec<u8>>()
+        {
             let (k, v) = item?;
-            let acc =
-                StoredAccount::decode(&v).ok_or_else(|| corrupt(HASHED_ACCOUNTS, "account"))?;
-            out.push((B256::from_slice(&k), acc));
+            storage
+                .entry(Address::from_slice(&k[..20]))
+                .or_default()
+                .push((B256::from_slice(&k[20..]), decode_word(&v)));
         }
-        Ok(out)
+        let mut accounts = Vec::new();
+        for item in self
+            .txn
+            .cursor(&accounts_table)?
+            .iter_start::<Vec<u8>, Vec<u8>>()
+        {
+            let (k, v) = item?;
+            let address = Address::from_slice(&k);
+            let acc =
+                StoredAccount::decode(&v).ok_or_else(|| corrupt(PLAIN_ACCOUNTS, "account"))?;
+            let storage_root = alloy_trie::root::storage_root_unhashed(
+                storage.remove(&address).unwrap_or_default(),
+            );
+            accounts.push((
+                address,
+                alloy_trie::TrieAccount {
+                    nonce: acc.nonce,
+                    balance: acc.balance,
+                    storage_root,
+                    code_hash: acc.code_hash,
+                },
+            ));
+        }
+        Ok(alloy_trie::root::state_root_unhashed(accounts))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chainspec::ChainSpec;
+    use revm::{
+        database::states::PlainStorageChangeset, primitives::KECCAK_EMPTY, state::AccountInfo,
+    };
+
+    fn account(balance: u64, nonce: u64) -> Option<AccountInfo> {
+        Some(AccountInfo::new(
+            U256::from(balance),
+            nonce,
+            KECCAK_EMPTY,
+            Default::default(),
+        ))
+    }
+
+    fn block_on(store: &Store, parent: &SealedHeader, changes: StateChangeset) -> SealedHeader {
+        let header = Header {
+            number: parent.number + 1,
+            parent_hash: parent.hash(),
+            timestamp: parent.timestamp + 1,
+            ..Default::default()
+        };
+        store
+            .commit_block(NewBlock {
+                header,
+                transactions: vec![],
+                senders: vec![],
+                receipts: vec![],
+                changes,
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn archive_reads_return_values_as_of_each_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = ChainSpec::dev();
+        let store = Store::open(dir.path()).unwrap();
+        let genesis = store
+            .init_genesis(&spec.genesis, spec.genesis_header())
+            .unwrap();
+        assert_eq!(genesis.state_root, spec.genesis_header().state_root);
+        let a = Address::repeat_byte(0xaa);
+        let slot = B256::with_last_byte(1);
+        let storage = |v: u64| PlainStorageChangeset {
+            address: a,
+            wipe_storage: false,
+            storage: vec![(U256::from(1), U256::from(v))],
+        };
+        let b1 = block_on(
+            &store,
+            &genesis,
+            StateChangeset {
+                accounts: vec![(a, account(100, 1))],
+                storage: vec![storage(5)],
+                contracts: vec![],
+            },
+        );
+        let b2 = block_on(
+            &store,
+            &b1,
+            StateChangeset {
+                accounts: vec![(a, account(70, 2))],
+                storage: vec![storage(0)],
+                contracts: vec![],
+            },
+        );
+        let b3 = block_on(
+            &store,
+            &b2,
+            StateChangeset {
+                accounts: vec![(a, None)],
+                storage: vec![],
+                contracts: vec![],
+            },
+        );
+
+        let r = store.read().unwrap();
+        let at = |n| {
+            r.state_at(Some(n))
+                .account(&a)
+                .unwrap()
+                .map(|x| (x.balance.to::<u64>(), x.nonce))
+        };
+        assert_eq!(at(0), None);
+        assert_eq!(at(1), Some((100, 1)));
+        assert_eq!(at(2), Some((70, 2)));
+        assert_eq!(at(3), None);
+        assert_eq!(
+            r.state_at(Some(1)).storage(&a, &slot).unwrap(),
+            U256::from(5)
+        );
+        assert_eq!(r.state_at(Some(2)).storage(&a, &slot).unwrap(), U256::ZERO);
+        assert_eq!(r.state_at(None).storage(&a, &slot).unwrap(), U256::ZERO);
+        // Each root differs and the head is the last block.
+        assert_ne!(b1.state_root, b2.state_root);
+        assert_eq!(
+            b3.state_root, genesis.state_root,
+            "deleting the only new account restores the genesis state"
+        );
+        assert_eq!(r.head().unwrap().unwrap().hash(), b3.hash());
+        assert_eq!(r.block_number(b2.hash()).unwrap(), Some(2));
+    }
+
+    #[test]
+    fn reopen_resumes_and_foreign_genesis_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = ChainSpec::dev();
+        let head = {
+            let store = Store::open(dir.path()).unwrap();
+            let genesis = store
+                .init_genesis(&spec.genesis, spec.genesis_header())
+                .unwrap();
+            block_on(
+                &store,
+                &genesis,
+                StateChangeset {
+                    accounts: vec![(Address::repeat_byte(1), account(1, 0))],
+                    storage: vec![],
+                    contracts: vec![],
+                },
+            )
+        };
+        let store = Store::open(dir.path()).unwrap();
+        let resumed = store
+            .init_genesis(&spec.genesis, spec.genesis_header())
+            .unwrap();
+        assert_eq!(
+            (resumed.hash(), resumed.state_root),
+            (head.hash(), head.state_root)
+        );
+        let mut other = spec.genesis_header().clone();
+        other.timestamp = 42;
+        assert!(matches!(
+            store.init_genesis(&spec.genesis, &other),
+            Err(StoreError::GenesisMismatch { .. })
+        ));
     }
 }

@@ -14,7 +14,7 @@ use alloy::{
         proofs::{calculate_receipt_root, calculate_transaction_root},
         transaction::Recovered,
     },
-    eips::{Encodable2718, eip7840::BlobParams},
+    eips::eip7840::BlobParams,
     primitives::{Address, B256, Bloom, Bytes, U256},
 };
 use alloy_evm::{

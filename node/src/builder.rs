@@ -199,9 +199,7 @@ impl BlockBuilder {
             .finish()
             .map_err(|e| BuildError::Execution(e.to_string()))?;
         state.merge_transitions(BundleRetention::PlainState);
-        let (changes, _) = state
-            .take_bundle()
-            .to_plain_state_and_reverts(OriginalValuesKnown::Yes);
+        let changes = state.take_bundle().to_plain_state(OriginalValuesKnown::Yes);
 
         let receipts: Vec<ReceiptEnvelope> = result.receipts;
         let transactions: Vec<TxEnvelope> = included.iter().map(|tx| tx.inner().clone()).collect();

@@ -331,9 +331,19 @@ async fn run_against(target: &Target, args: &BenchArgs) -> eyre::Result<BenchRep
     }
     // In chunks that fit a pool's per-account limit.
     for (raws, hashes) in funding.chunks(50).zip(funding_hashes.chunks(50)) {
-        let start_block = hex_u64(&client.request::<Value, _>("eth_blockNumber", rpc_params![]).await?);
+        let start_block = hex_u64(
+            &client
+                .request::<Value, _>("eth_blockNumber", rpc_params![])
+                .await?,
+        );
         send_all(&client, raws.to_vec(), args.concurrency).await?;
-        track_inclusion(&client, hashes, start_block, Duration::from_secs(args.timeout)).await?;
+        track_inclusion(
+            &client,
+            hashes,
+            start_block,
+            Duration::from_secs(args.timeout),
+        )
+        .await?;
     }
 
     // Pre-sign the load.

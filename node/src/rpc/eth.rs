@@ -148,7 +148,17 @@ impl EthApi {
         if let Some(overrides) = overrides {
             apply_state_overrides(overrides, &mut db).map_err(|e| invalid_params(e.to_string()))?;
         }
-        let mut env = self.node.builder.env_at(&header);
+        // `pending` runs in the environment of the block being built next (its base fee).
+        let mut env = if matches!(id, BlockId::Number(BlockNumberOrTag::Pending)) {
+            let attrs = crate::builder::BlockAttributes {
+                timestamp: header.timestamp + 1,
+                beneficiary: header.beneficiary,
+                prev_randao: keccak256(header.hash()),
+            };
+            self.node.builder.next_env(&header, &attrs)
+        } else {
+            self.node.builder.env_at(&header)
+        };
         // As geth: calls skip the nonce check, and a call that names no fee pays no base fee.
         env.cfg_env.disable_nonce_check = true;
         let priced = request.gas_price.is_some() || request.max_fee_per_gas.is_some();

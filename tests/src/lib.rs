@@ -302,3 +302,47 @@ pub fn sign_transfer(
         alloy::hex::encode_prefixed(env.encoded_2718()),
     )
 }
+
+alloy::sol! {
+    /// Binding of `contracts/src/examples/Counter.sol`.
+    #[sol(rpc)]
+    contract Counter {
+        function setNumber(uint256 value) public;
+        function number() public view returns (uint256);
+        function fail() public pure;
+        function deposit() public payable;
+        event NumberChanged(address indexed caller, uint256 oldValue, uint256 newValue);
+        error TooLarge(uint256 value, uint256 max);
+    }
+}
+
+/// Deploys the example Counter from dev account 1; returns its address.
+pub async fn deploy_counter(node: &TestNode) -> alloy::primitives::Address {
+    use alloy::network::TransactionBuilder;
+    let receipt = node
+        .provider(1)
+        .send_transaction(
+            alloy::rpc::types::TransactionRequest::default().with_deploy_code(counter_bytecode()),
+        )
+        .await
+        .expect("deploy sent")
+        .get_receipt()
+        .await
+        .expect("deploy receipt");
+    assert!(receipt.status(), "deploy failed");
+    receipt.contract_address.expect("contract address")
+}
+
+impl TestNode {
+    /// Polls for a transaction's receipt (up to 10 s); `Value::Null` if none came.
+    pub fn wait_receipt(&self, hash: &str) -> Value {
+        for _ in 0..400 {
+            let receipt = self.call("eth_getTransactionReceipt", json!([hash]));
+            if !receipt.is_null() {
+                return receipt;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        Value::Null
+    }
+}

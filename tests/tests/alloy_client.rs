@@ -7,23 +7,10 @@ use alloy::{
     primitives::{Address, U256, address},
     providers::{Provider, ProviderBuilder, WsConnect},
     rpc::types::{Filter, TransactionRequest},
-    sol,
     sol_types::{SolError, SolEvent},
 };
-use computechain_e2e::{TestNode, counter_bytecode};
+use computechain_e2e::{Counter, TestNode, deploy_counter};
 use futures::StreamExt;
-
-sol! {
-    #[sol(rpc)]
-    contract Counter {
-        function setNumber(uint256 value) public;
-        function number() public view returns (uint256);
-        function fail() public pure;
-        function deposit() public payable;
-        event NumberChanged(address indexed caller, uint256 oldValue, uint256 newValue);
-        error TooLarge(uint256 value, uint256 max);
-    }
-}
 
 const ACCOUNT1: Address = address!("0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
 
@@ -111,15 +98,7 @@ async fn transfers_move_exact_amounts_and_burn_exact_fees() {
 async fn contracts_deploy_call_emit_and_revert_with_data() {
     let node = TestNode::start(0);
     let p = node.provider(1);
-    let deploy = p
-        .send_transaction(TransactionRequest::default().with_deploy_code(counter_bytecode()))
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    assert!(deploy.status());
-    let address = deploy.contract_address.expect("contract address");
+    let address = deploy_counter(&node).await;
     assert!(!p.get_code_at(address).await.unwrap().is_empty());
     let counter = Counter::new(address, &p);
 

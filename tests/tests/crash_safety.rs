@@ -124,14 +124,7 @@ fn sigkill_while_sealing_loses_nothing_acknowledged() {
         let (hash, raw) = sign_transfer(DEV_KEYS[1], DEV_CHAIN_ID, nonce, to, 1);
         node.call("eth_sendRawTransaction", json!([raw]));
         nonce += 1;
-        let mut receipt = Value::Null;
-        for _ in 0..200 {
-            receipt = node.call("eth_getTransactionReceipt", json!([format!("{hash:#x}")]));
-            if !receipt.is_null() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
+        let receipt = node.wait_receipt(&format!("{hash:#x}"));
         assert_eq!(
             receipt["status"], "0x1",
             "round {round}: chain did not continue"

@@ -9,33 +9,11 @@ use alloy::{
     providers::{Provider, ProviderBuilder, WsConnect},
     rpc::types::{AccessList, AccessListItem, Filter, TransactionRequest},
     signers::{SignerSync, local::PrivateKeySigner},
-    sol,
     sol_types::SolEvent,
 };
-use computechain_e2e::{DEV_CHAIN_ID, DEV_KEYS, TestNode, counter_bytecode, sign_transfer};
+use computechain_e2e::{Counter, DEV_CHAIN_ID, DEV_KEYS, TestNode, deploy_counter, sign_transfer};
 use futures::StreamExt;
 use serde_json::json;
-
-sol! {
-    #[sol(rpc)]
-    contract Counter {
-        function setNumber(uint256 value) public;
-        function number() public view returns (uint256);
-        event NumberChanged(address indexed caller, uint256 oldValue, uint256 newValue);
-    }
-}
-
-async fn deploy_counter(node: &TestNode) -> Address {
-    let p = node.provider(1);
-    let r = p
-        .send_transaction(TransactionRequest::default().with_deploy_code(counter_bytecode()))
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    r.contract_address.unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn typed_transactions_and_blob_refusal() {
@@ -222,14 +200,7 @@ async fn state_overrides_filters_and_pending_lookups() {
     // Filling the gap mines both.
     let (_, fill) = sign_transfer(DEV_KEYS[1], DEV_CHAIN_ID, nonce, Address::repeat_byte(9), 1);
     node.call("eth_sendRawTransaction", json!([fill]));
-    let mut receipt = serde_json::Value::Null;
-    for _ in 0..200 {
-        receipt = node.call("eth_getTransactionReceipt", json!([hash]));
-        if !receipt.is_null() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
+    let receipt = node.wait_receipt(&format!("{hash:#x}"));
     assert_eq!(receipt["status"], "0x1");
 }
 

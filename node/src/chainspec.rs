@@ -19,12 +19,12 @@ pub const DEV_GENESIS_JSON: &str = include_str!("../../genesis/dev.json");
 #[derive(Debug, thiserror::Error)]
 pub enum ChainSpecError {
     /// The file could not be read.
-    #[error("cannot read genesis file {path}: {source}")]
+    #[error("cannot read genesis file {path}: {error}")]
     Read {
         /// Path given.
         path: String,
-        /// Underlying error.
-        source: std::io::Error,
+        /// Underlying error (in the message, not chained, so it prints once).
+        error: std::io::Error,
     },
     /// The JSON is not a valid genesis.
     #[error("invalid genesis JSON: {0}")]
@@ -114,9 +114,9 @@ impl ChainSpec {
 
     /// Reads a genesis file.
     pub fn from_file(path: &Path) -> Result<Self, ChainSpecError> {
-        let json = std::fs::read_to_string(path).map_err(|source| ChainSpecError::Read {
+        let json = std::fs::read_to_string(path).map_err(|error| ChainSpecError::Read {
             path: path.display().to_string(),
-            source,
+            error,
         })?;
         Self::from_json(&json)
     }

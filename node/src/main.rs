@@ -14,7 +14,8 @@ use tracing_subscriber::EnvFilter;
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,libmdbx=warn")),
         )
         .with_target(false)
         .init();

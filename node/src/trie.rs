@@ -1,57 +1,586 @@
-//! Merkle-Patricia roots: genesis, and the state root after a block.
+//! Merkle-Patricia tries stored node by node in MDBX.
 //!
-//! Storage roots are cached per account in the `StorageRoots` table and recomputed only for
-//! accounts whose storage a block changed; the account trie is rebuilt from the hashed account
-//! table. (Issue 3 replaces the account-trie rebuild with stored branch nodes.)
+//! Every node of the account trie and of each storage trie is stored under its nibble path (the
+//! storage tries prefixed by the hashed address), as its RLP encoding. A block's changes are
+//! applied as inserts and deletes that read only the nodes on the paths to the changed keys;
+//! changed nodes are kept in memory and hashed once, bottom-up, at the end. Untouched subtrees are
+//! never read: the work per block grows with the keys the block changed, not with the state.
+//! Proofs (EIP-1186) are the stored nodes on the path to a key.
 
-use crate::storage::{StoreError, StoredAccount};
+use crate::storage::StoreError;
 use alloy::{
     genesis::GenesisAccount,
-    primitives::{Address, B256, U256, keccak256, map::HashMap},
+    primitives::{Address, B256, Bytes, U256, keccak256, map::HashMap},
+    rlp::{Decodable, Encodable},
 };
 use alloy_trie::{
-    EMPTY_ROOT_HASH, TrieAccount,
-    root::{state_root, storage_root},
+    EMPTY_ROOT_HASH, Nibbles, TrieAccount, TrieMask,
+    nodes::{BranchNode, ExtensionNode, LeafNode, RlpNode, TrieNode},
 };
-use libmdbx::{NoWriteMap, RW, Transaction, WriteFlags};
 use revm::{
     bytecode::Bytecode,
     database::states::{PlainStorageChangeset, StateChangeset},
     primitives::KECCAK_EMPTY,
     state::AccountInfo,
 };
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
-/// The state root of a genesis allocation.
-pub fn genesis_state_root(alloc: &BTreeMap<Address, GenesisAccount>) -> B256 {
-    let mut accounts: Vec<(B256, TrieAccount)> = alloc
-        .iter()
-        .map(|(address, acc)| {
-            let storage: Vec<(B256, U256)> = {
-                let mut s: Vec<(B256, U256)> = acc
-                    .storage
-                    .iter()
-                    .flatten()
-                    .filter(|(_, v)| !v.is_zero())
-                    .map(|(k, v)| (keccak256(k), U256::from_be_bytes(v.0)))
-                    .collect();
-                s.sort_unstable_by_key(|(k, _)| *k);
-                s
-            };
-            let code_hash = acc.code.as_ref().map(keccak256).unwrap_or(KECCAK_EMPTY);
-            (
-                keccak256(address),
-                TrieAccount {
-                    nonce: acc.nonce.unwrap_or_default(),
-                    balance: acc.balance,
-                    storage_root: storage_root(storage),
-                    code_hash,
-                },
-            )
+/// Reads committed trie nodes (RLP) by path.
+pub(crate) trait NodeSource {
+    /// The RLP of the node at `path`, if any.
+    fn node_rlp(&self, path: &Nibbles) -> Result<Option<Vec<u8>>, StoreError>;
+}
+
+/// Writes committed trie nodes.
+pub(crate) trait NodeSink {
+    /// Stores (`Some`) or removes (`None`) the node at `path`.
+    fn write(&mut self, path: &Nibbles, rlp: Option<&[u8]>) -> Result<(), StoreError>;
+}
+
+/// The storage key of a node: the trie's prefix, then one byte per nibble.
+pub(crate) fn node_key(prefix: &[u8], path: &Nibbles) -> Vec<u8> {
+    let mut key = Vec::with_capacity(prefix.len() + path.len());
+    key.extend_from_slice(prefix);
+    key.extend(path.iter());
+    key
+}
+
+/// A node being edited: branch children by nibble, with the references they had when committed
+/// (stale for children edited since; those are re-hashed).
+#[derive(Debug, Clone)]
+enum Node {
+    Branch(Box<[Option<RlpNode>; 16]>),
+    Extension { key: Nibbles, child: RlpNode },
+    Leaf { key: Nibbles, value: Vec<u8> },
+}
+
+impl Node {
+    fn decode(rlp: &[u8]) -> Result<Self, StoreError> {
+        let node = TrieNode::decode(&mut &rlp[..]).map_err(|e| StoreError::Corrupt {
+            table: "trie",
+            detail: e.to_string(),
+        })?;
+        Ok(match node {
+            TrieNode::Branch(b) => {
+                let mut children: [Option<RlpNode>; 16] = Default::default();
+                let mut stack = b.stack.into_iter();
+                for n in 0..16u8 {
+                    if b.state_mask.is_bit_set(n) {
+                        children[n as usize] = stack.next();
+                    }
+                }
+                Node::Branch(Box::new(children))
+            }
+            TrieNode::Extension(e) => Node::Extension {
+                key: e.key,
+                child: e.child,
+            },
+            TrieNode::Leaf(l) => Node::Leaf {
+                key: l.key,
+                value: l.value,
+            },
+            TrieNode::EmptyRoot => {
+                return Err(StoreError::Corrupt {
+                    table: "trie",
+                    detail: "stored empty node".into(),
+                });
+            }
         })
-        .collect();
-    accounts.sort_unstable_by_key(|(k, _)| *k);
-    state_root(accounts)
+    }
+
+    fn encode(&self, buf: &mut Vec<u8>) -> RlpNode {
+        buf.clear();
+        match self {
+            Node::Branch(children) => {
+                let mut state_mask = TrieMask::default();
+                let mut stack = Vec::new();
+                for (n, child) in children.iter().enumerate() {
+                    if let Some(child) = child {
+                        state_mask.set_bit(n as u8);
+                        stack.push(child.clone());
+                    }
+                }
+                BranchNode::new(stack, state_mask).as_ref().rlp(buf)
+            }
+            Node::Extension { key, child } => {
+                ExtensionNode::new(*key, child.clone()).as_ref().rlp(buf)
+            }
+            Node::Leaf { key, value } => LeafNode::new(*key, value.clone()).as_ref().rlp(buf),
+        }
+    }
+}
+
+fn with_nibble(path: &Nibbles, nibble: u8) -> Nibbles {
+    let mut p = *path;
+    p.push(nibble);
+    p
+}
+
+/// Edits to one trie: committed nodes are read lazily from `source`; edited ones are held until
+/// [`TrieUpdate::commit`].
+pub(crate) struct TrieUpdate<S> {
+    source: S,
+    /// `Some`: new or changed node; `None`: removed.
+    dirty: HashMap<Nibbles, Option<Node>>,
+}
+
+impl<S: NodeSource> TrieUpdate<S> {
+    /// Starts editing the trie behind `source`.
+    pub(crate) fn new(source: S) -> Self {
+        Self {
+            source,
+            dirty: HashMap::default(),
+        }
+    }
+
+    fn get(&self, path: &Nibbles) -> Result<Option<Node>, StoreError> {
+        if let Some(node) = self.dirty.get(path) {
+            return Ok(node.clone());
+        }
+        self.source
+            .node_rlp(path)?
+            .map(|rlp| Node::decode(&rlp))
+            .transpose()
+    }
+
+    fn put(&mut self, path: Nibbles, node: Node) {
+        self.dirty.insert(path, Some(node));
+    }
+
+    fn remove(&mut self, path: Nibbles) {
+        self.dirty.insert(path, None);
+    }
+
+    /// Sets `key` (a full 64-nibble hashed key) to the RLP-encoded `value`.
+    pub(crate) fn insert(&mut self, key: Nibbles, value: Vec<u8>) -> Result<(), StoreError> {
+        self.insert_at(Nibbles::default(), key, value)
+    }
+
+    fn insert_at(&mut self, path: Nibbles, key: Nibbles, value: Vec<u8>) -> Result<(), StoreError> {
+        match self.get(&path)? {
+            None => self.put(path, Node::Leaf { key, value }),
+            Some(Node::Leaf {
+                key: leaf_key,
+                value: leaf_value,
+            }) => {
+                if leaf_key == key {
+                    self.put(path, Node::Leaf { key, value });
+                    return Ok(());
+                }
+                // Keys are all 64 nibbles: two different keys diverge before either ends.
+                let common = leaf_key.common_prefix_length(&key);
+                let branch_path = path.join(&key.slice(..common));
+                let (old_n, new_n) = (leaf_key.get_unchecked(common), key.get_unchecked(common));
+                self.put(
+                    with_nibble(&branch_path, old_n),
+                    Node::Leaf {
+                        key: leaf_key.slice(common + 1..),
+                        value: leaf_value,
+                    },
+                );
+                self.put(
+                    with_nibble(&branch_path, new_n),
+                    Node::Leaf {
+                        key: key.slice(common + 1..),
+                        value,
+                    },
+                );
+                self.put_branch(branch_path, &[old_n, new_n]);
+                if common > 0 {
+                    self.put(
+                        path,
+                        Node::Extension {
+                            key: key.slice(..common),
+                            child: RlpNode::default(),
+                        },
+                    );
+                }
+            }
+            Some(Node::Extension {
+                key: ext_key,
+                child,
+            }) => {
+                let common = ext_key.common_prefix_length(&key);
+                if common == ext_key.len() {
+                    self.insert_at(path.join(&ext_key), key.slice(common..), value)?;
+                    self.put(
+                        path,
+                        Node::Extension {
+                            key: ext_key,
+                            child,
+                        },
+                    );
+                    return Ok(());
+                }
+                // Split the extension: a branch where the keys diverge.
+                let branch_path = path.join(&key.slice(..common));
+                let (ext_n, new_n) = (ext_key.get_unchecked(common), key.get_unchecked(common));
+                let rest = ext_key.slice(common + 1..);
+                if !rest.is_empty() {
+                    // The old child keeps its path (`path ++ ext_key`) below a shorter extension.
+                    self.put(
+                        with_nibble(&branch_path, ext_n),
+                        Node::Extension {
+                            key: rest,
+                            child: child.clone(),
+                        },
+                    );
+                }
+                self.put(
+                    with_nibble(&branch_path, new_n),
+                    Node::Leaf {
+                        key: key.slice(common + 1..),
+                        value,
+                    },
+                );
+                let mut children: [Option<RlpNode>; 16] = Default::default();
+                children[ext_n as usize] = Some(if rest.is_empty() {
+                    child
+                } else {
+                    RlpNode::default()
+                });
+                children[new_n as usize] = Some(RlpNode::default());
+                self.put(branch_path, Node::Branch(Box::new(children)));
+                if common > 0 {
+                    self.put(
+                        path,
+                        Node::Extension {
+                            key: key.slice(..common),
+                            child: RlpNode::default(),
+                        },
+                    );
+                }
+            }
+            Some(Node::Branch(mut children)) => {
+                let n = key.get_unchecked(0);
+                self.insert_at(with_nibble(&path, n), key.slice(1..), value)?;
+                children[n as usize].get_or_insert_with(RlpNode::default);
+                self.put(path, Node::Branch(children));
+            }
+        }
+        Ok(())
+    }
+
+    fn put_branch(&mut self, path: Nibbles, nibbles: &[u8]) {
+        let mut children: [Option<RlpNode>; 16] = Default::default();
+        for n in nibbles {
+            children[*n as usize] = Some(RlpNode::default());
+        }
+        self.put(path, Node::Branch(Box::new(children)));
+    }
+
+    /// Removes `key` if present.
+    pub(crate) fn delete(&mut self, key: Nibbles) -> Result<(), StoreError> {
+        self.delete_at(Nibbles::default(), key)
+    }
+
+    fn delete_at(&mut self, path: Nibbles, key: Nibbles) -> Result<(), StoreError> {
+        match self.get(&path)? {
+            None => {}
+            Some(Node::Leaf { key: leaf_key, .. }) => {
+                if leaf_key == key {
+                    self.remove(path);
+                }
+            }
+            Some(Node::Extension {
+                key: ext_key,
+                child,
+            }) => {
+                if !key.starts_with(&ext_key) {
+                    return Ok(());
+                }
+                let child_path = path.join(&ext_key);
+                self.delete_at(child_path, key.slice(ext_key.len()..))?;
+                // A branch below that lost all but one child has collapsed: merge upwards.
+                match self.get(&child_path)? {
+                    Some(Node::Leaf { key: k, value }) => {
+                        self.remove(child_path);
+                        self.put(
+                            path,
+                            Node::Leaf {
+                                key: ext_key.join(&k),
+                                value,
+                            },
+                        );
+                    }
+                    Some(Node::Extension { key: k, child }) => {
+                        self.remove(child_path);
+                        self.put(
+                            path,
+                            Node::Extension {
+                                key: ext_key.join(&k),
+                                child,
+                            },
+                        );
+                    }
+                    Some(Node::Branch(_)) => self.put(
+                        path,
+                        Node::Extension {
+                            key: ext_key,
+                            child,
+                        },
+                    ),
+                    None => self.remove(path),
+                }
+            }
+            Some(Node::Branch(mut children)) => {
+                let n = key.get_unchecked(0);
+                if children[n as usize].is_none() {
+                    return Ok(());
+                }
+                let child_path = with_nibble(&path, n);
+                self.delete_at(child_path, key.slice(1..))?;
+                if self.get(&child_path)?.is_none() {
+                    children[n as usize] = None;
+                }
+                let mut remaining = (0..16u8).filter(|i| children[*i as usize].is_some());
+                match (remaining.next(), remaining.next()) {
+                    (Some(only), None) => self.collapse_branch(
+                        path,
+                        only,
+                        children[only as usize].clone().unwrap_or_default(),
+                    )?,
+                    (None, _) => self.remove(path),
+                    _ => self.put(path, Node::Branch(children)),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A branch at `path` left with one child (`nibble`) becomes a leaf or an extension.
+    fn collapse_branch(
+        &mut self,
+        path: Nibbles,
+        nibble: u8,
+        child_ref: RlpNode,
+    ) -> Result<(), StoreError> {
+        let child_path = with_nibble(&path, nibble);
+        let prefix = Nibbles::from_nibbles([nibble]);
+        match self.get(&child_path)? {
+            Some(Node::Leaf { key, value }) => {
+                self.remove(child_path);
+                self.put(
+                    path,
+                    Node::Leaf {
+                        key: prefix.join(&key),
+                        value,
+                    },
+                );
+            }
+            Some(Node::Extension { key, child }) => {
+                self.remove(child_path);
+                self.put(
+                    path,
+                    Node::Extension {
+                        key: prefix.join(&key),
+                        child,
+                    },
+                );
+            }
+            Some(Node::Branch(_)) => self.put(
+                path,
+                Node::Extension {
+                    key: prefix,
+                    child: child_ref,
+                },
+            ),
+            None => {
+                return Err(StoreError::Corrupt {
+                    table: "trie",
+                    detail: format!("branch child {child_path:?} missing"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Hashes the edited nodes bottom-up, writes them (and removals) to `sink`, and returns the
+    /// trie's root hash.
+    pub(crate) fn commit(mut self, sink: &mut impl NodeSink) -> Result<B256, StoreError> {
+        let root_path = Nibbles::default();
+        let root = match self.dirty.get(&root_path) {
+            Some(Some(_)) => {
+                let mut buf = Vec::with_capacity(600);
+                self.hash_node(root_path, sink, &mut buf)?;
+                Some(keccak256(&buf))
+            }
+            Some(None) => None,
+            // Nothing changed at the root: the committed root stands.
+            None => self.source.node_rlp(&root_path)?.map(keccak256),
+        };
+        for (path, node) in &self.dirty {
+            if node.is_none() {
+                sink.write(path, None)?;
+            }
+        }
+        Ok(root.unwrap_or(EMPTY_ROOT_HASH))
+    }
+
+    /// Re-encodes the edited node at `path` (its edited children first); leaves its RLP in `buf`.
+    fn hash_node(
+        &mut self,
+        path: Nibbles,
+        sink: &mut impl NodeSink,
+        buf: &mut Vec<u8>,
+    ) -> Result<RlpNode, StoreError> {
+        let mut node = self
+            .dirty
+            .get(&path)
+            .cloned()
+            .flatten()
+            .expect("hash_node on an edited node");
+        match &mut node {
+            Node::Branch(children) => {
+                for n in 0..16u8 {
+                    let child_path = with_nibble(&path, n);
+                    if children[n as usize].is_some()
+                        && matches!(self.dirty.get(&child_path), Some(Some(_)))
+                    {
+                        children[n as usize] = Some(self.hash_node(child_path, sink, buf)?);
+                    }
+                }
+            }
+            Node::Extension { key, child } => {
+                let child_path = path.join(key);
+                if matches!(self.dirty.get(&child_path), Some(Some(_))) {
+                    *child = self.hash_node(child_path, sink, buf)?;
+                }
+            }
+            Node::Leaf { .. } => {}
+        }
+        let rlp = node.encode(buf);
+        sink.write(&path, Some(buf))?;
+        Ok(rlp)
+    }
+}
+
+/// Builds a whole trie from sorted `(key, value RLP)` leaves, writing every node to `sink`;
+/// returns the root (for genesis and bulk seeding, where there is nothing to update).
+pub(crate) fn build_trie(
+    leaves: &[(Nibbles, Vec<u8>)],
+    sink: &mut impl NodeSink,
+) -> Result<B256, StoreError> {
+    if leaves.is_empty() {
+        return Ok(EMPTY_ROOT_HASH);
+    }
+    let mut buf = Vec::with_capacity(600);
+    build_node(Nibbles::default(), leaves, 0, sink, &mut buf)?;
+    Ok(keccak256(&buf))
+}
+
+fn build_node(
+    path: Nibbles,
+    leaves: &[(Nibbles, Vec<u8>)],
+    depth: usize,
+    sink: &mut impl NodeSink,
+    buf: &mut Vec<u8>,
+) -> Result<RlpNode, StoreError> {
+    let node = if let [(key, value)] = leaves {
+        Node::Leaf {
+            key: key.slice(depth..),
+            value: value.clone(),
+        }
+    } else {
+        let (first, last) = (&leaves[0].0, &leaves[leaves.len() - 1].0);
+        let common = first
+            .slice(depth..)
+            .common_prefix_length(&last.slice(depth..));
+        if common > 0 {
+            let child = build_branch(
+                path.join(&first.slice(depth..depth + common)),
+                leaves,
+                depth + common,
+                sink,
+                buf,
+            )?;
+            Node::Extension {
+                key: first.slice(depth..depth + common),
+                child,
+            }
+        } else {
+            return build_branch(path, leaves, depth, sink, buf);
+        }
+    };
+    let rlp = node.encode(buf);
+    sink.write(&path, Some(buf))?;
+    Ok(rlp)
+}
+
+fn build_branch(
+    path: Nibbles,
+    leaves: &[(Nibbles, Vec<u8>)],
+    depth: usize,
+    sink: &mut impl NodeSink,
+    buf: &mut Vec<u8>,
+) -> Result<RlpNode, StoreError> {
+    let mut children: [Option<RlpNode>; 16] = Default::default();
+    let mut start = 0;
+    while start < leaves.len() {
+        let n = leaves[start].0.get_unchecked(depth);
+        let end = start + leaves[start..].partition_point(|(k, _)| k.get_unchecked(depth) == n);
+        children[n as usize] = Some(build_node(
+            with_nibble(&path, n),
+            &leaves[start..end],
+            depth + 1,
+            sink,
+            buf,
+        )?);
+        start = end;
+    }
+    let node = Node::Branch(Box::new(children));
+    let rlp = node.encode(buf);
+    sink.write(&path, Some(buf))?;
+    Ok(rlp)
+}
+
+/// The RLP-encoded nodes from the root towards `key`, as EIP-1186 lists them (nodes embedded in
+/// their parent are not listed separately). Ends where the key's path ends, found or not.
+pub(crate) fn proof(source: &impl NodeSource, key: &Nibbles) -> Result<Vec<Bytes>, StoreError> {
+    let mut out = Vec::new();
+    let mut path = Nibbles::default();
+    while let Some(rlp) = source.node_rlp(&path)? {
+        if path.is_empty() || rlp.len() >= 32 {
+            out.push(Bytes::from(rlp.clone()));
+        }
+        let rest = key.slice(path.len()..);
+        match Node::decode(&rlp)? {
+            Node::Leaf { .. } => break,
+            Node::Extension { key: ext, .. } if rest.starts_with(&ext) => path = path.join(&ext),
+            Node::Extension { .. } => break,
+            Node::Branch(children) => {
+                let n = rest.get_unchecked(0);
+                if children[n as usize].is_none() {
+                    break;
+                }
+                path.push(n);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The RLP value of an account leaf.
+pub(crate) fn account_leaf(
+    nonce: u64,
+    balance: U256,
+    storage_root: B256,
+    code_hash: B256,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(110);
+    TrieAccount {
+        nonce,
+        balance,
+        storage_root,
+        code_hash,
+    }
+    .encode(&mut out);
+    out
+}
+
+/// The RLP value of a storage leaf.
+pub(crate) fn storage_leaf(value: &U256) -> Vec<u8> {
+    alloy::rlp::encode(value)
 }
 
 /// The genesis allocation as a state changeset, so genesis is written like any other block.
@@ -95,61 +624,134 @@ pub fn genesis_changeset(alloc: &BTreeMap<Address, GenesisAccount>) -> StateChan
     }
 }
 
-/// Recomputes the storage roots of `touched` accounts, then the state root.
-pub(crate) fn update_state_root(
-    txn: &Transaction<'_, RW, NoWriteMap>,
-    touched: &HashSet<B256>,
-) -> Result<B256, StoreError> {
-    use crate::storage::tables_for_trie::*;
-    let hashed_storage = txn.open_table(Some(HASHED_STORAGE))?;
-    let roots = txn.open_table(Some(STORAGE_ROOTS))?;
-    for hashed_address in touched {
-        let mut cursor = txn.cursor(&hashed_storage)?;
-        let mut slots = Vec::new();
-        let mut entry = cursor.set_range::<Vec<u8>, Vec<u8>>(hashed_address.as_slice())?;
-        while let Some((key, value)) = entry {
-            if !key.starts_with(hashed_address.as_slice()) {
-                break;
-            }
-            slots.push((B256::from_slice(&key[32..]), U256::from_be_slice(&value)));
-            entry = cursor.next()?;
-        }
-        let root = storage_root(slots);
-        if root == EMPTY_ROOT_HASH {
-            txn.del(&roots, hashed_address, None)?;
-        } else {
-            txn.put(&roots, hashed_address, root, WriteFlags::UPSERT)?;
-        }
-    }
-    let stored_roots: HashMap<B256, B256> = {
-        let mut cursor = txn.cursor(&roots)?;
-        cursor
-            .iter_start::<Vec<u8>, Vec<u8>>()
-            .map(|r| r.map(|(k, v)| (B256::from_slice(&k), B256::from_slice(&v))))
-            .collect::<Result<_, _>>()?
-    };
-    let accounts = txn.open_table(Some(HASHED_ACCOUNTS))?;
-    let mut cursor = txn.cursor(&accounts)?;
-    let mut leaves = Vec::new();
-    for item in cursor.iter_start::<Vec<u8>, Vec<u8>>() {
-        let (key, value) = item?;
-        let hashed = B256::from_slice(&key);
-        let acc = StoredAccount::decode(&value).ok_or_else(|| StoreError::Corrupt {
-            table: HASHED_ACCOUNTS,
-            detail: "account".into(),
-        })?;
-        leaves.push((
-            hashed,
+/// The state root of a genesis allocation (computed with alloy-trie's hash builder, independently
+/// of the stored tries, which must agree with it).
+pub fn genesis_state_root(alloc: &BTreeMap<Address, GenesisAccount>) -> B256 {
+    use alloy_trie::root::{state_root_unhashed, storage_root_unhashed};
+    state_root_unhashed(alloc.iter().map(|(address, acc)| {
+        let storage = acc
+            .storage
+            .iter()
+            .flatten()
+            .filter(|(_, v)| !v.is_zero())
+            .map(|(k, v)| (*k, U256::from_be_bytes(v.0)));
+        (
+            *address,
             TrieAccount {
-                nonce: acc.nonce,
+                nonce: acc.nonce.unwrap_or_default(),
                 balance: acc.balance,
-                storage_root: stored_roots
-                    .get(&hashed)
-                    .copied()
-                    .unwrap_or(EMPTY_ROOT_HASH),
-                code_hash: acc.code_hash,
+                storage_root: storage_root_unhashed(storage),
+                code_hash: acc.code.as_ref().map(keccak256).unwrap_or(KECCAK_EMPTY),
             },
-        ));
+        )
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_trie::root::storage_root;
+    use std::collections::BTreeMap as Map;
+
+    /// An in-memory node store.
+    #[derive(Default, Clone)]
+    struct MemNodes(Map<Vec<u8>, Vec<u8>>);
+
+    impl NodeSource for &MemNodes {
+        fn node_rlp(&self, path: &Nibbles) -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(self.0.get(&node_key(&[], path)).cloned())
+        }
     }
-    Ok(state_root(leaves))
+
+    impl NodeSink for MemNodes {
+        fn write(&mut self, path: &Nibbles, rlp: Option<&[u8]>) -> Result<(), StoreError> {
+            match rlp {
+                Some(r) => self.0.insert(node_key(&[], path), r.to_vec()),
+                None => self.0.remove(&node_key(&[], path)),
+            };
+            Ok(())
+        }
+    }
+
+    fn lcg(seed: &mut u64) -> u64 {
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        *seed >> 33
+    }
+
+    #[test]
+    fn random_updates_match_full_recomputation_and_leave_no_garbage() {
+        let mut seed = 7u64;
+        let mut nodes = MemNodes::default();
+        let mut model: Map<B256, U256> = Map::new();
+        // Small key space so keys are reused, deleted and re-created.
+        let keys: Vec<B256> = (0..300u64).map(|i| keccak256(i.to_be_bytes())).collect();
+        for round in 0..60 {
+            let mut update = TrieUpdate::new(&nodes);
+            let changes = 1 + lcg(&mut seed) % 40;
+            for _ in 0..changes {
+                let key = keys[(lcg(&mut seed) % keys.len() as u64) as usize];
+                if lcg(&mut seed) % 3 == 0 {
+                    update.delete(Nibbles::unpack(key)).unwrap();
+                    model.remove(&key);
+                } else {
+                    let v = U256::from(1 + lcg(&mut seed));
+                    update
+                        .insert(Nibbles::unpack(key), storage_leaf(&v))
+                        .unwrap();
+                    model.insert(key, v);
+                }
+            }
+            let mut next = nodes.clone();
+            let root = update.commit(&mut next).unwrap();
+            nodes = next;
+            assert_eq!(
+                root,
+                storage_root(model.iter().map(|(k, v)| (*k, *v))),
+                "round {round}"
+            );
+            // The store holds exactly the trie a fresh build produces: nothing stale remains.
+            let mut fresh = MemNodes::default();
+            let leaves: Vec<_> = model
+                .iter()
+                .map(|(k, v)| (Nibbles::unpack(k), storage_leaf(v)))
+                .collect();
+            assert_eq!(build_trie(&leaves, &mut fresh).unwrap(), root);
+            assert_eq!(
+                fresh.0, nodes.0,
+                "round {round}: stored nodes differ from a fresh build"
+            );
+        }
+    }
+
+    #[test]
+    fn proofs_verify_against_the_root() {
+        let mut nodes = MemNodes::default();
+        let entries: Map<B256, U256> = (0..500u64)
+            .map(|i| (keccak256(i.to_be_bytes()), U256::from(i + 1)))
+            .collect();
+        let leaves: Vec<_> = entries
+            .iter()
+            .map(|(k, v)| (Nibbles::unpack(k), storage_leaf(v)))
+            .collect();
+        let root = build_trie(&leaves, &mut nodes).unwrap();
+        for (k, v) in entries.iter().take(20) {
+            let p = proof(&&nodes, &Nibbles::unpack(k)).unwrap();
+            alloy_trie::proof::verify_proof(root, Nibbles::unpack(k), Some(storage_leaf(v)), &p)
+                .unwrap();
+        }
+        let absent = keccak256(b"absent");
+        let p = proof(&&nodes, &Nibbles::unpack(absent)).unwrap();
+        alloy_trie::proof::verify_proof(root, Nibbles::unpack(absent), None, &p).unwrap();
+        assert!(
+            alloy_trie::proof::verify_proof(
+                root,
+                Nibbles::unpack(absent),
+                Some(storage_leaf(&U256::from(1))),
+                &p
+            )
+            .is_err()
+        );
+    }
 }

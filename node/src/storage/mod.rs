@@ -77,15 +77,16 @@ mod tables {
     pub(super) const PLAIN_ACCOUNTS: &str = "PlainAccountState";
     pub(super) const PLAIN_STORAGE: &str = "PlainStorageState";
     pub(super) const BYTECODES: &str = "Bytecodes";
-    pub(crate) const HASHED_ACCOUNTS: &str = "HashedAccounts";
-    pub(crate) const HASHED_STORAGE: &str = "HashedStorages";
-    pub(crate) const STORAGE_ROOTS: &str = "StorageRoots";
+    pub(super) const HASHED_ACCOUNTS: &str = "HashedAccounts";
+    pub(super) const HASHED_STORAGE: &str = "HashedStorages";
+    pub(super) const ACCOUNTS_TRIE: &str = "AccountsTrie";
+    pub(super) const STORAGES_TRIE: &str = "StoragesTrie";
     pub(super) const ACCOUNT_CHANGESETS: &str = "AccountChangeSets";
     pub(super) const STORAGE_CHANGESETS: &str = "StorageChangeSets";
     pub(super) const ACCOUNT_HISTORY: &str = "AccountsHistory";
     pub(super) const STORAGE_HISTORY: &str = "StoragesHistory";
 
-    pub(super) const ALL: [&str; 18] = [
+    pub(super) const ALL: [&str; 19] = [
         META,
         HEADERS,
         CANONICAL_HASHES,
@@ -99,7 +100,8 @@ mod tables {
         BYTECODES,
         HASHED_ACCOUNTS,
         HASHED_STORAGE,
-        STORAGE_ROOTS,
+        ACCOUNTS_TRIE,
+        STORAGES_TRIE,
         ACCOUNT_CHANGESETS,
         STORAGE_CHANGESETS,
         ACCOUNT_HISTORY,
@@ -107,11 +109,6 @@ mod tables {
     ];
 }
 use tables::*;
-
-/// Table names the trie module reads.
-pub(crate) mod tables_for_trie {
-    pub(crate) use super::tables::{HASHED_ACCOUNTS, HASHED_STORAGE, STORAGE_ROOTS};
-}
 
 const META_HEAD: &[u8] = b"head";
 
@@ -182,15 +179,25 @@ impl Store {
             }
             return Ok(head);
         }
-        let changes = trie::genesis_changeset(&genesis.alloc);
-        let sealed = self.commit_block(NewBlock {
+        let block = NewBlock {
             header: header.clone(),
             transactions: vec![],
             senders: vec![],
             receipts: vec![],
-            changes,
-        })?;
-        debug_assert_eq!(sealed.state_root, header.state_root);
+            changes: trie::genesis_changeset(&genesis.alloc),
+        };
+        let txn = self.db.begin_rw_txn()?;
+        let sealed = write_block(&txn, block, RootMode::Rebuild)?;
+        if sealed.state_root != header.state_root {
+            return Err(corrupt(
+                ACCOUNTS_TRIE,
+                format!(
+                    "genesis root {} != {}",
+                    sealed.state_root, header.state_root
+                ),
+            ));
+        }
+        txn.commit()?;
         Ok(sealed)
     }
 
@@ -205,7 +212,7 @@ impl Store {
     /// the sealed header, body, senders, receipts and indexes in one transaction.
     pub fn commit_block(&self, block: NewBlock) -> StoreResult<SealedHeader> {
         let txn = self.db.begin_rw_txn()?;
-        let sealed = write_block(&txn, block)?;
+        let sealed = write_block(&txn, block, RootMode::Incremental)?;
         txn.commit()?;
         Ok(sealed)
     }
@@ -215,15 +222,25 @@ impl Store {
     pub fn state_root_after(&self, number: u64, changes: &StateChangeset) -> StoreResult<B256> {
         let txn = self.db.begin_rw_txn()?;
         let touched = apply_state(&txn, number, changes)?;
-        let root = trie::update_state_root(&txn, &touched)?;
+        let root = update_state_root(&txn, &touched)?;
         drop(txn); // aborts
         Ok(root)
     }
 }
 
+/// How a block's state root is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RootMode {
+    /// Update the stored tries along the changed keys.
+    Incremental,
+    /// Build the tries from the hashed state (genesis: there is nothing to update).
+    Rebuild,
+}
+
 fn write_block(
     txn: &Transaction<'_, RW, NoWriteMap>,
     block: NewBlock,
+    mode: RootMode,
 ) -> StoreResult<SealedHeader> {
     let NewBlock {
         mut header,
@@ -234,7 +251,10 @@ fn write_block(
     } = block;
     let number = header.number;
     let touched = apply_state(txn, number, &changes)?;
-    header.state_root = trie::update_state_root(txn, &touched)?;
+    header.state_root = match mode {
+        RootMode::Incremental => update_state_root(txn, &touched)?,
+        RootMode::Rebuild => rebuild_state_root(txn)?,
+    };
     let sealed = header.seal_slow();
     let hash = sealed.hash();
 
@@ -302,13 +322,22 @@ fn write_block(
     Ok(sealed)
 }
 
+/// The hashed keys a block changed: what the tries must be updated with.
+#[derive(Debug, Default)]
+struct TouchedKeys {
+    /// Accounts whose leaf must be rewritten (changed account or storage root).
+    accounts: HashSet<B256>,
+    /// Per account: whether its storage was wiped, and the slots set (zero: deleted).
+    storage: Vec<(B256, bool, Vec<(B256, U256)>)>,
+}
+
 /// Applies a block's state changes (plain + hashed state, changesets, history index) and returns
-/// the hashed addresses whose storage changed.
+/// the hashed keys it touched.
 fn apply_state(
     txn: &Transaction<'_, RW, NoWriteMap>,
     number: u64,
     changes: &StateChangeset,
-) -> StoreResult<HashSet<B256>> {
+) -> StoreResult<TouchedKeys> {
     let plain_accounts = txn.open_table(Some(PLAIN_ACCOUNTS))?;
     let hashed_accounts = txn.open_table(Some(HASHED_ACCOUNTS))?;
     let plain_storage = txn.open_table(Some(PLAIN_STORAGE))?;
@@ -317,7 +346,7 @@ fn apply_state(
     let storage_changesets = txn.open_table(Some(STORAGE_CHANGESETS))?;
     let account_history = txn.open_table(Some(ACCOUNT_HISTORY))?;
     let storage_history = txn.open_table(Some(STORAGE_HISTORY))?;
-    let mut touched_storage = HashSet::new();
+    let mut touched = TouchedKeys::default();
 
     for (address, info) in &changes.accounts {
         let old: Option<Vec<u8>> = txn.get(&plain_accounts, address)?;
@@ -334,6 +363,7 @@ fn apply_state(
             WriteFlags::UPSERT,
         )?;
         let hashed = keccak256(address);
+        touched.accounts.insert(hashed);
         match info {
             Some(info) => {
                 let enc = StoredAccount::from(info).encode();
@@ -373,6 +403,7 @@ fn apply_state(
         let address = change.address;
         let hashed_address = keccak256(address);
         let mut recorded = HashSet::new();
+        let mut slots = Vec::with_capacity(change.storage.len());
         if change.wipe_storage {
             let mut wiped = Vec::new();
             let mut cursor = txn.cursor(&plain_storage)?;
@@ -403,7 +434,9 @@ fn apply_state(
                 .map(|v| decode_word(&v))
                 .unwrap_or_default();
             record_old(&address, &slot, &old, &mut recorded)?;
-            let hashed_key = hashed_storage_key(&hashed_address, &keccak256(slot));
+            let hashed_slot = keccak256(slot);
+            slots.push((hashed_slot, *value));
+            let hashed_key = hashed_storage_key(&hashed_address, &hashed_slot);
             if value.is_zero() {
                 txn.del(&plain_storage, key, None)?;
                 txn.del(&hashed_storage, hashed_key, None)?;
@@ -417,7 +450,10 @@ fn apply_state(
                 )?;
             }
         }
-        touched_storage.insert(hashed_address);
+        touched.accounts.insert(hashed_address);
+        touched
+            .storage
+            .push((hashed_address, change.wipe_storage, slots));
     }
 
     let bytecodes = txn.open_table(Some(BYTECODES))?;
@@ -429,7 +465,174 @@ fn apply_state(
             WriteFlags::UPSERT,
         )?;
     }
-    Ok(touched_storage)
+    Ok(touched)
+}
+
+/// A trie in one of the trie tables: the account trie (empty prefix) or one account's storage
+/// trie (prefix: its hashed address).
+struct DbTrie<'t, 'db> {
+    txn: &'t Transaction<'db, RW, NoWriteMap>,
+    table: Table<'t>,
+    prefix: Vec<u8>,
+}
+
+impl<'t, 'db> DbTrie<'t, 'db> {
+    fn accounts(txn: &'t Transaction<'db, RW, NoWriteMap>) -> StoreResult<Self> {
+        Ok(Self {
+            txn,
+            table: txn.open_table(Some(ACCOUNTS_TRIE))?,
+            prefix: vec![],
+        })
+    }
+
+    fn storage(
+        txn: &'t Transaction<'db, RW, NoWriteMap>,
+        hashed_address: &B256,
+    ) -> StoreResult<Self> {
+        Ok(Self {
+            txn,
+            table: txn.open_table(Some(STORAGES_TRIE))?,
+            prefix: hashed_address.to_vec(),
+        })
+    }
+
+    /// Removes every node of this trie.
+    fn clear(&self) -> StoreResult<()> {
+        let mut cursor = self.txn.cursor(&self.table)?;
+        while let Some((key, ())) = cursor.set_range::<Vec<u8>, ()>(&self.prefix)? {
+            if !key.starts_with(&self.prefix) {
+                break;
+            }
+            cursor.del(WriteFlags::empty())?;
+        }
+        Ok(())
+    }
+
+    /// The committed root hash of this trie.
+    fn root(&self) -> StoreResult<B256> {
+        Ok(trie::NodeSource::node_rlp(&self, &Default::default())?
+            .map(keccak256)
+            .unwrap_or(alloy_trie::EMPTY_ROOT_HASH))
+    }
+}
+
+impl trie::NodeSource for &DbTrie<'_, '_> {
+    fn node_rlp(&self, path: &alloy_trie::Nibbles) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self
+            .txn
+            .get(&self.table, trie::node_key(&self.prefix, path))?)
+    }
+}
+
+impl trie::NodeSink for &DbTrie<'_, '_> {
+    fn write(&mut self, path: &alloy_trie::Nibbles, rlp: Option<&[u8]>) -> StoreResult<()> {
+        let key = trie::node_key(&self.prefix, path);
+        match rlp {
+            Some(rlp) => self.txn.put(&self.table, key, rlp, WriteFlags::UPSERT)?,
+            None => {
+                self.txn.del(&self.table, key, None)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Updates the stored storage tries, then the account trie, with a block's touched keys.
+fn update_state_root(
+    txn: &Transaction<'_, RW, NoWriteMap>,
+    touched: &TouchedKeys,
+) -> StoreResult<B256> {
+    use alloy_trie::Nibbles;
+    for (hashed_address, wiped, slots) in &touched.storage {
+        let trie = DbTrie::storage(txn, hashed_address)?;
+        if *wiped {
+            trie.clear()?;
+        }
+        let mut update = trie::TrieUpdate::new(&trie);
+        for (hashed_slot, value) in slots {
+            if value.is_zero() {
+                update.delete(Nibbles::unpack(hashed_slot))?;
+            } else {
+                update.insert(Nibbles::unpack(hashed_slot), trie::storage_leaf(value))?;
+            }
+        }
+        update.commit(&mut &trie)?;
+    }
+    let hashed_accounts = txn.open_table(Some(HASHED_ACCOUNTS))?;
+    let accounts = DbTrie::accounts(txn)?;
+    let mut update = trie::TrieUpdate::new(&accounts);
+    for hashed_address in &touched.accounts {
+        let key = Nibbles::unpack(hashed_address);
+        let storage = DbTrie::storage(txn, hashed_address)?;
+        match txn.get::<Vec<u8>>(&hashed_accounts, hashed_address)? {
+            Some(raw) => {
+                let acc = StoredAccount::decode(&raw)
+                    .ok_or_else(|| corrupt(HASHED_ACCOUNTS, "account"))?;
+                update.insert(
+                    key,
+                    trie::account_leaf(acc.nonce, acc.balance, storage.root()?, acc.code_hash),
+                )?;
+            }
+            None => {
+                storage.clear()?;
+                update.delete(key)?;
+            }
+        }
+    }
+    update.commit(&mut &accounts)
+}
+
+/// Builds every trie from the hashed state (genesis: the trie tables are empty).
+fn rebuild_state_root(txn: &Transaction<'_, RW, NoWriteMap>) -> StoreResult<B256> {
+    use alloy_trie::Nibbles;
+    let mut storage_roots: std::collections::HashMap<B256, B256> = Default::default();
+    let mut pending: Option<(B256, Vec<(Nibbles, Vec<u8>)>)> = None;
+    let mut finish = |entry: Option<(B256, Vec<(Nibbles, Vec<u8>)>)>| -> StoreResult<()> {
+        if let Some((address, leaves)) = entry {
+            let trie = DbTrie::storage(txn, &address)?;
+            storage_roots.insert(address, trie::build_trie(&leaves, &mut &trie)?);
+        }
+        Ok(())
+    };
+    let hashed_storage = txn.open_table(Some(HASHED_STORAGE))?;
+    for item in txn
+        .cursor(&hashed_storage)?
+        .iter_start::<Vec<u8>, Vec<u8>>()
+    {
+        let (key, value) = item?;
+        let address = B256::from_slice(&key[..32]);
+        if pending.as_ref().is_none_or(|(a, _)| *a != address) {
+            finish(pending.take())?;
+            pending = Some((address, Vec::new()));
+        }
+        if let Some((_, leaves)) = pending.as_mut() {
+            leaves.push((
+                Nibbles::unpack(&key[32..]),
+                trie::storage_leaf(&decode_word(&value)),
+            ));
+        }
+    }
+    finish(pending.take())?;
+    let hashed_accounts = txn.open_table(Some(HASHED_ACCOUNTS))?;
+    let mut leaves = Vec::new();
+    for item in txn
+        .cursor(&hashed_accounts)?
+        .iter_start::<Vec<u8>, Vec<u8>>()
+    {
+        let (key, value) = item?;
+        let hashed = B256::from_slice(&key);
+        let acc =
+            StoredAccount::decode(&value).ok_or_else(|| corrupt(HASHED_ACCOUNTS, "account"))?;
+        let storage_root = storage_roots
+            .get(&hashed)
+            .copied()
+            .unwrap_or(alloy_trie::EMPTY_ROOT_HASH);
+        leaves.push((
+            Nibbles::unpack(hashed),
+            trie::account_leaf(acc.nonce, acc.balance, storage_root, acc.code_hash),
+        ));
+    }
+    trie::build_trie(&leaves, &mut &DbTrie::accounts(txn)?)
 }
 
 /// A read-only snapshot of the database.
@@ -728,5 +931,112 @@ mod tests {
             store.init_genesis(&spec.genesis, &other),
             Err(StoreError::GenesisMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn incremental_root_equals_full_recomputation_over_random_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = ChainSpec::dev();
+        let store = Store::open(dir.path()).unwrap();
+        let mut head = store
+            .init_genesis(&spec.genesis, spec.genesis_header())
+            .unwrap();
+        let mut seed = 42u64;
+        let mut rand = move |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        // A small address space so accounts are created, changed, deleted and created again.
+        let addresses: Vec<Address> = (0..40u8).map(Address::repeat_byte).collect();
+        let big = Address::repeat_byte(0xbb);
+        for block in 0..40 {
+            let mut changes = StateChangeset::default();
+            let mut used = HashSet::new();
+            for _ in 0..1 + rand(12) {
+                let a = addresses[rand(addresses.len() as u64) as usize];
+                if !used.insert(a) {
+                    continue;
+                }
+                match rand(6) {
+                    // Destroyed (or created and self-destructed within the block): gone, storage wiped.
+                    0 => {
+                        changes.accounts.push((a, None));
+                        changes.storage.push(PlainStorageChangeset {
+                            address: a,
+                            wipe_storage: true,
+                            storage: vec![],
+                        });
+                    }
+                    // Emptied of storage but alive.
+                    1 => {
+                        changes.accounts.push((a, account(rand(1000), rand(5))));
+                        changes.storage.push(PlainStorageChangeset {
+                            address: a,
+                            wipe_storage: true,
+                            storage: vec![(U256::from(rand(4)), U256::from(1 + rand(9)))],
+                        });
+                    }
+                    // Balance or nonce change only.
+                    2 => changes
+                        .accounts
+                        .push((a, account(rand(1_000_000), rand(100)))),
+                    // Storage writes, some to zero (slot deleted).
+                    _ => {
+                        changes.accounts.push((a, account(1 + rand(1000), rand(5))));
+                        let slots = (0..1 + rand(6))
+                            .map(|_| {
+                                (
+                                    U256::from(rand(8)),
+                                    U256::from(rand(3) * (1 + rand(1 << 20))),
+                                )
+                            })
+                            .collect();
+                        changes.storage.push(PlainStorageChangeset {
+                            address: a,
+                            wipe_storage: false,
+                            storage: dedup(slots),
+                        });
+                    }
+                }
+            }
+            // A contract with large storage, touched every few blocks.
+            if block % 5 == 0 {
+                changes.accounts.push((big, account(1, 1)));
+                let slots = (0..300u64)
+                    .map(|i| (U256::from(i + rand(600)), U256::from(rand(4) * (i + 1))))
+                    .collect();
+                changes.storage.push(PlainStorageChangeset {
+                    address: big,
+                    wipe_storage: false,
+                    storage: dedup(slots),
+                });
+            }
+            head = block_on(&store, &head, changes);
+            let full = store
+                .read()
+                .unwrap()
+                .full_state_root_from_plain_state()
+                .unwrap();
+            assert_eq!(head.state_root, full, "block {}", head.number);
+        }
+        // The state root the verifier path computes without committing agrees too.
+        let changes = StateChangeset {
+            accounts: vec![(big, None)],
+            storage: vec![PlainStorageChangeset {
+                address: big,
+                wipe_storage: true,
+                storage: vec![],
+            }],
+            contracts: vec![],
+        };
+        let predicted = store.state_root_after(head.number + 1, &changes).unwrap();
+        assert_eq!(block_on(&store, &head, changes).state_root, predicted);
+    }
+
+    fn dedup(slots: Vec<(U256, U256)>) -> Vec<(U256, U256)> {
+        let map: std::collections::BTreeMap<U256, U256> = slots.into_iter().collect();
+        map.into_iter().collect()
     }
 }

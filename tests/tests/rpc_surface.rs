@@ -238,3 +238,76 @@ async fn logs_subscription_delivers_matching_events() {
         U256::from(8)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn proofs_verify_against_the_block_state_root() {
+    use alloy::trie::{Nibbles, TrieAccount, proof::verify_proof};
+    let node = TestNode::start(0);
+    let counter = deploy_counter(&node).await;
+    let p = node.provider(1);
+    Counter::new(counter, &p)
+        .setNumber(U256::from(7))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let block = p
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await
+        .unwrap()
+        .unwrap();
+    let root = block.header.state_root;
+    let absent_slot = B256::with_last_byte(5);
+    let absent_account = Address::repeat_byte(0xde);
+
+    for address in [
+        counter,
+        address!("0x70997970C51812dc3A010C7d01b50e0d17dc79C8"),
+        absent_account,
+    ] {
+        let proof = p
+            .get_proof(address, vec![B256::ZERO, absent_slot])
+            .await
+            .unwrap();
+        let key = Nibbles::unpack(alloy::primitives::keccak256(address));
+        let exists = address != absent_account;
+        let leaf = exists.then(|| {
+            alloy::rlp::encode(TrieAccount {
+                nonce: proof.nonce,
+                balance: proof.balance,
+                storage_root: proof.storage_hash,
+                code_hash: proof.code_hash,
+            })
+        });
+        verify_proof(root, key, leaf, &proof.account_proof)
+            .unwrap_or_else(|e| panic!("{address}: {e}"));
+        for sp in &proof.storage_proof {
+            let slot_key = Nibbles::unpack(alloy::primitives::keccak256(sp.key.as_b256()));
+            let value = (!sp.value.is_zero()).then(|| alloy::rlp::encode(sp.value));
+            verify_proof(proof.storage_hash, slot_key, value, &sp.proof).unwrap();
+        }
+        if address == counter {
+            assert_eq!(proof.storage_proof[0].value, U256::from(7));
+            assert!(proof.storage_proof[1].value.is_zero());
+            // A wrong value does not verify.
+            let slot_key = Nibbles::unpack(alloy::primitives::keccak256(B256::ZERO));
+            assert!(
+                verify_proof(
+                    proof.storage_hash,
+                    slot_key,
+                    Some(alloy::rlp::encode(U256::from(8))),
+                    &proof.storage_proof[0].proof
+                )
+                .is_err()
+            );
+        }
+    }
+    // Older blocks: a clear error.
+    let old = node.rpc("eth_getProof", json!([counter, [], "0x1"]));
+    assert_eq!(
+        old["error"]["message"],
+        "proofs are available for the latest block only"
+    );
+}

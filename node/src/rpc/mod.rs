@@ -156,6 +156,25 @@ fn module(api: EthApi) -> eyre::Result<RpcModule<EthApi>> {
         let block: Option<BlockId> = seq.optional_next()?;
         api.storage_at(address, slot, block.unwrap_or_default())
     })?;
+    m.register_blocking_method(
+        "eth_getProof",
+        |p, api, _| -> RpcResult<serde_json::Value> {
+            let mut seq = p.sequence();
+            let address: Address = seq.next()?;
+            let keys: Vec<alloy::rpc::types::serde_helpers::JsonStorageKey> = seq.next()?;
+            let block: Option<BlockId> = seq.optional_next()?;
+            let reader = api.node.store.read().map_err(internal)?;
+            let header = api.resolve(&reader, block.unwrap_or_default())?;
+            // Tries are kept for the latest state only (as geth's path scheme).
+            if header.number != reader.head_number().map_err(internal)?.unwrap_or_default() {
+                return Err(server_error(
+                    "proofs are available for the latest block only",
+                ));
+            }
+            let slots: Vec<B256> = keys.iter().map(|k| k.as_b256()).collect();
+            json(reader.proof(address, &slots).map_err(internal)?)
+        },
+    )?;
     m.register_blocking_method("eth_call", |p, api, _| -> RpcResult<Bytes> {
         let mut seq = p.sequence();
         let request: TransactionRequest = seq.next()?;

@@ -468,6 +468,20 @@ fn apply_state(
     Ok(touched)
 }
 
+/// A stored trie read through a read-only snapshot.
+struct ReadTrie<'r, 'db> {
+    reader: &'r Reader<'db>,
+    table: &'static str,
+    prefix: Vec<u8>,
+}
+
+impl trie::NodeSource for ReadTrie<'_, '_> {
+    fn node_rlp(&self, path: &alloy_trie::Nibbles) -> StoreResult<Option<Vec<u8>>> {
+        self.reader
+            .get(self.table, trie::node_key(&self.prefix, path))
+    }
+}
+
 /// A trie in one of the trie tables: the account trie (empty prefix) or one account's storage
 /// trie (prefix: its hashed address).
 struct DbTrie<'t, 'db> {
@@ -746,6 +760,57 @@ impl<'db> Reader<'db> {
     /// State as of the end of block `number` (`None`: the latest state).
     pub fn state_at(&self, number: Option<u64>) -> StateDb<'_, 'db> {
         StateDb::new(self, number)
+    }
+
+    /// An EIP-1186 proof of an account and some of its storage slots in the latest state, read
+    /// from the stored tries.
+    pub fn proof(
+        &self,
+        address: Address,
+        slots: &[B256],
+    ) -> StoreResult<alloy::rpc::types::EIP1186AccountProofResponse> {
+        use alloy::rpc::types::{EIP1186StorageProof, serde_helpers::JsonStorageKey};
+        use alloy_trie::Nibbles;
+        let hashed = keccak256(address);
+        let account = self
+            .state_at(None)
+            .account(&address)?
+            .unwrap_or(StoredAccount {
+                code_hash: revm::primitives::KECCAK_EMPTY,
+                ..Default::default()
+            });
+        let accounts = ReadTrie {
+            reader: self,
+            table: ACCOUNTS_TRIE,
+            prefix: vec![],
+        };
+        let storage = ReadTrie {
+            reader: self,
+            table: STORAGES_TRIE,
+            prefix: hashed.to_vec(),
+        };
+        let storage_hash = trie::NodeSource::node_rlp(&storage, &Nibbles::default())?
+            .map(keccak256)
+            .unwrap_or(alloy_trie::EMPTY_ROOT_HASH);
+        let storage_proof = slots
+            .iter()
+            .map(|slot| {
+                Ok(EIP1186StorageProof {
+                    key: JsonStorageKey::Hash(*slot),
+                    value: self.state_at(None).storage(&address, slot)?,
+                    proof: trie::proof(&storage, &Nibbles::unpack(keccak256(slot)))?,
+                })
+            })
+            .collect::<StoreResult<_>>()?;
+        Ok(alloy::rpc::types::EIP1186AccountProofResponse {
+            address,
+            balance: account.balance,
+            code_hash: account.code_hash,
+            nonce: account.nonce,
+            storage_hash,
+            account_proof: trie::proof(&accounts, &Nibbles::unpack(hashed))?,
+            storage_proof,
+        })
     }
 
     /// The state root recomputed from scratch from the *plain* tables, independently of the

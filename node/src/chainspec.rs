@@ -127,6 +127,11 @@ impl ChainSpec {
         let ComputeChainSection {
             computechain: params,
         } = serde_json::from_str(json)?;
+        Self::from_genesis(genesis, params)
+    }
+
+    /// A chain from an in-memory genesis (tools and benchmarks that generate large states).
+    pub fn from_genesis(genesis: Genesis, params: ChainParams) -> Result<Self, ChainSpecError> {
         if genesis.config.chain_id == 0 {
             return Err(ChainSpecError::Invalid(
                 "config.chainId must be non-zero".into(),

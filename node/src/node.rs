@@ -127,7 +127,10 @@ impl Node {
             .map_err(|e| SubmitError::InvalidSender(e.to_string()))?;
         let base_fee = self.builder.next_base_fee(&self.head());
         self.pool.validate_stateless(&recovered, base_fee)?;
-        let state = Self::sender_state(&self.store.read()?, &recovered.signer())?;
+        let state = match self.pool.known_state(&recovered.signer()) {
+            Some(state) => state,
+            None => Self::sender_state(&self.store.read()?, &recovered.signer())?,
+        };
         Ok(self.pool.add(Arc::new(recovered), state)?)
     }
 

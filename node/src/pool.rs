@@ -379,6 +379,12 @@ impl TxPool {
         (pending, inner.by_hash.len() - pending)
     }
 
+    /// The sender's account state as of the last block, if the pool tracks the sender (saves a
+    /// database read per submitted transaction).
+    pub fn known_state(&self, sender: &Address) -> Option<SenderState> {
+        self.inner.lock().by_sender.get(sender).map(|q| q.state)
+    }
+
     /// The nonce after the sender's pending transactions, if it has any in the pool.
     pub fn pending_nonce(&self, sender: &Address) -> Option<u64> {
         let inner = self.inner.lock();

@@ -348,20 +348,14 @@ fn apply_state(
     let storage_history = txn.open_table(Some(STORAGE_HISTORY))?;
     let mut touched = TouchedKeys::default();
 
+    // Genesis has no earlier state to record: queries at any block read changes after it.
+    let keep_history = number > 0;
     for (address, info) in &changes.accounts {
-        let old: Option<Vec<u8>> = txn.get(&plain_accounts, address)?;
-        txn.put(
-            &account_changesets,
-            account_changeset_key(number, address),
-            old.unwrap_or_default(),
-            WriteFlags::UPSERT,
-        )?;
-        txn.put(
-            &account_history,
-            account_history_key(address, number),
-            [],
-            WriteFlags::UPSERT,
-        )?;
+        if keep_history {
+            let old: Option<Vec<u8>> = txn.get(&plain_accounts, address)?;
+            txn.put(&account_changesets, account_changeset_key(number, address), old.unwrap_or_default(), WriteFlags::UPSERT)?;
+            txn.put(&account_history, account_history_key(address, number), [], WriteFlags::UPSERT)?;
+        }
         let hashed = keccak256(address);
         touched.accounts.insert(hashed);
         match info {
@@ -382,7 +376,7 @@ fn apply_state(
                       old: &U256,
                       recorded: &mut HashSet<B256>|
      -> StoreResult<()> {
-        if recorded.insert(*slot) {
+        if keep_history && recorded.insert(*slot) {
             txn.put(
                 &storage_changesets,
                 storage_changeset_key(number, address, slot),

@@ -16,7 +16,10 @@ use crate::{
     storage::{SealedHeader, Store},
 };
 use alloy::{
-    consensus::{SignableTransaction, TxEip1559, TxEnvelope, transaction::{Recovered, SignerRecoverable}},
+    consensus::{
+        SignableTransaction, TxEip1559, TxEnvelope,
+        transaction::{Recovered, SignerRecoverable},
+    },
     eips::{Decodable2718, Encodable2718},
     genesis::GenesisAccount,
     primitives::{Address, B256, Bytes, TxKind, U256, keccak256},
@@ -50,8 +53,8 @@ pub struct BenchArgs {
     /// Sections to run.
     #[arg(long, value_delimiter = ',', default_value = "rpc,recover,exec,state")]
     pub sections: Vec<String>,
-    /// rpc: sending accounts.
-    #[arg(long, default_value_t = 200)]
+    /// rpc: sending accounts (transactions per account must fit the pool's per-account limit).
+    #[arg(long, default_value_t = 400)]
     pub accounts: usize,
     /// rpc: transfers to send (spread evenly over the accounts).
     #[arg(long, default_value_t = 20_000)]
@@ -86,6 +89,9 @@ pub struct BenchArgs {
     /// state: funded accounts in the large state.
     #[arg(long, default_value_t = 1_000_000)]
     pub large_state: usize,
+    /// state: blocks sealed per state size (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub seal_rounds: u64,
 }
 
 /// Figures of one RPC load run.
@@ -120,21 +126,35 @@ impl Drop for Target {
 }
 
 fn free_port() -> eyre::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn peak_rss(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_owned)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
         .map(|kb| kb * 1024)
         .unwrap_or_default()
 }
 
 async fn wait_ready(client: &HttpClient) -> eyre::Result<()> {
     for _ in 0..300 {
-        if client.request::<Value, _>("eth_chainId", rpc_params![]).await.is_ok() {
+        if client
+            .request::<Value, _>("eth_chainId", rpc_params![])
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -144,39 +164,73 @@ async fn wait_ready(client: &HttpClient) -> eyre::Result<()> {
 
 fn spawn_computechain(block_time: u64) -> eyre::Result<Target> {
     let port = free_port()?;
-    let dir = std::env::temp_dir().join(format!("computechain-bench-{}-{port}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("computechain-bench-{}-{port}", std::process::id()));
     let child = Command::new(std::env::current_exe()?)
-        .args(["node", "--dev", "--http.port", &port.to_string(), "--block-time", &block_time.to_string()])
+        .args([
+            "node",
+            "--dev",
+            "--http.port",
+            &port.to_string(),
+            "--block-time",
+            &block_time.to_string(),
+        ])
         .arg("--datadir")
         .arg(&dir)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
-    Ok(Target { child, url: format!("http://127.0.0.1:{port}"), dir: Some(dir) })
+    Ok(Target {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        dir: Some(dir),
+    })
 }
 
 fn spawn_anvil(bin: &PathBuf, block_time: u64) -> eyre::Result<Target> {
     let port = free_port()?;
     let child = Command::new(bin)
-        .args(["--port", &port.to_string(), "--block-time", &block_time.to_string(), "--silent"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--block-time",
+            &block_time.to_string(),
+            "--silent",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
-    Ok(Target { child, url: format!("http://127.0.0.1:{port}"), dir: None })
+    Ok(Target {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        dir: None,
+    })
 }
 
 fn hex_u64(v: &Value) -> u64 {
-    v.as_str().and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok()).unwrap_or_default()
+    v.as_str()
+        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+        .unwrap_or_default()
 }
 
 /// A deterministic key for bench account `i` of `purpose`.
 fn bench_key(purpose: &str, i: usize) -> eyre::Result<PrivateKeySigner> {
-    Ok(PrivateKeySigner::from_bytes(&keccak256(format!("computechain-bench-{purpose}-{i}")))?)
+    Ok(PrivateKeySigner::from_bytes(&keccak256(format!(
+        "computechain-bench-{purpose}-{i}"
+    )))?)
 }
 
 /// Signs an EIP-1559 transaction.
-fn sign(signer: &PrivateKeySigner, chain_id: u64, nonce: u64, to: Address, value: U256, input: Bytes, gas_limit: u64) -> eyre::Result<TxEnvelope> {
+fn sign(
+    signer: &PrivateKeySigner,
+    chain_id: u64,
+    nonce: u64,
+    to: Address,
+    value: U256,
+    input: Bytes,
+    gas_limit: u64,
+) -> eyre::Result<TxEnvelope> {
     let tx = TxEip1559 {
         chain_id,
         nonce,
@@ -196,7 +250,12 @@ fn raw(tx: &TxEnvelope) -> String {
     alloy::hex::encode_prefixed(tx.encoded_2718())
 }
 
-async fn send_batched(client: &HttpClient, raws: Vec<String>, batch: usize, concurrency: usize) -> eyre::Result<Vec<Instant>> {
+async fn send_batched(
+    client: &HttpClient,
+    raws: Vec<String>,
+    batch: usize,
+    concurrency: usize,
+) -> eyre::Result<Vec<Instant>> {
     let gate = Arc::new(Semaphore::new(concurrency));
     let mut tasks = Vec::new();
     for chunk in raws.chunks(batch.max(1)) {
@@ -212,7 +271,11 @@ async fn send_batched(client: &HttpClient, raws: Vec<String>, batch: usize, conc
             let response = client.batch_request::<B256>(builder).await?;
             drop(permit);
             if response.num_failed_calls() > 0 {
-                let first = response.into_iter().find_map(|r| r.err()).map(|e| e.to_string()).unwrap_or_default();
+                let first = response
+                    .into_iter()
+                    .find_map(|r| r.err())
+                    .map(|e| e.to_string())
+                    .unwrap_or_default();
                 eyre::bail!("submit failed: {first}");
             }
             Ok(vec![sent; chunk.len()])
@@ -227,17 +290,36 @@ async fn send_batched(client: &HttpClient, raws: Vec<String>, batch: usize, conc
 
 /// Waits until every hash is in a block; returns each hash's observed inclusion time and the
 /// blocks seen.
-async fn track_inclusion(client: &HttpClient, hashes: &[B256], from_block: u64, timeout: Duration) -> eyre::Result<(HashMap<B256, Instant>, Vec<u64>)> {
+async fn track_inclusion(
+    client: &HttpClient,
+    hashes: &[B256],
+    from_block: u64,
+    timeout: Duration,
+) -> eyre::Result<(HashMap<B256, Instant>, Vec<u64>)> {
     let wanted: HashSet<B256> = hashes.iter().copied().collect();
     let mut seen = HashMap::new();
     let mut blocks = Vec::new();
     let mut next = from_block + 1;
     let deadline = Instant::now() + timeout;
     while seen.len() < wanted.len() {
-        eyre::ensure!(Instant::now() < deadline, "only {} of {} transactions included before the timeout", seen.len(), wanted.len());
-        let head = hex_u64(&client.request::<Value, _>("eth_blockNumber", rpc_params![]).await?);
+        eyre::ensure!(
+            Instant::now() < deadline,
+            "only {} of {} transactions included before the timeout",
+            seen.len(),
+            wanted.len()
+        );
+        let head = hex_u64(
+            &client
+                .request::<Value, _>("eth_blockNumber", rpc_params![])
+                .await?,
+        );
         while next <= head {
-            let block: Value = client.request("eth_getBlockByNumber", rpc_params![format!("0x{next:x}"), false]).await?;
+            let block: Value = client
+                .request(
+                    "eth_getBlockByNumber",
+                    rpc_params![format!("0x{next:x}"), false],
+                )
+                .await?;
             let now = Instant::now();
             for h in block["transactions"].as_array().into_iter().flatten() {
                 if let Ok(h) = serde_json::from_value::<B256>(h.clone())
@@ -254,11 +336,17 @@ async fn track_inclusion(client: &HttpClient, hashes: &[B256], from_block: u64, 
     Ok((seen, blocks))
 }
 
-async fn verify_receipts(client: &HttpClient, blocks: &[u64], hashes: &[B256]) -> eyre::Result<usize> {
+async fn verify_receipts(
+    client: &HttpClient,
+    blocks: &[u64],
+    hashes: &[B256],
+) -> eyre::Result<usize> {
     let wanted: HashSet<B256> = hashes.iter().copied().collect();
     let mut ok = 0;
     for b in blocks {
-        let receipts: Vec<Value> = client.request("eth_getBlockReceipts", rpc_params![format!("0x{b:x}")]).await?;
+        let receipts: Vec<Value> = client
+            .request("eth_getBlockReceipts", rpc_params![format!("0x{b:x}")])
+            .await?;
         for r in receipts {
             let h: B256 = serde_json::from_value(r["transactionHash"].clone())?;
             if wanted.contains(&h) {
@@ -277,7 +365,9 @@ struct Workload {
 }
 
 fn rpc_workload(args: &BenchArgs, chain_id: u64) -> eyre::Result<Workload> {
-    let senders: Vec<PrivateKeySigner> = (0..args.accounts).map(|i| bench_key("rpc", i)).collect::<eyre::Result<_>>()?;
+    let senders: Vec<PrivateKeySigner> = (0..args.accounts)
+        .map(|i| bench_key("rpc", i))
+        .collect::<eyre::Result<_>>()?;
     let per_account = args.txs.div_ceil(args.accounts) as u64;
     let mut transfers = Vec::with_capacity(args.txs);
     'outer: for nonce in 0..per_account {
@@ -286,7 +376,15 @@ fn rpc_workload(args: &BenchArgs, chain_id: u64) -> eyre::Result<Workload> {
                 break 'outer;
             }
             let to = senders[(i + 1) % senders.len()].address();
-            transfers.push(sign(s, chain_id, nonce, to, U256::from(1), Bytes::new(), 21_000)?);
+            transfers.push(sign(
+                s,
+                chain_id,
+                nonce,
+                to,
+                U256::from(1),
+                Bytes::new(),
+                21_000,
+            )?);
         }
     }
     Ok(Workload { senders, transfers })
@@ -294,40 +392,90 @@ fn rpc_workload(args: &BenchArgs, chain_id: u64) -> eyre::Result<Workload> {
 
 /// Runs the workload against one node.
 async fn run_rpc(target: &Target, args: &BenchArgs, work: &Workload) -> eyre::Result<RpcReport> {
-    let client = HttpClientBuilder::default().request_timeout(Duration::from_secs(60)).build(&target.url)?;
+    let client = HttpClientBuilder::default()
+        .request_timeout(Duration::from_secs(60))
+        .max_response_size(512 << 20)
+        .build(&target.url)?;
     wait_ready(&client).await?;
-    let chain_id = hex_u64(&client.request::<Value, _>("eth_chainId", rpc_params![]).await?);
+    let chain_id = hex_u64(
+        &client
+            .request::<Value, _>("eth_chainId", rpc_params![])
+            .await?,
+    );
     let funder = dev_accounts(1)?.remove(0);
-    let funder_nonce = hex_u64(&client.request::<Value, _>("eth_getTransactionCount", rpc_params![funder.address(), "pending"]).await?);
+    let funder_nonce = hex_u64(
+        &client
+            .request::<Value, _>(
+                "eth_getTransactionCount",
+                rpc_params![funder.address(), "pending"],
+            )
+            .await?,
+    );
     let funding: Vec<TxEnvelope> = work
         .senders
         .iter()
         .enumerate()
-        .map(|(i, s)| sign(&funder, chain_id, funder_nonce + i as u64, s.address(), U256::from(10u64).pow(U256::from(18)), Bytes::new(), 21_000))
+        .map(|(i, s)| {
+            sign(
+                &funder,
+                chain_id,
+                funder_nonce + i as u64,
+                s.address(),
+                U256::from(10u64).pow(U256::from(18)),
+                Bytes::new(),
+                21_000,
+            )
+        })
         .collect::<eyre::Result<_>>()?;
     // In chunks that fit a pool's per-account limit.
     for chunk in funding.chunks(50) {
-        let start = hex_u64(&client.request::<Value, _>("eth_blockNumber", rpc_params![]).await?);
-        send_batched(&client, chunk.iter().map(raw).collect(), args.batch, args.concurrency).await?;
+        let start = hex_u64(
+            &client
+                .request::<Value, _>("eth_blockNumber", rpc_params![])
+                .await?,
+        );
+        send_batched(
+            &client,
+            chunk.iter().map(raw).collect(),
+            args.batch,
+            args.concurrency,
+        )
+        .await?;
         let hashes: Vec<B256> = chunk.iter().map(|t| *t.tx_hash()).collect();
         track_inclusion(&client, &hashes, start, Duration::from_secs(args.timeout)).await?;
     }
 
     let raws: Vec<String> = work.transfers.iter().map(raw).collect();
     let hashes: Vec<B256> = work.transfers.iter().map(|t| *t.tx_hash()).collect();
-    let start_block = hex_u64(&client.request::<Value, _>("eth_blockNumber", rpc_params![]).await?);
+    let start_block = hex_u64(
+        &client
+            .request::<Value, _>("eth_blockNumber", rpc_params![])
+            .await?,
+    );
     let started = Instant::now();
     let tracker = {
-        let (client, hashes, timeout) = (client.clone(), hashes.clone(), Duration::from_secs(args.timeout));
+        let (client, hashes, timeout) = (
+            client.clone(),
+            hashes.clone(),
+            Duration::from_secs(args.timeout),
+        );
         tokio::spawn(async move { track_inclusion(&client, &hashes, start_block, timeout).await })
     };
     let sent_at = send_batched(&client, raws, args.batch, args.concurrency).await?;
     let (included_at, blocks) = tracker.await??;
     let last = included_at.values().max().copied().unwrap_or(started);
-    let mut latencies: Vec<Duration> = hashes.iter().zip(&sent_at).map(|(h, sent)| included_at[h].saturating_duration_since(*sent)).collect();
+    let mut latencies: Vec<Duration> = hashes
+        .iter()
+        .zip(&sent_at)
+        .map(|(h, sent)| included_at[h].saturating_duration_since(*sent))
+        .collect();
     latencies.sort_unstable();
     let included = verify_receipts(&client, &blocks, &hashes).await?;
-    eyre::ensure!(included == hashes.len(), "{included} receipts verified of {}", hashes.len());
+    eyre::ensure!(
+        included == hashes.len(),
+        "{included} receipts verified of {}",
+        hashes.len()
+    );
     Ok(RpcReport {
         included,
         tps: included as f64 / last.duration_since(started).as_secs_f64(),
@@ -350,7 +498,9 @@ fn print_rpc(name: &str, r: &RpcReport) {
 
 /// Sender recoveries per second on all cores, over `txs`.
 fn recovery_ceiling(txs: &[TxEnvelope]) -> (usize, f64) {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let encoded: Vec<Vec<u8>> = txs.iter().map(|t| t.encoded_2718()).collect();
     let started = Instant::now();
     std::thread::scope(|scope| {
@@ -375,15 +525,24 @@ fn seeded_store(spec: &ChainSpec) -> eyre::Result<(tempfile::TempDir, Store, Sea
 }
 
 fn funded(balance: U256) -> GenesisAccount {
-    GenesisAccount { balance, ..Default::default() }
+    GenesisAccount {
+        balance,
+        ..Default::default()
+    }
 }
 
 fn attrs(parent: &SealedHeader) -> BlockAttributes {
-    BlockAttributes { timestamp: parent.timestamp + 1, beneficiary: Address::ZERO, prev_randao: keccak256(parent.hash()) }
+    BlockAttributes {
+        timestamp: parent.timestamp + 1,
+        beneficiary: Address::ZERO,
+        prev_randao: keccak256(parent.hash()),
+    }
 }
 
 fn recovered(txs: &[TxEnvelope]) -> eyre::Result<Vec<Arc<Recovered<TxEnvelope>>>> {
-    txs.iter().map(|t| Ok(Arc::new(t.clone().try_into_recovered()?))).collect()
+    txs.iter()
+        .map(|t| Ok(Arc::new(t.clone().try_into_recovered()?)))
+        .collect()
 }
 
 alloy::sol! {
@@ -393,18 +552,36 @@ alloy::sol! {
 /// ERC-20 block execution against a raw revm loop over the same transactions and state.
 fn exec_section(args: &BenchArgs) -> eyre::Result<()> {
     let artifact = args.artifacts.join("Token.sol/Token.json");
-    let json: Value = serde_json::from_str(&std::fs::read_to_string(&artifact).map_err(|e| eyre::eyre!("{}: {e} (run forge build)", artifact.display()))?)?;
-    let runtime: Bytes = json["deployedBytecode"]["object"].as_str().ok_or_else(|| eyre::eyre!("no deployedBytecode"))?.parse()?;
+    let json: Value = serde_json::from_str(
+        &std::fs::read_to_string(&artifact)
+            .map_err(|e| eyre::eyre!("{}: {e} (run forge build)", artifact.display()))?,
+    )?;
+    let runtime: Bytes = json["deployedBytecode"]["object"]
+        .as_str()
+        .ok_or_else(|| eyre::eyre!("no deployedBytecode"))?
+        .parse()?;
     let token = Address::repeat_byte(0x70);
-    let holders: Vec<PrivateKeySigner> = (0..500).map(|i| bench_key("erc20", i)).collect::<eyre::Result<_>>()?;
+    let holders: Vec<PrivateKeySigner> = (0..500)
+        .map(|i| bench_key("erc20", i))
+        .collect::<eyre::Result<_>>()?;
     let mut spec = ChainSpec::dev();
     let mut storage = BTreeMap::new();
     for h in &holders {
-        spec.genesis.alloc.insert(h.address(), funded(U256::from(10u64).pow(U256::from(19))));
+        spec.genesis
+            .alloc
+            .insert(h.address(), funded(U256::from(10u64).pow(U256::from(19))));
         let slot = mapping_slot(h.address(), 0);
         storage.insert(slot, B256::from(U256::from(10u64).pow(U256::from(24))));
     }
-    spec.genesis.alloc.insert(token, GenesisAccount { code: Some(runtime), storage: Some(storage), nonce: Some(1), ..Default::default() });
+    spec.genesis.alloc.insert(
+        token,
+        GenesisAccount {
+            code: Some(runtime),
+            storage: Some(storage),
+            nonce: Some(1),
+            ..Default::default()
+        },
+    );
     let spec = Arc::new(ChainSpec::from_genesis(spec.genesis, spec.params)?);
     let (_dir, store, genesis) = seeded_store(&spec)?;
     let chain_id = spec.chain_id();
@@ -412,8 +589,20 @@ fn exec_section(args: &BenchArgs) -> eyre::Result<()> {
         .map(|i| {
             let from = &holders[i % holders.len()];
             let to = Address::from_word(keccak256(i.to_be_bytes()));
-            let input = transferCall { to, value: U256::from(1) }.abi_encode();
-            sign(from, chain_id, (i / holders.len()) as u64, token, U256::ZERO, input.into(), 80_000)
+            let input = transferCall {
+                to,
+                value: U256::from(1),
+            }
+            .abi_encode();
+            sign(
+                from,
+                chain_id,
+                (i / holders.len()) as u64,
+                token,
+                U256::ZERO,
+                input.into(),
+                80_000,
+            )
         })
         .collect::<eyre::Result<_>>()?;
     let txs = recovered(&txs)?;
@@ -427,7 +616,10 @@ fn exec_section(args: &BenchArgs) -> eyre::Result<()> {
         let started = Instant::now();
         let built = builder.build(&reader, &genesis, &attrs, txs.iter().cloned())?;
         block_best = block_best.min(started.elapsed().as_secs_f64());
-        eyre::ensure!(built.invalid.is_empty() && built.block.receipts.iter().all(|r| r.status()), "ERC-20 transfers failed");
+        eyre::ensure!(
+            built.invalid.is_empty() && built.block.receipts.iter().all(|r| r.status()),
+            "ERC-20 transfers failed"
+        );
         gas = built.block.header.gas_used;
     }
     let env = builder.next_env(&genesis, &attrs);
@@ -462,14 +654,18 @@ fn exec_section(args: &BenchArgs) -> eyre::Result<()> {
 }
 
 /// Seal time (build + commit) of a block of transfers with `accounts` funded accounts in state.
-fn seal_with_state(args: &BenchArgs, accounts: usize) -> eyre::Result<(f64, f64)> {
-    let senders: Vec<PrivateKeySigner> = (0..args.block_txs).map(|i| bench_key("state", i)).collect::<eyre::Result<_>>()?;
+fn seal_with_state(args: &BenchArgs, accounts: usize) -> eyre::Result<SealFigures> {
+    let senders: Vec<PrivateKeySigner> = (0..args.block_txs)
+        .map(|i| bench_key("state", i))
+        .collect::<eyre::Result<_>>()?;
     let mut spec = ChainSpec::dev();
     let balance = U256::from(10u64).pow(U256::from(18));
     for s in &senders {
         spec.genesis.alloc.insert(s.address(), funded(balance));
     }
-    let others: Vec<Address> = (0..accounts.saturating_sub(senders.len())).map(|i| Address::from_word(keccak256(i.to_be_bytes()))).collect();
+    let others: Vec<Address> = (0..accounts.saturating_sub(senders.len()))
+        .map(|i| Address::from_word(keccak256(i.to_be_bytes())))
+        .collect();
     for a in &others {
         spec.genesis.alloc.insert(*a, funded(balance));
     }
@@ -479,14 +675,25 @@ fn seal_with_state(args: &BenchArgs, accounts: usize) -> eyre::Result<(f64, f64)
     let seed_s = seeding.elapsed().as_secs_f64();
     let builder = BlockBuilder::new(spec.clone());
     let mut seal_times = Vec::new();
-    for round in 0..3u64 {
+    for round in 0..args.seal_rounds {
         // Each sender pays an existing account: every transfer rewrites two leaves.
         let txs: Vec<TxEnvelope> = senders
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                let to = others.get((i * 7919 + round as usize * 104_729) % others.len().max(1)).copied().unwrap_or(Address::ZERO);
-                sign(s, spec.chain_id(), round, to, U256::from(1), Bytes::new(), 21_000)
+                let to = others
+                    .get((i * 7919 + round as usize * 104_729) % others.len().max(1))
+                    .copied()
+                    .unwrap_or(Address::ZERO);
+                sign(
+                    s,
+                    spec.chain_id(),
+                    round,
+                    to,
+                    U256::from(1),
+                    Bytes::new(),
+                    21_000,
+                )
             })
             .collect::<eyre::Result<_>>()?;
         let txs = recovered(&txs)?;
@@ -495,22 +702,51 @@ fn seal_with_state(args: &BenchArgs, accounts: usize) -> eyre::Result<(f64, f64)
             let reader = store.read()?;
             builder.build(&reader, &head, &attrs(&head), txs)?
         };
-        eyre::ensure!(built.block.transactions.len() == args.block_txs, "only {} transfers fit", built.block.transactions.len());
+        eyre::ensure!(
+            built.block.transactions.len() == args.block_txs,
+            "only {} transfers fit",
+            built.block.transactions.len()
+        );
+        let build_s = started.elapsed().as_secs_f64();
         head = store.commit_block(built.block)?;
-        seal_times.push(started.elapsed().as_secs_f64());
+        seal_times.push((started.elapsed().as_secs_f64(), build_s));
     }
-    seal_times.sort_by(f64::total_cmp);
-    Ok((seed_s, seal_times[1]))
+    seal_times.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (seal_s, build_s) = seal_times[seal_times.len() / 2];
+    Ok(SealFigures {
+        seed_s,
+        seal_s,
+        build_s,
+    })
+}
+
+/// Timings of sealing at one state size (median block).
+struct SealFigures {
+    seed_s: f64,
+    /// Build + durable commit (state, tries, block, fsync).
+    seal_s: f64,
+    /// Execution and block assembly alone.
+    build_s: f64,
 }
 
 fn state_section(args: &BenchArgs) -> eyre::Result<()> {
     let mut results = Vec::new();
     for accounts in [args.small_state, args.large_state] {
-        let (seed_s, seal_s) = seal_with_state(args, accounts)?;
-        println!("state    accounts={accounts:<8} block_txs={} seed_s={seed_s:.1} seal_ms={:.1}", args.block_txs, seal_s * 1e3);
-        results.push(seal_s);
+        let f = seal_with_state(args, accounts)?;
+        println!(
+            "state    accounts={accounts:<8} block_txs={} seed_s={:.1} seal_ms={:.1} build_ms={:.1} commit_ms={:.1}",
+            args.block_txs,
+            f.seed_s,
+            f.seal_s * 1e3,
+            f.build_s * 1e3,
+            (f.seal_s - f.build_s) * 1e3
+        );
+        results.push(f.seal_s);
     }
-    println!("state    ratio large/small seal={:.2}x", results[1] / results[0]);
+    println!(
+        "state    ratio large/small seal={:.2}x",
+        results[1] / results[0]
+    );
     Ok(())
 }
 
@@ -524,7 +760,10 @@ fn mapping_slot(key: Address, index: u64) -> B256 {
 
 /// Runs the benchmark and prints the figures.
 pub async fn run(args: BenchArgs) -> eyre::Result<()> {
-    eyre::ensure!(args.accounts > 0 && args.txs > 0 && args.concurrency > 0, "accounts, txs and concurrency must be positive");
+    eyre::ensure!(
+        args.accounts > 0 && args.txs > 0 && args.concurrency > 0,
+        "accounts, txs and concurrency must be positive"
+    );
     let wants = |s: &str| args.sections.iter().any(|x| x == s);
     println!(
         "bench    sections={} accounts={} txs={} batch={} concurrency={} block_time_s={}",
@@ -543,11 +782,23 @@ pub async fn run(args: BenchArgs) -> eyre::Result<()> {
         ours_tps = Some(ours.tps);
         if args.anvil.exists() {
             let anvil_work = rpc_workload(&args, 31337)?;
-            let theirs = run_rpc(&spawn_anvil(&args.anvil, args.block_time)?, &args, &anvil_work).await?;
+            let theirs = run_rpc(
+                &spawn_anvil(&args.anvil, args.block_time)?,
+                &args,
+                &anvil_work,
+            )
+            .await?;
             print_rpc("anvil", &theirs);
-            println!("rpc      ratio tps={:.2}x p50_latency={:.2}x", ours.tps / theirs.tps, theirs.p50.as_secs_f64() / ours.p50.as_secs_f64().max(1e-9));
+            println!(
+                "rpc      ratio tps={:.2}x p50_latency={:.2}x",
+                ours.tps / theirs.tps,
+                theirs.p50.as_secs_f64() / ours.p50.as_secs_f64().max(1e-9)
+            );
         } else {
-            println!("rpc      target=anvil skipped: {} not found (run scripts/setup.sh)", args.anvil.display());
+            println!(
+                "rpc      target=anvil skipped: {} not found (run scripts/setup.sh)",
+                args.anvil.display()
+            );
         }
     }
     if wants("recover") {

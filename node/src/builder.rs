@@ -143,6 +143,7 @@ impl BlockBuilder {
                 parent: parent.timestamp,
             });
         }
+        let started = std::time::Instant::now();
         let env = self.next_env(parent, attrs);
         let gas_limit = parent.gas_limit;
         let base_fee = env.block_env.basefee;
@@ -195,6 +196,7 @@ impl BlockBuilder {
                 Err(e) => return Err(BuildError::Execution(e.to_string())),
             }
         }
+        let executed = started.elapsed();
         let (_evm, result) = executor
             .finish()
             .map_err(|e| BuildError::Execution(e.to_string()))?;
@@ -232,6 +234,13 @@ impl BlockBuilder {
             block_access_list_hash: None,
             slot_number: None,
         };
+        trace!(
+            target: "builder",
+            txs = included.len(),
+            execute_ms = executed.as_secs_f64() * 1e3,
+            assemble_ms = (started.elapsed() - executed).as_secs_f64() * 1e3,
+            "block built"
+        );
         Ok(BuiltBlock {
             block: NewBlock {
                 header,

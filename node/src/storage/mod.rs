@@ -211,9 +211,18 @@ impl Store {
     /// Commits a block atomically: applies its state changes, computes the state root, and writes
     /// the sealed header, body, senders, receipts and indexes in one transaction.
     pub fn commit_block(&self, block: NewBlock) -> StoreResult<SealedHeader> {
+        let started = std::time::Instant::now();
         let txn = self.db.begin_rw_txn()?;
         let sealed = write_block(&txn, block, RootMode::Incremental)?;
+        let written = started.elapsed();
         txn.commit()?;
+        debug!(
+            target: "storage",
+            number = sealed.number,
+            write_ms = written.as_secs_f64() * 1e3,
+            commit_ms = (started.elapsed() - written).as_secs_f64() * 1e3,
+            "block committed"
+        );
         Ok(sealed)
     }
 
@@ -250,11 +259,21 @@ fn write_block(
         changes,
     } = block;
     let number = header.number;
+    let started = std::time::Instant::now();
     let touched = apply_state(txn, number, &changes)?;
+    let applied = started.elapsed();
     header.state_root = match mode {
         RootMode::Incremental => update_state_root(txn, &touched)?,
         RootMode::Rebuild => rebuild_state_root(txn)?,
     };
+    debug!(
+        target: "storage",
+        number,
+        accounts = touched.accounts.len(),
+        state_ms = applied.as_secs_f64() * 1e3,
+        trie_ms = (started.elapsed() - applied).as_secs_f64() * 1e3,
+        "state applied"
+    );
     let sealed = header.seal_slow();
     let hash = sealed.hash();
 
@@ -353,8 +372,18 @@ fn apply_state(
     for (address, info) in &changes.accounts {
         if keep_history {
             let old: Option<Vec<u8>> = txn.get(&plain_accounts, address)?;
-            txn.put(&account_changesets, account_changeset_key(number, address), old.unwrap_or_default(), WriteFlags::UPSERT)?;
-            txn.put(&account_history, account_history_key(address, number), [], WriteFlags::UPSERT)?;
+            txn.put(
+                &account_changesets,
+                account_changeset_key(number, address),
+                old.unwrap_or_default(),
+                WriteFlags::UPSERT,
+            )?;
+            txn.put(
+                &account_history,
+                account_history_key(address, number),
+                [],
+                WriteFlags::UPSERT,
+            )?;
         }
         let hashed = keccak256(address);
         touched.accounts.insert(hashed);

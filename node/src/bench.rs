@@ -534,7 +534,7 @@ fn funded(balance: U256) -> GenesisAccount {
 fn attrs(parent: &SealedHeader) -> BlockAttributes {
     BlockAttributes {
         timestamp: parent.timestamp + 1,
-        beneficiary: Address::ZERO,
+        proposer: Address::ZERO,
         prev_randao: keccak256(parent.hash()),
     }
 }

@@ -25,9 +25,11 @@ use alloy_evm::{
         receipt_builder::AlloyReceiptBuilder,
     },
 };
+use computechain_precompiles::{STAKING_ADDRESS, SYSTEM_ADDRESS, interfaces::IStaking};
 use revm::database::{
     OriginalValuesKnown, State, WrapDatabaseRef, states::bundle_state::BundleRetention,
 };
+use revm::{DatabaseCommit, database::DatabaseCommitExt};
 use std::{borrow::Cow, sync::Arc};
 use tracing::trace;
 
@@ -36,8 +38,8 @@ use tracing::trace;
 pub struct BlockAttributes {
     /// Block timestamp (must exceed the parent's).
     pub timestamp: u64,
-    /// Fee recipient.
-    pub beneficiary: Address,
+    /// The validator proposing the block: its pool receives the block reward and the fees.
+    pub proposer: Address,
     /// PREVRANDAO value (consensus-derived; not a safe source of randomness).
     pub prev_randao: B256,
 }
@@ -106,7 +108,8 @@ impl BlockBuilder {
             parent,
             NextEvmEnvAttributes {
                 timestamp: attrs.timestamp,
-                suggested_fee_recipient: attrs.beneficiary,
+                // Priority fees go to the staking pool, which credits the proposer's validator.
+                suggested_fee_recipient: STAKING_ADDRESS,
                 prev_randao: attrs.prev_randao,
                 gas_limit: parent.gas_limit,
                 slot_number: None,
@@ -126,6 +129,41 @@ impl BlockBuilder {
             self.spec.chain_id(),
             Some(BlobParams::prague()),
         )
+    }
+
+    /// Block-boundary work: mints the block reward into the staking pool and credits the
+    /// proposer's validator with it plus the priority fees the block paid into the pool.
+    fn distribute_rewards<E>(
+        &self,
+        executor: &mut E,
+        proposer: Address,
+        fees: U256,
+    ) -> Result<(), BuildError>
+    where
+        E: BlockExecutor<Transaction = TxEnvelope, Receipt = ReceiptEnvelope>,
+        E::Evm: alloy_evm::Evm<DB: DatabaseCommit + DatabaseCommitExt>,
+    {
+        use alloy_evm::Evm as _;
+        let reward = self.spec.params.staking.block_reward;
+        let evm = executor.evm_mut();
+        evm.db_mut()
+            .increment_balances([(STAKING_ADDRESS, reward.saturating_to::<u128>())])
+            .map_err(|_| BuildError::Execution("block reward mint failed".into()))?;
+        let data = alloy::sol_types::SolCall::abi_encode(&IStaking::distributeRewardsCall {
+            proposer,
+            amount: reward + fees,
+        });
+        let result = evm
+            .transact_system_call(SYSTEM_ADDRESS, STAKING_ADDRESS, data.into())
+            .map_err(|e| BuildError::Execution(format!("reward distribution: {e:?}")))?;
+        if !result.result.is_success() {
+            return Err(BuildError::Execution(format!(
+                "reward distribution failed: {:?}",
+                result.result
+            )));
+        }
+        evm.db_mut().commit(result.state);
+        Ok(())
     }
 
     /// Executes `transactions` (in the order given, skipping those that do not fit or are
@@ -170,6 +208,8 @@ impl BlockBuilder {
         let mut included = Vec::new();
         let mut invalid = Vec::new();
         let mut gas_used = 0u64;
+        // Priority fees paid into the staking pool (the block's fee recipient).
+        let mut fees = U256::ZERO;
         let mut skipped_senders = alloy::primitives::map::HashSet::<Address>::default();
         for tx in transactions {
             if skipped_senders.contains(&tx.signer()) {
@@ -182,7 +222,10 @@ impl BlockBuilder {
             }
             match executor.execute_transaction_without_commit(tx.as_recovered_ref()) {
                 Ok(result) => {
-                    gas_used += executor.commit_transaction(result).tx_gas_used();
+                    let used = executor.commit_transaction(result).tx_gas_used();
+                    gas_used += used;
+                    let tip = tx.effective_tip_per_gas(base_fee).unwrap_or_default();
+                    fees += U256::from(used) * U256::from(tip);
                     included.push(tx);
                 }
                 Err(BlockExecutionError::Validation(BlockValidationError::InvalidTx {
@@ -197,6 +240,7 @@ impl BlockBuilder {
             }
         }
         let executed = started.elapsed();
+        self.distribute_rewards(&mut executor, attrs.proposer, fees)?;
         let (_evm, result) = executor
             .finish()
             .map_err(|e| BuildError::Execution(e.to_string()))?;
@@ -212,7 +256,7 @@ impl BlockBuilder {
         let header = Header {
             parent_hash: parent.hash(),
             ommers_hash: EMPTY_OMMER_ROOT_HASH,
-            beneficiary: attrs.beneficiary,
+            beneficiary: STAKING_ADDRESS,
             state_root: B256::ZERO,
             transactions_root: calculate_transaction_root(&transactions),
             receipts_root: calculate_receipt_root(&receipts),
@@ -333,7 +377,7 @@ mod tests {
         ];
         let attrs = BlockAttributes {
             timestamp: 1,
-            beneficiary: Address::repeat_byte(0xcb),
+            proposer: key.address(),
             prev_randao: B256::repeat_byte(1),
         };
         let built = builder
@@ -363,25 +407,44 @@ mod tests {
             state.storage(&created, &B256::with_last_byte(1)).unwrap(),
             U256::from(0x2a)
         );
-        // Priority fees to the beneficiary, base fee burned: supply falls by exactly the burn.
+        // Priority fees and the block reward go to the staking pool and are credited to the
+        // proposer's validator (10% commission); the base fee is burned.
         let burned = U256::from(header.gas_used) * U256::from(header.base_fee_per_gas.unwrap());
-        let tip_total = state.account(&attrs.beneficiary).unwrap().unwrap().balance;
+        let tips = U256::from(21_000u64 * 3)
+            + U256::from(header.gas_used - 21_000)
+                * U256::from(2_000_000_000u64 - header.base_fee_per_gas.unwrap());
+        let reward = spec.params.staking.block_reward;
+        let pool = |n| {
+            reader
+                .state_at(Some(n))
+                .account(&STAKING_ADDRESS)
+                .unwrap()
+                .unwrap()
+                .balance
+        };
+        assert_eq!(pool(1) - pool(0), reward + tips);
+        let commission_slot = computechain_precompiles::layout::validator_base(key.address())
+            + U256::from(computechain_precompiles::layout::validator::COMMISSION_UNCLAIMED);
         assert_eq!(
-            tip_total,
-            U256::from(21_000u64 * 3)
-                + U256::from(header.gas_used - 21_000)
-                    * U256::from(2_000_000_000u64 - header.base_fee_per_gas.unwrap())
+            state
+                .storage(&STAKING_ADDRESS, &B256::from(commission_slot))
+                .unwrap(),
+            (reward + tips) / U256::from(10)
         );
         let supply = |n| {
             let s = reader.state_at(Some(n));
             spec.genesis
                 .alloc
                 .keys()
-                .chain([&to, &attrs.beneficiary, &created])
+                .chain([&to, &created])
                 .map(|a| s.account(a).unwrap().map(|x| x.balance).unwrap_or_default())
                 .fold(U256::ZERO, |x, y| x + y)
         };
-        assert_eq!(supply(0) - supply(1), burned);
+        assert_eq!(
+            supply(1) + burned,
+            supply(0) + reward,
+            "supply changes by exactly mint - burn"
+        );
         // A later timestamp is required.
         assert!(matches!(
             builder.build(

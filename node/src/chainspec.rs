@@ -50,6 +50,81 @@ pub struct ChainParams {
     pub tx_pool: PoolParams,
     /// Largest block range one `eth_getLogs` call may scan.
     pub max_log_block_range: u64,
+    /// Staking parameters and genesis validators.
+    pub staking: StakingGenesis,
+}
+
+/// The `staking` part of the `computechain` section.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct StakingGenesis {
+    /// Smallest self-stake of a bonded validator (wei).
+    pub min_self_stake: U256,
+    /// Smallest delegation (wei).
+    pub min_delegation: U256,
+    /// Seats in the active set.
+    pub max_validators: u64,
+    /// Unbonding period in seconds (21 days by default).
+    pub unbonding_period: u64,
+    /// Native reward minted to the proposer's pool each block (wei).
+    pub block_reward: U256,
+    /// Validators registered at genesis; their self-stake is minted into the staking escrow.
+    pub validators: Vec<GenesisValidatorSpec>,
+}
+
+impl Default for StakingGenesis {
+    fn default() -> Self {
+        let ether = U256::from(10u64).pow(U256::from(18));
+        Self {
+            min_self_stake: U256::from(100u64) * ether,
+            min_delegation: ether,
+            max_validators: 100,
+            unbonding_period: 21 * 24 * 3600,
+            block_reward: U256::from(2u64) * ether,
+            validators: vec![],
+        }
+    }
+}
+
+/// A genesis validator.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct GenesisValidatorSpec {
+    /// Operator address.
+    pub operator: Address,
+    /// ed25519 consensus public key.
+    pub consensus_key: B256,
+    /// Self-stake (wei).
+    pub self_stake: U256,
+    /// Commission, basis points.
+    #[serde(default)]
+    pub commission_bps: u16,
+    /// Maximum commission, basis points.
+    #[serde(default = "full_commission")]
+    pub max_commission_bps: u16,
+    /// Maximum daily commission change, basis points.
+    #[serde(default = "full_commission")]
+    pub max_change_bps: u16,
+    /// Moniker.
+    #[serde(default)]
+    pub moniker: String,
+}
+
+fn full_commission() -> u16 {
+    10_000
+}
+
+impl StakingGenesis {
+    /// The precompile-side parameters.
+    pub fn params(&self) -> computechain_precompiles::genesis::StakingParams {
+        computechain_precompiles::genesis::StakingParams {
+            min_self_stake: self.min_self_stake,
+            min_delegation: self.min_delegation,
+            max_validators: self.max_validators,
+            unbonding_period: self.unbonding_period,
+            block_reward: self.block_reward,
+        }
+    }
 }
 
 impl Default for ChainParams {
@@ -61,6 +136,7 @@ impl Default for ChainParams {
             max_tx_bytes: 128 * 1024,
             tx_pool: PoolParams::default(),
             max_log_block_range: 10_000,
+            staking: StakingGenesis::default(),
         }
     }
 }
@@ -132,6 +208,28 @@ impl ChainSpec {
 
     /// A chain from an in-memory genesis (tools and benchmarks that generate large states).
     pub fn from_genesis(genesis: Genesis, params: ChainParams) -> Result<Self, ChainSpecError> {
+        let mut genesis = genesis;
+        let validators: Vec<_> = params
+            .staking
+            .validators
+            .iter()
+            .map(|v| computechain_precompiles::genesis::GenesisValidator {
+                operator: v.operator,
+                consensus_key: v.consensus_key,
+                self_stake: v.self_stake,
+                commission_bps: v.commission_bps,
+                max_commission_bps: v.max_commission_bps,
+                max_change_bps: v.max_change_bps,
+                moniker: v.moniker.clone(),
+            })
+            .collect();
+        let staking = computechain_precompiles::genesis::genesis_accounts(
+            &params.staking.params(),
+            &validators,
+            genesis.config.chain_id,
+        )
+        .map_err(|e| ChainSpecError::Invalid(format!("staking genesis: {e}")))?;
+        genesis.alloc.extend(staking);
         if genesis.config.chain_id == 0 {
             return Err(ChainSpecError::Invalid(
                 "config.chainId must be non-zero".into(),
@@ -284,7 +382,11 @@ mod tests {
             spec.genesis.alloc[&first].balance,
             U256::from(10_000u64) * U256::from(10u64).pow(U256::from(18))
         );
-        assert_eq!(spec.genesis.alloc.len(), 14);
+        assert_eq!(
+            spec.genesis.alloc.len(),
+            16,
+            "10 accounts, 4 system contracts, 2 precompiles"
+        );
         for (addr, code) in [
             (
                 alloy::eips::eip4788::BEACON_ROOTS_ADDRESS,

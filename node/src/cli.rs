@@ -50,7 +50,8 @@ pub struct NodeArgs {
     /// Genesis file (geth format plus a `computechain` section).
     #[arg(long, value_name = "FILE")]
     pub genesis: Option<PathBuf>,
-    /// Fee recipient of sealed blocks [default: genesis coinbase].
+    /// Operator address of the validator this node seals blocks as; its pool receives block
+    /// rewards and fees [default: the first genesis validator].
     #[arg(long, value_name = "ADDRESS")]
-    pub coinbase: Option<alloy::primitives::Address>,
+    pub validator: Option<alloy::primitives::Address>,
 }

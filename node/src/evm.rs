@@ -24,11 +24,14 @@ use revm::{
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ComputeEvmFactory;
 
-/// The precompiles active under `spec`. ComputeChain's native precompiles (staking at `0x…1000`,
-/// delegation at `0x…1001`, proof-of-compute at `0x…1002`, attestation at `0x…1003`) are applied
-/// to this map with `apply_precompile` as they are built.
+/// The precompiles active under `spec`: Ethereum's, plus ComputeChain's native ones (staking at
+/// `0x…1000`, delegation at `0x…1001`; `0x…1002`/`0x…1003` reserved for proof-of-compute and
+/// attestation).
 pub fn precompiles(spec: SpecId) -> PrecompilesMap {
-    PrecompilesMap::from_static(Precompiles::new(PrecompileSpecId::from_spec_id(spec)))
+    let mut map =
+        PrecompilesMap::from_static(Precompiles::new(PrecompileSpecId::from_spec_id(spec)));
+    computechain_precompiles::register(&mut map);
+    map
 }
 
 impl EvmFactory for ComputeEvmFactory {

@@ -55,11 +55,14 @@ async fn run_node(args: NodeArgs) -> eyre::Result<()> {
         }
     };
     let block_time = Duration::from_secs(args.block_time.unwrap_or(spec.params.block_time));
-    let coinbase = args.coinbase.unwrap_or(spec.genesis.coinbase);
+    let validator = args
+        .validator
+        .or_else(|| spec.params.staking.validators.first().map(|v| v.operator))
+        .unwrap_or_default();
     let chain_id = spec.chain_id();
     let symbol = spec.params.currency_symbol.clone();
     let node = Arc::new(
-        Node::open(spec, &datadir, coinbase)
+        Node::open(spec, &datadir, validator)
             .map_err(|e| eyre::eyre!("cannot open data directory {}: {e}", datadir.display()))?,
     );
     let config = rpc::RpcConfig {

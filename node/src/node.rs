@@ -61,13 +61,14 @@ pub struct Node {
     pub builder: BlockBuilder,
     head: RwLock<SealedHeader>,
     blocks: broadcast::Sender<Arc<BlockEvent>>,
-    beneficiary: Address,
+    proposer: Address,
     sealing: Mutex<()>,
 }
 
 impl Node {
     /// Opens the chain in `datadir`, writing genesis on first start.
-    pub fn open(spec: ChainSpec, datadir: &Path, beneficiary: Address) -> Result<Self, StoreError> {
+    /// `proposer` is the validator this node seals blocks as (its pool receives the rewards).
+    pub fn open(spec: ChainSpec, datadir: &Path, proposer: Address) -> Result<Self, StoreError> {
         let spec = Arc::new(spec);
         std::fs::create_dir_all(datadir).map_err(|e| StoreError::Corrupt {
             table: "datadir",
@@ -91,7 +92,7 @@ impl Node {
             pool,
             head: RwLock::new(head),
             blocks,
-            beneficiary,
+            proposer,
             sealing: Mutex::new(()),
         })
     }
@@ -143,7 +144,7 @@ impl Node {
         let parent = self.head();
         let attrs = BlockAttributes {
             timestamp: timestamp.max(parent.timestamp + 1),
-            beneficiary: self.beneficiary,
+            proposer: self.proposer,
             prev_randao: keccak256(parent.hash()),
         };
         let candidates = self

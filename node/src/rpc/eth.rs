@@ -152,7 +152,7 @@ impl EthApi {
         let mut env = if matches!(id, BlockId::Number(BlockNumberOrTag::Pending)) {
             let attrs = crate::builder::BlockAttributes {
                 timestamp: header.timestamp + 1,
-                beneficiary: header.beneficiary,
+                proposer: Address::ZERO,
                 prev_randao: keccak256(header.hash()),
             };
             self.node.builder.next_env(&header, &attrs)

@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+/// @title IDelegation
+/// @notice ComputeChain's native delegation precompile at 0x0000000000000000000000000000000000001001.
+///         Delegated funds are escrowed in this precompile's own account. Rewards follow the F1
+///         method: each validator keeps a cumulative reward-per-stake index (scaled by 1e36); a
+///         delegation earns floor(stake * (index - snapshot) / 1e36). The index remainder carries
+///         over to the next distribution; what flooring leaves stays in the reward pool.
+interface IDelegation {
+    /// @notice An unbonding entry.
+    struct Unbonding {
+        address validator;
+        uint256 amount;
+        uint64 completionTime;
+        uint64 creationHeight;
+    }
+
+    /// @notice `amount` delegated to `validator`.
+    event Delegated(address indexed delegator, address indexed validator, uint256 amount);
+    /// @notice `amount` moved into unbonding until `completionTime`.
+    event Undelegated(address indexed delegator, address indexed validator, uint256 amount, uint64 completionTime);
+    /// @notice Matured unbonding entries paid out.
+    event Withdrawn(address indexed delegator, uint256 amount);
+    /// @notice Rewards paid out.
+    event RewardsClaimed(address indexed delegator, address indexed validator, uint256 amount);
+
+    /// @notice No such validator.
+    error NotValidator(address validator);
+    /// @notice Below the minimum delegation.
+    error DelegationTooLow(uint256 amount, uint256 minimum);
+    /// @notice More than is delegated.
+    error InsufficientDelegation(uint256 requested, uint256 available);
+    /// @notice A zero amount.
+    error ZeroAmount();
+    /// @notice Nothing matured to withdraw, or no rewards to claim.
+    error NothingToWithdraw();
+    /// @notice Value sent to a non-payable method.
+    error NonPayable();
+    /// @notice A state change requested in a static call.
+    error StaticCallNotAllowed();
+    /// @notice Called through DELEGATECALL or CALLCODE.
+    error DelegateCallNotAllowed();
+    /// @notice No such method.
+    error UnknownSelector(bytes4 selector);
+
+    /// @notice Delegates `msg.value` to `validator`.
+    function delegate(address validator) external payable;
+    /// @notice Moves `amount` of the caller's delegation into unbonding.
+    function undelegate(address validator, uint256 amount) external;
+    /// @notice Pays out every matured unbonding entry of the caller; returns the amount.
+    function withdrawUnbonded() external returns (uint256);
+    /// @notice Pays out the caller's rewards at `validator` (and its commission if the caller operates it).
+    function claimRewards(address validator) external returns (uint256);
+    /// @notice Stake delegated by `delegator` to `validator`.
+    function delegation(address delegator, address validator) external view returns (uint256);
+    /// @notice Rewards `delegator` could claim from `validator` now.
+    function pendingRewards(address delegator, address validator) external view returns (uint256);
+    /// @notice Validators `delegator` has delegated to, and the amounts.
+    function delegationsOf(address delegator) external view returns (address[] memory validators, uint256[] memory amounts);
+    /// @notice The caller's unbonding entries.
+    function unbondingOf(address delegator) external view returns (Unbonding[] memory);
+}

@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+/// @title IStaking
+/// @notice ComputeChain's native staking precompile at 0x0000000000000000000000000000000000001000.
+///         Validators are identified by their operator address (the account that created them).
+///         Self-stake and the reward pool are escrowed in this precompile's own account.
+interface IStaking {
+    /// @notice Human-readable validator metadata.
+    struct Description {
+        string moniker;
+        string website;
+        string details;
+    }
+
+    /// @notice A validator as stored.
+    struct ValidatorInfo {
+        address operator;
+        bytes32 consensusKey;
+        /// 1 = bonded candidate, 2 = inactive (self-stake below the minimum).
+        uint8 status;
+        uint256 selfStake;
+        uint256 totalStake;
+        uint16 commissionBps;
+        uint16 maxCommissionBps;
+        uint16 maxChangeBps;
+        uint64 commissionUpdatedAt;
+        uint256 commissionUnclaimed;
+        Description description;
+    }
+
+    /// @notice Chain parameters (from genesis).
+    struct Params {
+        uint256 minSelfStake;
+        uint256 minDelegation;
+        uint256 maxValidators;
+        uint256 unbondingPeriod;
+        uint256 blockReward;
+    }
+
+    /// @notice A validator was created with `selfStake` escrowed.
+    event ValidatorCreated(address indexed operator, bytes32 indexed consensusKey, uint256 selfStake, uint16 commissionBps);
+    /// @notice A validator's description or commission changed.
+    event ValidatorEdited(address indexed operator, uint16 commissionBps);
+    /// @notice Self-stake added.
+    event StakeAdded(address indexed operator, uint256 amount);
+    /// @notice Self-stake moved into unbonding until `completionTime`.
+    event StakeRemoved(address indexed operator, uint256 amount, uint64 completionTime);
+
+    /// @notice The caller has no validator.
+    error NotValidator(address operator);
+    /// @notice The caller already has a validator.
+    error ValidatorExists(address operator);
+    /// @notice The consensus key is zero or another validator's.
+    error InvalidConsensusKey(bytes32 key);
+    /// @notice Self-stake below the minimum.
+    error SelfStakeTooLow(uint256 amount, uint256 minimum);
+    /// @notice Commission rates out of order or above 100%.
+    error InvalidCommission(uint16 rate, uint16 maxRate, uint16 maxChange);
+    /// @notice A commission change larger than the validator's daily maximum, or within a day of the last.
+    error CommissionChangeNotAllowed(uint16 current, uint16 requested);
+    /// @notice More than is staked.
+    error InsufficientStake(uint256 requested, uint256 available);
+    /// @notice A zero amount.
+    error ZeroAmount();
+    /// @notice A description field longer than allowed.
+    error DescriptionTooLong(uint256 length, uint256 max);
+    /// @notice Value sent to a non-payable method.
+    error NonPayable();
+    /// @notice A state change requested in a static call.
+    error StaticCallNotAllowed();
+    /// @notice Called through DELEGATECALL or CALLCODE.
+    error DelegateCallNotAllowed();
+    /// @notice Only the protocol may call this.
+    error Unauthorized(address caller);
+    /// @notice No such method.
+    error UnknownSelector(bytes4 selector);
+
+    /// @notice Registers the caller as a validator with `msg.value` as self-stake.
+    function createValidator(
+        bytes32 consensusKey,
+        uint16 commissionBps,
+        uint16 maxCommissionBps,
+        uint16 maxChangeBps,
+        Description calldata description
+    ) external payable;
+    /// @notice Updates the description and (at most once a day, by at most `maxChangeBps`) the commission.
+    function editValidator(Description calldata description, uint16 commissionBps) external;
+    /// @notice Adds `msg.value` to the caller's self-stake.
+    function addStake() external payable;
+    /// @notice Moves `amount` of self-stake into unbonding (paid out by IDelegation.withdrawUnbonded).
+    function unstake(uint256 amount) external;
+    /// @notice A validator; reverts with NotValidator if none.
+    function validator(address operator) external view returns (ValidatorInfo memory);
+    /// @notice Operators with `status` (0 = any), paginated in creation order.
+    function validators(uint8 status, uint256 offset, uint256 limit) external view returns (address[] memory);
+    /// @notice The top `maxValidators` bonded validators by total stake (ties: earlier first).
+    function activeSet() external view returns (address[] memory);
+    /// @notice Total bonded stake (self + delegated) of all validators.
+    function totalStake() external view returns (uint256);
+    /// @notice Chain parameters.
+    function params() external view returns (Params memory);
+    /// @notice Protocol only (called by the block producer as 0xff..fe): credits `amount`, already
+    ///         in this account, to `proposer`'s commission and delegators.
+    function distributeRewards(address proposer, uint256 amount) external;
+}

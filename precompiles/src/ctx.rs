@@ -1,0 +1,213 @@
+//! A precompile call's access to the journal, metered at EVM gas rates.
+
+use crate::{STAKING_ADDRESS, layout::Slots};
+use alloy::{
+    primitives::{Address, B256, Bytes, Log, LogData, U256},
+    sol_types::SolError,
+};
+use alloy_evm::precompiles::PrecompileInput;
+use revm::precompile::{PrecompileError, PrecompileHalt, PrecompileOutput, PrecompileResult};
+
+/// Gas of a cold / warm storage read (EIP-2929).
+const COLD_SLOAD: u64 = 2_100;
+const WARM_READ: u64 = 100;
+/// Base cost of every call: decoding and dispatch, priced like a CALL's fixed work.
+pub(crate) const CALL_BASE: u64 = 200;
+
+/// Why a call stopped early.
+#[derive(Debug)]
+pub(crate) enum Exit {
+    /// A user error: revert with this data (journal changes of the call are rolled back).
+    Revert(Bytes),
+    /// Out of gas: halt.
+    OutOfGas,
+    /// The database failed: the block cannot be built.
+    Fatal(String),
+}
+
+impl<E: SolError> From<E> for Exit {
+    fn from(error: E) -> Self {
+        Exit::Revert(error.abi_encode().into())
+    }
+}
+
+/// The call's input plus a gas meter.
+pub(crate) struct Ctx<'a> {
+    pub(crate) input: PrecompileInput<'a>,
+    gas_used: u64,
+}
+
+impl<'a> Ctx<'a> {
+    pub(crate) fn new(input: PrecompileInput<'a>) -> Self {
+        Self { input, gas_used: 0 }
+    }
+
+    pub(crate) fn caller(&self) -> Address {
+        self.input.caller
+    }
+
+    pub(crate) fn value(&self) -> U256 {
+        self.input.value
+    }
+
+    pub(crate) fn charge(&mut self, gas: u64) -> Result<(), Exit> {
+        self.gas_used = self.gas_used.saturating_add(gas);
+        if self.gas_used > self.input.gas {
+            Err(Exit::OutOfGas)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn fatal(e: impl std::fmt::Debug) -> Exit {
+        Exit::Fatal(format!("{e:?}"))
+    }
+
+    /// Reads a slot of the staking account.
+    pub(crate) fn sload(&mut self, slot: U256) -> Result<U256, Exit> {
+        let loaded = self
+            .input
+            .internals
+            .sload(STAKING_ADDRESS, slot)
+            .map_err(Self::fatal)?;
+        self.charge(if loaded.is_cold {
+            COLD_SLOAD
+        } else {
+            WARM_READ
+        })?;
+        Ok(loaded.data)
+    }
+
+    /// Writes a slot of the staking account, charged as SSTORE (EIP-2200/2929/3529, without
+    /// refunds).
+    pub(crate) fn sstore(&mut self, slot: U256, value: U256) -> Result<(), Exit> {
+        let stored = self
+            .input
+            .internals
+            .sstore(STAKING_ADDRESS, slot, value)
+            .map_err(Self::fatal)?;
+        let r = &stored.data;
+        let mut gas = if r.new_value == r.present_value || r.original_value != r.present_value {
+            WARM_READ
+        } else if r.original_value.is_zero() {
+            20_000
+        } else {
+            2_900
+        };
+        if stored.is_cold {
+            gas += COLD_SLOAD;
+        }
+        self.charge(gas)
+    }
+
+    /// Emits a log from `address`, charged as LOG<n>.
+    pub(crate) fn emit(&mut self, address: Address, data: LogData) -> Result<(), Exit> {
+        self.charge(375 + 375 * data.topics().len() as u64 + 8 * data.data.len() as u64)?;
+        self.input.internals.log(Log { address, data });
+        Ok(())
+    }
+
+    /// Moves native balance between accounts (escrow payouts), charged as a value transfer.
+    pub(crate) fn transfer(
+        &mut self,
+        from: Address,
+        to: Address,
+        amount: U256,
+    ) -> Result<(), Exit> {
+        self.charge(9_000)?;
+        match self
+            .input
+            .internals
+            .transfer(from, to, amount)
+            .map_err(Self::fatal)?
+        {
+            None => Ok(()),
+            Some(e) => Err(Exit::Fatal(format!(
+                "escrow {from} cannot pay {amount}: {e:?}"
+            ))),
+        }
+    }
+
+    /// Block timestamp.
+    pub(crate) fn timestamp(&self) -> u64 {
+        self.input.internals.block_timestamp().saturating_to()
+    }
+
+    /// Block number.
+    pub(crate) fn block_number(&self) -> u64 {
+        self.input.internals.block_number().saturating_to()
+    }
+
+    /// Reads a `bytes` value stored in the long form.
+    pub(crate) fn load_bytes(&mut self, slot: U256) -> Result<Vec<u8>, Exit> {
+        let len = self.sload(slot)?.saturating_to::<usize>();
+        let mut out = Vec::with_capacity(len);
+        for i in 0..len.div_ceil(32) {
+            let word = self.sload(crate::layout::array_slot(slot, i as u64, 1))?;
+            out.extend_from_slice(&word.to_be_bytes::<32>());
+        }
+        out.truncate(len);
+        Ok(out)
+    }
+
+    /// Stores a `bytes` value in the long form (clearing words the old value used beyond it).
+    pub(crate) fn store_bytes(&mut self, slot: U256, bytes: &[u8]) -> Result<(), Exit> {
+        let old_words = self.sload(slot)?.saturating_to::<usize>().div_ceil(32);
+        self.sstore(slot, U256::from(bytes.len()))?;
+        for (i, chunk) in bytes.chunks(32).enumerate() {
+            let mut word = [0u8; 32];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.sstore(
+                crate::layout::array_slot(slot, i as u64, 1),
+                U256::from_be_bytes(word),
+            )?;
+        }
+        for i in bytes.len().div_ceil(32)..old_words {
+            self.sstore(crate::layout::array_slot(slot, i as u64, 1), U256::ZERO)?;
+        }
+        Ok(())
+    }
+
+    /// Adds `delta` to the counter at `slot`.
+    pub(crate) fn add(&mut self, slot: U256, delta: U256) -> Result<(), Exit> {
+        let v = self.sload(slot)?;
+        self.sstore(slot, v + delta)
+    }
+
+    /// Subtracts `delta` from the counter at `slot` (callers check it is covered).
+    pub(crate) fn sub(&mut self, slot: U256, delta: U256) -> Result<(), Exit> {
+        let v = self.sload(slot)?;
+        self.sstore(slot, v - delta)
+    }
+
+    /// Finishes the call: output and gas, or revert / halt / fatal.
+    pub(crate) fn finish(self, result: Result<Bytes, Exit>) -> PrecompileResult {
+        let reservoir = self.input.reservoir;
+        match result {
+            Ok(bytes) => Ok(PrecompileOutput::new(
+                self.gas_used.min(self.input.gas),
+                bytes,
+                reservoir,
+            )),
+            Err(Exit::Revert(data)) => Ok(PrecompileOutput::revert(
+                self.gas_used.min(self.input.gas),
+                data,
+                reservoir,
+            )),
+            Err(Exit::OutOfGas) => Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir)),
+            Err(Exit::Fatal(e)) => Err(PrecompileError::Fatal(e)),
+        }
+    }
+}
+
+impl Slots for Ctx<'_> {
+    type Error = Exit;
+    fn load(&mut self, slot: U256) -> Result<U256, Exit> {
+        self.sload(slot)
+    }
+}
+
+/// A 32-byte word as an address.
+pub(crate) fn word_address(word: U256) -> Address {
+    Address::from_word(B256::from(word))
+}

@@ -1,0 +1,162 @@
+//! Genesis state of the staking system: parameters, and validators registered by running the
+//! real `createValidator` in an in-memory EVM (so genesis storage is exactly what the precompile
+//! would have written).
+
+use crate::{
+    DELEGATION_ADDRESS, PLACEHOLDER_CODE, STAKING_ADDRESS, interfaces::IStaking, layout::slot,
+};
+use alloy::{
+    genesis::GenesisAccount,
+    primitives::{Address, B256, Bytes, TxKind, U256},
+    sol_types::SolCall,
+};
+use alloy_evm::{Evm, EvmEnv, eth::EthEvmBuilder, precompiles::PrecompilesMap};
+use revm::{
+    DatabaseCommit,
+    bytecode::Bytecode,
+    context::{BlockEnv, CfgEnv, TxEnv},
+    database::{CacheDB, EmptyDB},
+    precompile::{PrecompileSpecId, Precompiles},
+    primitives::hardfork::SpecId,
+    state::AccountInfo,
+};
+use std::collections::BTreeMap;
+
+/// Staking parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StakingParams {
+    /// Smallest self-stake of a bonded validator.
+    pub min_self_stake: U256,
+    /// Smallest delegation.
+    pub min_delegation: U256,
+    /// Seats in the active set.
+    pub max_validators: u64,
+    /// Unbonding period, seconds.
+    pub unbonding_period: u64,
+    /// Native reward minted to the proposer's pool each block.
+    pub block_reward: U256,
+}
+
+/// A validator registered at genesis (its self-stake is minted into escrow).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenesisValidator {
+    /// Operator address.
+    pub operator: Address,
+    /// ed25519 consensus public key.
+    pub consensus_key: B256,
+    /// Self-stake.
+    pub self_stake: U256,
+    /// Commission, basis points.
+    pub commission_bps: u16,
+    /// Maximum commission, basis points.
+    pub max_commission_bps: u16,
+    /// Maximum commission change per day, basis points.
+    pub max_change_bps: u16,
+    /// Moniker.
+    pub moniker: String,
+}
+
+/// The genesis accounts of the staking and delegation precompiles.
+pub fn genesis_accounts(
+    params: &StakingParams,
+    validators: &[GenesisValidator],
+    chain_id: u64,
+) -> Result<BTreeMap<Address, GenesisAccount>, String> {
+    let mut db = CacheDB::new(EmptyDB::default());
+    let code = Bytecode::new_raw(Bytes::from_static(&PLACEHOLDER_CODE));
+    for address in [STAKING_ADDRESS, DELEGATION_ADDRESS] {
+        db.insert_account_info(
+            address,
+            AccountInfo::new(U256::ZERO, 1, code.hash_slow(), code.clone()),
+        );
+    }
+    for (index, value) in [
+        (slot::MIN_SELF_STAKE, params.min_self_stake),
+        (slot::MIN_DELEGATION, params.min_delegation),
+        (slot::MAX_VALIDATORS, U256::from(params.max_validators)),
+        (slot::UNBONDING_PERIOD, U256::from(params.unbonding_period)),
+        (slot::BLOCK_REWARD, params.block_reward),
+    ] {
+        db.insert_account_storage(STAKING_ADDRESS, U256::from(index), value)
+            .map_err(|e| e.to_string())?;
+    }
+    for v in validators {
+        db.insert_account_info(
+            v.operator,
+            AccountInfo {
+                balance: v.self_stake,
+                ..Default::default()
+            },
+        );
+    }
+    let mut cfg = CfgEnv::new_with_spec(SpecId::PRAGUE);
+    cfg.chain_id = chain_id;
+    cfg.disable_nonce_check = true;
+    let block = BlockEnv {
+        gas_limit: 30_000_000,
+        basefee: 0,
+        ..Default::default()
+    };
+    let mut map = PrecompilesMap::from_static(Precompiles::new(PrecompileSpecId::from_spec_id(
+        SpecId::PRAGUE,
+    )));
+    crate::register(&mut map);
+    let mut evm = EthEvmBuilder::new(db, EvmEnv::new(cfg, block))
+        .precompiles(map)
+        .build();
+    for v in validators {
+        let data = IStaking::createValidatorCall {
+            consensusKey: v.consensus_key,
+            commissionBps: v.commission_bps,
+            maxCommissionBps: v.max_commission_bps,
+            maxChangeBps: v.max_change_bps,
+            description: IStaking::Description {
+                moniker: v.moniker.clone(),
+                website: String::new(),
+                details: String::new(),
+            },
+        }
+        .abi_encode();
+        let tx = TxEnv::builder()
+            .caller(v.operator)
+            .kind(TxKind::Call(STAKING_ADDRESS))
+            .value(v.self_stake)
+            .data(data.into())
+            .gas_limit(5_000_000)
+            .gas_price(0)
+            .chain_id(Some(chain_id))
+            .build_fill();
+        let result = evm
+            .transact(tx)
+            .map_err(|e| format!("genesis validator {}: {e:?}", v.operator))?;
+        if !result.result.is_success() {
+            return Err(format!(
+                "genesis validator {} rejected: {:?}",
+                v.operator, result.result
+            ));
+        }
+        evm.db_mut().commit(result.state);
+    }
+    let (db, _) = evm.finish();
+    let mut out = BTreeMap::new();
+    for address in [STAKING_ADDRESS, DELEGATION_ADDRESS] {
+        let account = &db.cache.accounts[&address];
+        let storage: BTreeMap<B256, B256> = account
+            .storage
+            .iter()
+            .filter(|(_, v)| !v.is_zero())
+            .map(|(k, v)| (B256::from(*k), B256::from(*v)))
+            .collect();
+        out.insert(
+            address,
+            GenesisAccount {
+                balance: account.info.balance,
+                nonce: Some(1),
+                code: Some(Bytes::from_static(&PLACEHOLDER_CODE)),
+                storage: (!storage.is_empty()).then_some(storage),
+                private_key: None,
+            },
+        );
+    }
+    Ok(out)
+}

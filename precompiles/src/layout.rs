@@ -1,0 +1,216 @@
+//! Storage layout of the staking system. All state lives in the staking precompile's account
+//! (`0x…1000`), laid out as this Solidity contract would lay it out, so `eth_getStorageAt` and
+//! explorers can read it:
+//!
+//! ```solidity
+//! contract StakingStorage {
+//!     uint256 minSelfStake;        // slot 0
+//!     uint256 minDelegation;       // slot 1
+//!     uint256 maxValidators;       // slot 2
+//!     uint256 unbondingPeriod;     // slot 3 (seconds)
+//!     uint256 blockReward;         // slot 4 (wei per block)
+//!     uint256 totalBonded;         // slot 5
+//!     uint256 totalUnbonding;      // slot 6
+//!     mapping(address => Validator) validators;                          // slot 10
+//!     mapping(bytes32 => address) consensusKeyOwner;                     // slot 11
+//!     address[] validatorList;                                            // slot 12
+//!     mapping(address => mapping(address => Delegation)) delegations;    // slot 13 [delegator][validator]
+//!     mapping(address => Unbonding[]) unbondings;                        // slot 14
+//!     mapping(address => address[]) delegatedTo;                         // slot 15
+//! }
+//! struct Validator {
+//!     uint256 status;               // +0: 0 none, 1 bonded candidate, 2 inactive
+//!     bytes32 consensusKey;         // +1
+//!     uint256 commissionBps;        // +2
+//!     uint256 maxCommissionBps;     // +3
+//!     uint256 maxChangeBps;         // +4
+//!     uint256 commissionUpdatedAt;  // +5
+//!     uint256 selfStake;            // +6
+//!     uint256 totalStake;           // +7
+//!     uint256 rewardIndex;          // +8  cumulative reward per stake, scaled by 1e36
+//!     uint256 rewardRemainder;      // +9  numerator carried to the next distribution
+//!     uint256 commissionUnclaimed;  // +10
+//!     bytes moniker;                // +11 (always the long form: length at the slot, data at keccak(slot))
+//!     bytes website;                // +12
+//!     bytes details;                // +13
+//! }
+//! struct Delegation { uint256 stake; uint256 indexSnapshot; uint256 unclaimed; bool listed; }
+//! struct Unbonding { address validator; uint256 amount; uint256 completionTime;
+//!                    uint256 creationHeight; address escrow; }
+//! ```
+
+use alloy::primitives::{Address, B256, U256, keccak256};
+
+/// Slots of the scalar state.
+pub mod slot {
+    /// `minSelfStake`.
+    pub const MIN_SELF_STAKE: u64 = 0;
+    /// `minDelegation`.
+    pub const MIN_DELEGATION: u64 = 1;
+    /// `maxValidators`.
+    pub const MAX_VALIDATORS: u64 = 2;
+    /// `unbondingPeriod`.
+    pub const UNBONDING_PERIOD: u64 = 3;
+    /// `blockReward`.
+    pub const BLOCK_REWARD: u64 = 4;
+    /// `totalBonded`.
+    pub const TOTAL_BONDED: u64 = 5;
+    /// `totalUnbonding`.
+    pub const TOTAL_UNBONDING: u64 = 6;
+    /// `validators` mapping.
+    pub const VALIDATORS: u64 = 10;
+    /// `consensusKeyOwner` mapping.
+    pub const KEY_OWNER: u64 = 11;
+    /// `validatorList` array.
+    pub const VALIDATOR_LIST: u64 = 12;
+    /// `delegations` mapping.
+    pub const DELEGATIONS: u64 = 13;
+    /// `unbondings` mapping.
+    pub const UNBONDINGS: u64 = 14;
+    /// `delegatedTo` mapping.
+    pub const DELEGATED_TO: u64 = 15;
+}
+
+/// Field offsets in `Validator`.
+pub mod validator {
+    /// Status.
+    pub const STATUS: u64 = 0;
+    /// Consensus key.
+    pub const KEY: u64 = 1;
+    /// Commission.
+    pub const COMMISSION: u64 = 2;
+    /// Maximum commission.
+    pub const MAX_COMMISSION: u64 = 3;
+    /// Maximum change per day.
+    pub const MAX_CHANGE: u64 = 4;
+    /// Time of the last commission change.
+    pub const COMMISSION_AT: u64 = 5;
+    /// Self-stake.
+    pub const SELF_STAKE: u64 = 6;
+    /// Self + delegated stake.
+    pub const TOTAL_STAKE: u64 = 7;
+    /// F1 reward index.
+    pub const INDEX: u64 = 8;
+    /// F1 remainder.
+    pub const REMAINDER: u64 = 9;
+    /// Unclaimed commission.
+    pub const COMMISSION_UNCLAIMED: u64 = 10;
+    /// Moniker string.
+    pub const MONIKER: u64 = 11;
+    /// Website string.
+    pub const WEBSITE: u64 = 12;
+    /// Details string.
+    pub const DETAILS: u64 = 13;
+}
+
+/// Field offsets in `Delegation`.
+pub mod delegation {
+    /// Stake.
+    pub const STAKE: u64 = 0;
+    /// Reward index at the last settlement.
+    pub const SNAPSHOT: u64 = 1;
+    /// Settled, unclaimed rewards.
+    pub const UNCLAIMED: u64 = 2;
+    /// Whether the validator is in the delegator's `delegatedTo` list.
+    pub const LISTED: u64 = 3;
+}
+
+/// Fields of an `Unbonding` entry, and its size in slots.
+pub mod unbonding {
+    /// Validator.
+    pub const VALIDATOR: u64 = 0;
+    /// Amount.
+    pub const AMOUNT: u64 = 1;
+    /// Completion time.
+    pub const COMPLETION: u64 = 2;
+    /// Creation height.
+    pub const HEIGHT: u64 = 3;
+    /// Account holding the funds.
+    pub const ESCROW: u64 = 4;
+    /// Slots per entry.
+    pub const SIZE: u64 = 5;
+}
+
+/// Status values.
+pub mod status {
+    /// No validator.
+    pub const NONE: u64 = 0;
+    /// Bonded candidate for the active set.
+    pub const BONDED: u64 = 1;
+    /// Self-stake below the minimum: out of the active set.
+    pub const INACTIVE: u64 = 2;
+}
+
+/// Scale of the F1 reward index.
+pub fn reward_scale() -> U256 {
+    U256::from(10u64).pow(U256::from(36))
+}
+
+/// Longest description field, in bytes.
+pub const MAX_DESCRIPTION_LEN: usize = 280;
+
+/// `keccak256(key . base)`: the slot of `mapping[key]` at `base`.
+pub fn mapping_slot(key: B256, base: U256) -> U256 {
+    let mut preimage = [0u8; 64];
+    preimage[..32].copy_from_slice(key.as_slice());
+    preimage[32..].copy_from_slice(&base.to_be_bytes::<32>());
+    U256::from_be_bytes(keccak256(preimage).0)
+}
+
+/// The slot of `mapping[address]` at `base`.
+pub fn address_slot(address: Address, base: U256) -> U256 {
+    mapping_slot(address.into_word(), base)
+}
+
+/// Slot `index * size` past the data start of the dynamic array at `base`.
+pub fn array_slot(base: U256, index: u64, size: u64) -> U256 {
+    U256::from_be_bytes(keccak256(base.to_be_bytes::<32>()).0) + U256::from(index * size)
+}
+
+/// Base slot of `validators[operator]`.
+pub fn validator_base(operator: Address) -> U256 {
+    address_slot(operator, U256::from(slot::VALIDATORS))
+}
+
+/// Base slot of `delegations[delegator][validator]`.
+pub fn delegation_base(delegator: Address, validator: Address) -> U256 {
+    address_slot(
+        validator,
+        address_slot(delegator, U256::from(slot::DELEGATIONS)),
+    )
+}
+
+/// Reads state slots (the precompile's own journal, or the node's database).
+pub trait Slots {
+    /// Error of a read.
+    type Error;
+    /// The value at `slot` of the staking account.
+    fn load(&mut self, slot: U256) -> Result<U256, Self::Error>;
+}
+
+/// The active set: the top `maxValidators` bonded validators by total stake, ties broken by
+/// creation order. The consensus engine reads it through this function, without an EVM call.
+pub fn active_set<S: Slots>(s: &mut S) -> Result<Vec<(Address, U256)>, S::Error> {
+    let count = s
+        .load(U256::from(slot::VALIDATOR_LIST))?
+        .saturating_to::<u64>();
+    let max = s
+        .load(U256::from(slot::MAX_VALIDATORS))?
+        .saturating_to::<usize>();
+    let mut candidates = Vec::new();
+    for i in 0..count {
+        let operator = Address::from_word(B256::from(s.load(array_slot(
+            U256::from(slot::VALIDATOR_LIST),
+            i,
+            1,
+        ))?));
+        let base = validator_base(operator);
+        if s.load(base + U256::from(validator::STATUS))? == U256::from(status::BONDED) {
+            candidates.push((operator, s.load(base + U256::from(validator::TOTAL_STAKE))?));
+        }
+    }
+    // Stable sort: equal stakes keep creation order.
+    candidates.sort_by(|a, b| b.1.cmp(&a.1));
+    candidates.truncate(max);
+    Ok(candidates)
+}

@@ -19,9 +19,11 @@ async fn transfers_move_exact_amounts_and_burn_exact_fees() {
     let node = TestNode::start(0);
     let p = node.provider(1);
     let to = Address::repeat_byte(0x42);
-    let coinbase = Address::ZERO;
+    // Fees and block rewards go to the staking pool (the fee recipient of every block).
+    let pool = address!("0x0000000000000000000000000000000000001000");
+    let start_block = p.get_block_number().await.unwrap();
     let start_from = p.get_balance(ACCOUNT1).await.unwrap();
-    let start_coinbase = p.get_balance(coinbase).await.unwrap();
+    let start_pool = p.get_balance(pool).await.unwrap();
 
     // EIP-1559 transfer.
     let r1 = p
@@ -73,11 +75,11 @@ async fn transfers_move_exact_amounts_and_burn_exact_fees() {
         start_from - U256::from(12_346) - fees
     );
     assert_eq!(p.get_balance(to).await.unwrap(), U256::from(12_346));
-    // The fee recipient receives exactly the priority fees; the base fee is burned.
-    assert_eq!(
-        p.get_balance(coinbase).await.unwrap(),
-        start_coinbase + tips
-    );
+    // The pool receives exactly the priority fees plus 2 CPC minted per block; the base fee is
+    // burned.
+    let blocks = p.get_block_number().await.unwrap() - start_block;
+    let reward = U256::from(2u64) * U256::from(10u64).pow(U256::from(18));
+    assert_eq!(p.get_balance(pool).await.unwrap(), start_pool + tips + reward * U256::from(blocks));
     // Archive: the balance as of the first transfer's block.
     let at_first = p
         .get_balance(to)

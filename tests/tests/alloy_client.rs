@@ -79,7 +79,10 @@ async fn transfers_move_exact_amounts_and_burn_exact_fees() {
     // burned.
     let blocks = p.get_block_number().await.unwrap() - start_block;
     let reward = U256::from(2u64) * U256::from(10u64).pow(U256::from(18));
-    assert_eq!(p.get_balance(pool).await.unwrap(), start_pool + tips + reward * U256::from(blocks));
+    assert_eq!(
+        p.get_balance(pool).await.unwrap(),
+        start_pool + tips + reward * U256::from(blocks)
+    );
     // Archive: the balance as of the first transfer's block.
     let at_first = p
         .get_balance(to)

@@ -1,0 +1,1002 @@
+//! The staking and delegation precompiles driven through a real EVM (alloy-evm + revm, in-memory
+//! state): every selector, success and revert paths, static and delegate calls, and exact F1
+//! rewards with supply conservation over random operation sequences.
+
+use alloy::{
+    primitives::{Address, B256, Bytes, Log, TxKind, U256},
+    sol_types::{SolCall, SolError, SolEvent},
+};
+use alloy_evm::{Evm, EvmEnv, eth::EthEvmBuilder, precompiles::PrecompilesMap};
+use computechain_precompiles::{
+    DELEGATION_ADDRESS, STAKING_ADDRESS, SYSTEM_ADDRESS,
+    genesis::{GenesisValidator, StakingParams, genesis_accounts},
+    interfaces::{IDelegation, IStaking},
+};
+use revm::{
+    DatabaseCommit, DatabaseRef,
+    bytecode::Bytecode,
+    context::{BlockEnv, CfgEnv, TxEnv, result::ExecutionResult},
+    database::{CacheDB, EmptyDB},
+    precompile::{PrecompileSpecId, Precompiles},
+    primitives::hardfork::SpecId,
+    state::AccountInfo,
+};
+
+const CHAIN_ID: u64 = 7357;
+
+fn ether(n: u64) -> U256 {
+    U256::from(n) * U256::from(10u64).pow(U256::from(18))
+}
+
+fn addr(i: u8) -> Address {
+    Address::repeat_byte(i)
+}
+
+struct Chain {
+    db: CacheDB<EmptyDB>,
+    timestamp: u64,
+    number: u64,
+    minted: U256,
+}
+
+/// Outcome of a call: success with output and logs, or revert with data.
+#[derive(Debug)]
+enum Outcome {
+    Ok(Bytes, Vec<Log>),
+    Revert(Bytes),
+    Halt,
+}
+
+impl Outcome {
+    fn ok(self) -> (Bytes, Vec<Log>) {
+        match self {
+            Outcome::Ok(out, logs) => (out, logs),
+            other => panic!("expected success, got {other:?}"),
+        }
+    }
+
+    fn revert<E: SolError + PartialEq + std::fmt::Debug>(self, expected: E) {
+        match self {
+            Outcome::Revert(data) => assert_eq!(
+                E::abi_decode(&data)
+                    .unwrap_or_else(|_| panic!("revert {data} is not {}", E::SIGNATURE)),
+                expected
+            ),
+            other => panic!("expected revert {}, got {other:?}", E::SIGNATURE),
+        }
+    }
+}
+
+impl Chain {
+    fn new(validators: &[GenesisValidator]) -> Self {
+        let params = StakingParams {
+            min_self_stake: ether(100),
+            min_delegation: ether(1),
+            max_validators: 2,
+            unbonding_period: 1000,
+            block_reward: ether(2),
+        };
+        let mut db = CacheDB::new(EmptyDB::default());
+        let mut minted = U256::ZERO;
+        for (address, acc) in genesis_accounts(&params, validators, CHAIN_ID).unwrap() {
+            let code = Bytecode::new_raw(acc.code.clone().unwrap_or_default());
+            db.insert_account_info(
+                address,
+                AccountInfo::new(
+                    acc.balance,
+                    acc.nonce.unwrap_or_default(),
+                    code.hash_slow(),
+                    code,
+                ),
+            );
+            for (k, v) in acc.storage.iter().flatten() {
+                db.insert_account_storage(
+                    address,
+                    U256::from_be_bytes(k.0),
+                    U256::from_be_bytes(v.0),
+                )
+                .unwrap();
+            }
+            minted += acc.balance;
+        }
+        for i in 1..=20u8 {
+            db.insert_account_info(
+                addr(i),
+                AccountInfo {
+                    balance: ether(100_000),
+                    ..Default::default()
+                },
+            );
+        }
+        Self {
+            db,
+            timestamp: 1_000_000,
+            number: 1,
+            minted,
+        }
+    }
+
+    fn call(&mut self, from: Address, to: Address, value: U256, data: Vec<u8>) -> Outcome {
+        let mut cfg = CfgEnv::new_with_spec(SpecId::PRAGUE);
+        cfg.chain_id = CHAIN_ID;
+        cfg.disable_nonce_check = true;
+        let block = BlockEnv {
+            number: U256::from(self.number),
+            timestamp: U256::from(self.timestamp),
+            gas_limit: 30_000_000,
+            basefee: 0,
+            ..Default::default()
+        };
+        let mut map = PrecompilesMap::from_static(Precompiles::new(
+            PrecompileSpecId::from_spec_id(SpecId::PRAGUE),
+        ));
+        computechain_precompiles::register(&mut map);
+        let db = std::mem::replace(&mut self.db, CacheDB::new(EmptyDB::default()));
+        let mut evm = EthEvmBuilder::new(db, EvmEnv::new(cfg, block))
+            .precompiles(map)
+            .build();
+        let tx = TxEnv::builder()
+            .caller(from)
+            .kind(TxKind::Call(to))
+            .value(value)
+            .data(data.into())
+            .gas_limit(5_000_000)
+            .gas_price(0)
+            .chain_id(Some(CHAIN_ID))
+            .build_fill();
+        let result = if from == SYSTEM_ADDRESS {
+            evm.transact_system_call(SYSTEM_ADDRESS, to, tx.data.clone())
+                .unwrap()
+        } else {
+            evm.transact(tx).unwrap()
+        };
+        evm.db_mut().commit(result.state);
+        self.db = evm.finish().0;
+        match result.result {
+            ExecutionResult::Success { output, logs, .. } => Outcome::Ok(output.into_data(), logs),
+            ExecutionResult::Revert { output, .. } => Outcome::Revert(output),
+            ExecutionResult::Halt { .. } => Outcome::Halt,
+        }
+    }
+
+    fn balance(&self, a: Address) -> U256 {
+        self.db
+            .basic_ref(a)
+            .unwrap()
+            .map(|i| i.balance)
+            .unwrap_or_default()
+    }
+
+    fn view<C: SolCall>(&mut self, to: Address, call: C) -> C::Return {
+        let (out, _) = self.call(addr(99), to, U256::ZERO, call.abi_encode()).ok();
+        C::abi_decode_returns(&out).unwrap()
+    }
+
+    fn create(&mut self, operator: Address, key: u8, stake: U256, commission: u16) -> Outcome {
+        self.call(
+            operator,
+            STAKING_ADDRESS,
+            stake,
+            IStaking::createValidatorCall {
+                consensusKey: B256::repeat_byte(key),
+                commissionBps: commission,
+                maxCommissionBps: 5000,
+                maxChangeBps: 500,
+                description: IStaking::Description {
+                    moniker: format!("v{key}"),
+                    website: "https://example.org".into(),
+                    details: "x".repeat(40),
+                },
+            }
+            .abi_encode(),
+        )
+    }
+
+    fn delegate(&mut self, delegator: Address, validator: Address, amount: U256) -> Outcome {
+        self.call(
+            delegator,
+            DELEGATION_ADDRESS,
+            amount,
+            IDelegation::delegateCall { validator }.abi_encode(),
+        )
+    }
+
+    fn distribute(&mut self, proposer: Address, amount: U256) {
+        // The block producer mints the reward into the pool, then credits it.
+        let info = self.db.basic_ref(STAKING_ADDRESS).unwrap().unwrap();
+        self.db.insert_account_info(
+            STAKING_ADDRESS,
+            AccountInfo {
+                balance: info.balance + amount,
+                ..info
+            },
+        );
+        self.minted += amount;
+        self.call(
+            SYSTEM_ADDRESS,
+            STAKING_ADDRESS,
+            U256::ZERO,
+            IStaking::distributeRewardsCall { proposer, amount }.abi_encode(),
+        )
+        .ok();
+    }
+}
+
+#[test]
+fn every_selector_is_handled_and_unknown_ones_are_refused() {
+    let mut chain = Chain::new(&[]);
+    for (target, selectors, unknown) in [
+        (
+            STAKING_ADDRESS,
+            IStaking::IStakingCalls::SELECTORS,
+            IStaking::UnknownSelector::SELECTOR,
+        ),
+        (
+            DELEGATION_ADDRESS,
+            IDelegation::IDelegationCalls::SELECTORS,
+            IDelegation::UnknownSelector::SELECTOR,
+        ),
+    ] {
+        for selector in selectors {
+            // A known selector with malformed arguments reverts, but never as unknown.
+            if let Outcome::Revert(data) =
+                chain.call(addr(1), target, U256::ZERO, selector.to_vec())
+            {
+                assert!(
+                    data.len() < 4 || data[..4] != unknown,
+                    "{target}: selector {} not dispatched",
+                    alloy::hex::encode(selector)
+                );
+            }
+        }
+        let Outcome::Revert(data) =
+            chain.call(addr(1), target, U256::ZERO, vec![0xde, 0xad, 0xbe, 0xef])
+        else {
+            panic!("unknown selector accepted")
+        };
+        assert_eq!(&data[..4], unknown);
+    }
+}
+
+#[test]
+fn create_validator_validates_and_records() {
+    let mut chain = Chain::new(&[]);
+    chain
+        .create(addr(1), 1, ether(99), 100)
+        .revert(IStaking::SelfStakeTooLow {
+            amount: ether(99),
+            minimum: ether(100),
+        });
+    chain
+        .create(addr(1), 0, ether(100), 100)
+        .revert(IStaking::InvalidConsensusKey { key: B256::ZERO });
+    chain
+        .create(addr(1), 1, ether(100), 6000)
+        .revert(IStaking::InvalidCommission {
+            rate: 6000,
+            maxRate: 5000,
+            maxChange: 500,
+        });
+    let before = chain.balance(addr(1));
+    let (_, logs) = chain.create(addr(1), 1, ether(150), 1000).ok();
+    assert_eq!(chain.balance(addr(1)), before - ether(150));
+    assert_eq!(chain.balance(STAKING_ADDRESS), ether(150));
+    let event = IStaking::ValidatorCreated::decode_log_data(&logs[0].data).unwrap();
+    assert_eq!(
+        (logs[0].address, event.operator, event.selfStake),
+        (STAKING_ADDRESS, addr(1), ether(150))
+    );
+    chain
+        .create(addr(1), 2, ether(100), 100)
+        .revert(IStaking::ValidatorExists { operator: addr(1) });
+    chain
+        .create(addr(2), 1, ether(100), 100)
+        .revert(IStaking::InvalidConsensusKey {
+            key: B256::repeat_byte(1),
+        });
+    let long = "x".repeat(281);
+    let Outcome::Revert(data) = chain.call(
+        addr(2),
+        STAKING_ADDRESS,
+        ether(100),
+        IStaking::createValidatorCall {
+            consensusKey: B256::repeat_byte(2),
+            commissionBps: 0,
+            maxCommissionBps: 0,
+            maxChangeBps: 0,
+            description: IStaking::Description {
+                moniker: long,
+                website: String::new(),
+                details: String::new(),
+            },
+        }
+        .abi_encode(),
+    ) else {
+        panic!()
+    };
+    assert_eq!(
+        IStaking::DescriptionTooLong::abi_decode(&data)
+            .unwrap()
+            .length,
+        U256::from(281)
+    );
+
+    let info = chain.view(
+        STAKING_ADDRESS,
+        IStaking::validatorCall { operator: addr(1) },
+    );
+    assert_eq!(
+        (
+            info.selfStake,
+            info.totalStake,
+            info.commissionBps,
+            info.status
+        ),
+        (ether(150), ether(150), 1000, 1)
+    );
+    assert_eq!(info.description.moniker, "v1");
+    assert_eq!(info.description.details, "x".repeat(40));
+    assert_eq!(
+        chain.view(STAKING_ADDRESS, IStaking::totalStakeCall {}),
+        ether(150)
+    );
+    assert_eq!(
+        chain
+            .view(STAKING_ADDRESS, IStaking::paramsCall {})
+            .minSelfStake,
+        ether(100)
+    );
+    let Outcome::Revert(data) = chain.call(
+        addr(9),
+        STAKING_ADDRESS,
+        U256::ZERO,
+        IStaking::validatorCall { operator: addr(9) }.abi_encode(),
+    ) else {
+        panic!()
+    };
+    assert_eq!(
+        IStaking::NotValidator::abi_decode(&data).unwrap().operator,
+        addr(9)
+    );
+}
+
+#[test]
+fn stake_changes_commission_rules_and_active_set() {
+    let mut chain = Chain::new(&[]);
+    chain.create(addr(1), 1, ether(100), 1000).ok();
+    chain.create(addr(2), 2, ether(300), 1000).ok();
+    chain.create(addr(3), 3, ether(200), 1000).ok();
+    // Two seats: top two by total stake.
+    assert_eq!(
+        chain.view(STAKING_ADDRESS, IStaking::activeSetCall {}),
+        vec![addr(2), addr(3)]
+    );
+    chain.delegate(addr(4), addr(1), ether(250)).ok();
+    assert_eq!(
+        chain.view(STAKING_ADDRESS, IStaking::activeSetCall {}),
+        vec![addr(1), addr(2)]
+    );
+    // Unstaking below the minimum leaves the set.
+    chain
+        .call(
+            addr(1),
+            STAKING_ADDRESS,
+            U256::ZERO,
+            IStaking::unstakeCall { amount: ether(1) }.abi_encode(),
+        )
+        .ok();
+    assert_eq!(
+        chain.view(STAKING_ADDRESS, IStaking::activeSetCall {}),
+        vec![addr(2), addr(3)]
+    );
+    assert_eq!(
+        chain.view(
+            STAKING_ADDRESS,
+            IStaking::validatorsCall {
+                status: 2,
+                offset: U256::ZERO,
+                limit: U256::from(10)
+            }
+        ),
+        vec![addr(1)]
+    );
+    assert_eq!(
+        chain.view(
+            STAKING_ADDRESS,
+            IStaking::validatorsCall {
+                status: 0,
+                offset: U256::from(1),
+                limit: U256::from(1)
+            }
+        ),
+        vec![addr(2)]
+    );
+    chain
+        .call(
+            addr(1),
+            STAKING_ADDRESS,
+            ether(1),
+            IStaking::addStakeCall {}.abi_encode(),
+        )
+        .ok();
+    assert_eq!(
+        chain.view(STAKING_ADDRESS, IStaking::activeSetCall {}),
+        vec![addr(1), addr(2)]
+    );
+    chain
+        .call(
+            addr(1),
+            STAKING_ADDRESS,
+            U256::ZERO,
+            IStaking::unstakeCall {
+                amount: ether(1000),
+            }
+            .abi_encode(),
+        )
+        .revert(IStaking::InsufficientStake {
+            requested: ether(1000),
+            available: ether(100),
+        });
+    chain
+        .call(
+            addr(1),
+            STAKING_ADDRESS,
+            ether(1),
+            IStaking::unstakeCall { amount: ether(1) }.abi_encode(),
+        )
+        .revert(IStaking::NonPayable {});
+    chain
+        .call(
+            addr(9),
+            STAKING_ADDRESS,
+            ether(1),
+            IStaking::addStakeCall {}.abi_encode(),
+        )
+        .revert(IStaking::NotValidator { operator: addr(9) });
+    // Commission: within max, by at most maxChange, at most once a day.
+    let edit = |rate| {
+        IStaking::editValidatorCall {
+            description: IStaking::Description {
+                moniker: "renamed".into(),
+                website: String::new(),
+                details: String::new(),
+            },
+            commissionBps: rate,
+        }
+        .abi_encode()
+    };
+    chain
+        .call(addr(1), STAKING_ADDRESS, U256::ZERO, edit(1600))
+        .revert(IStaking::CommissionChangeNotAllowed {
+            current: 1000,
+            requested: 1600,
+        });
+    chain
+        .call(addr(1), STAKING_ADDRESS, U256::ZERO, edit(1000))
+        .ok();
+    chain
+        .call(addr(1), STAKING_ADDRESS, U256::ZERO, edit(1400))
+        .revert(IStaking::CommissionChangeNotAllowed {
+            current: 1000,
+            requested: 1400,
+        });
+    chain.timestamp += 86_400;
+    chain
+        .call(addr(1), STAKING_ADDRESS, U256::ZERO, edit(1400))
+        .ok();
+    let info = chain.view(
+        STAKING_ADDRESS,
+        IStaking::validatorCall { operator: addr(1) },
+    );
+    assert_eq!(
+        (
+            info.commissionBps,
+            info.description.moniker.as_str(),
+            info.description.details.as_str()
+        ),
+        (1400, "renamed", "")
+    );
+}
+
+#[test]
+fn delegation_unbonding_and_withdrawal() {
+    let mut chain = Chain::new(&[]);
+    chain.create(addr(1), 1, ether(100), 0).ok();
+    chain
+        .delegate(addr(5), addr(1), ether(1) - U256::from(1))
+        .revert(IDelegation::DelegationTooLow {
+            amount: ether(1) - U256::from(1),
+            minimum: ether(1),
+        });
+    chain
+        .delegate(addr(5), addr(9), ether(5))
+        .revert(IDelegation::NotValidator { validator: addr(9) });
+    let start = chain.balance(addr(5));
+    let (_, logs) = chain.delegate(addr(5), addr(1), ether(40)).ok();
+    assert_eq!(
+        IDelegation::Delegated::decode_log_data(&logs[0].data)
+            .unwrap()
+            .amount,
+        ether(40)
+    );
+    assert_eq!(chain.balance(DELEGATION_ADDRESS), ether(40));
+    assert_eq!(
+        chain.view(
+            DELEGATION_ADDRESS,
+            IDelegation::delegationCall {
+                delegator: addr(5),
+                validator: addr(1)
+            }
+        ),
+        ether(40)
+    );
+    let of = chain.view(
+        DELEGATION_ADDRESS,
+        IDelegation::delegationsOfCall { delegator: addr(5) },
+    );
+    assert_eq!(
+        (of.validators, of.amounts),
+        (vec![addr(1)], vec![ether(40)])
+    );
+    let undelegate = |amount| {
+        IDelegation::undelegateCall {
+            validator: addr(1),
+            amount,
+        }
+        .abi_encode()
+    };
+    chain
+        .call(
+            addr(5),
+            DELEGATION_ADDRESS,
+            U256::ZERO,
+            undelegate(ether(41)),
+        )
+        .revert(IDelegation::InsufficientDelegation {
+            requested: ether(41),
+            available: ether(40),
+        });
+    chain
+        .call(
+            addr(6),
+            DELEGATION_ADDRESS,
+            U256::ZERO,
+            undelegate(ether(1)),
+        )
+        .revert(IDelegation::InsufficientDelegation {
+            requested: ether(1),
+            available: U256::ZERO,
+        });
+    chain
+        .call(
+            addr(5),
+            DELEGATION_ADDRESS,
+            U256::ZERO,
+            undelegate(ether(15)),
+        )
+        .ok();
+    chain.timestamp += 10;
+    chain
+        .call(
+            addr(5),
+            DELEGATION_ADDRESS,
+            U256::ZERO,
+            undelegate(ether(5)),
+        )
+        .ok();
+    let entries = chain.view(
+        DELEGATION_ADDRESS,
+        IDelegation::unbondingOfCall { delegator: addr(5) },
+    );
+    assert_eq!(
+        entries.iter().map(|e| e.amount).collect::<Vec<_>>(),
+        vec![ether(15), ether(5)]
+    );
+    assert_eq!(entries[0].completionTime, chain.timestamp - 10 + 1000);
+    let withdraw = IDelegation::withdrawUnbondedCall {}.abi_encode();
+    chain
+        .call(addr(5), DELEGATION_ADDRESS, U256::ZERO, withdraw.clone())
+        .revert(IDelegation::NothingToWithdraw {});
+    // Unbonding stake no longer counts.
+    assert_eq!(
+        chain.view(STAKING_ADDRESS, IStaking::totalStakeCall {}),
+        ether(120)
+    );
+    chain.timestamp += 995;
+    let (out, _) = chain
+        .call(addr(5), DELEGATION_ADDRESS, U256::ZERO, withdraw.clone())
+        .ok();
+    assert_eq!(
+        IDelegation::withdrawUnbondedCall::abi_decode_returns(&out).unwrap(),
+        ether(15)
+    );
+    chain.timestamp += 10;
+    chain
+        .call(addr(5), DELEGATION_ADDRESS, U256::ZERO, withdraw)
+        .ok();
+    assert_eq!(chain.balance(addr(5)), start - ether(20));
+    assert_eq!(chain.balance(DELEGATION_ADDRESS), ether(20));
+    assert!(
+        chain
+            .view(
+                DELEGATION_ADDRESS,
+                IDelegation::unbondingOfCall { delegator: addr(5) }
+            )
+            .is_empty()
+    );
+    // Operator self-stake unbonds through IStaking.unstake and is paid from the staking escrow.
+    chain
+        .call(
+            addr(1),
+            STAKING_ADDRESS,
+            U256::ZERO,
+            IStaking::unstakeCall { amount: ether(30) }.abi_encode(),
+        )
+        .ok();
+    chain.timestamp += 1000;
+    let before = chain.balance(addr(1));
+    chain
+        .call(
+            addr(1),
+            DELEGATION_ADDRESS,
+            U256::ZERO,
+            IDelegation::withdrawUnbondedCall {}.abi_encode(),
+        )
+        .ok();
+    assert_eq!(chain.balance(addr(1)), before + ether(30));
+    assert_eq!(chain.balance(STAKING_ADDRESS), ether(70));
+}
+
+#[test]
+fn rewards_follow_f1_exactly_and_only_the_protocol_distributes() {
+    let mut chain = Chain::new(&[GenesisValidator {
+        operator: addr(1),
+        consensus_key: B256::repeat_byte(1),
+        self_stake: ether(100),
+        commission_bps: 1000,
+        max_commission_bps: 2000,
+        max_change_bps: 100,
+        moniker: "genesis".into(),
+    }]);
+    chain
+        .call(
+            addr(7),
+            STAKING_ADDRESS,
+            U256::ZERO,
+            IStaking::distributeRewardsCall {
+                proposer: addr(1),
+                amount: ether(1),
+            }
+            .abi_encode(),
+        )
+        .revert(IStaking::Unauthorized { caller: addr(7) });
+    chain.delegate(addr(5), addr(1), ether(300)).ok();
+    // 10 wei + 1 CPC: commission 10%, the rest pro rata to 100 (self) : 300.
+    let amount = ether(1) + U256::from(10);
+    chain.distribute(addr(1), amount);
+    let commission = amount / U256::from(10);
+    let rest = amount - commission;
+    let scale = U256::from(10u64).pow(U256::from(36));
+    let index = rest * scale / ether(400);
+    let expected_delegator = ether(300) * index / scale;
+    let expected_self = ether(100) * index / scale;
+    assert_eq!(
+        chain.view(
+            DELEGATION_ADDRESS,
+            IDelegation::pendingRewardsCall {
+                delegator: addr(5),
+                validator: addr(1)
+            }
+        ),
+        expected_delegator
+    );
+    assert_eq!(
+        chain.view(
+            DELEGATION_ADDRESS,
+            IDelegation::pendingRewardsCall {
+                delegator: addr(1),
+                validator: addr(1)
+            }
+        ),
+        expected_self + commission
+    );
+    assert!(expected_delegator + expected_self + commission <= amount);
+    // Claiming pays exactly that; a second claim has nothing.
+    let before = chain.balance(addr(5));
+    let (_, logs) = chain
+        .call(
+            addr(5),
+            DELEGATION_ADDRESS,
+            U256::ZERO,
+            IDelegation::claimRewardsCall { validator: addr(1) }.abi_encode(),
+        )
+        .ok();
+    assert_eq!(chain.balance(addr(5)), before + expected_delegator);
+    assert_eq!(
+        IDelegation::RewardsClaimed::decode_log_data(&logs[0].data)
+            .unwrap()
+            .amount,
+        expected_delegator
+    );
+    chain
+        .call(
+            addr(5),
+            DELEGATION_ADDRESS,
+            U256::ZERO,
+            IDelegation::claimRewardsCall { validator: addr(1) }.abi_encode(),
+        )
+        .revert(IDelegation::NothingToWithdraw {});
+    // A delegation change settles first: rewards earned at the old stake are kept.
+    chain.distribute(addr(1), ether(4));
+    chain.delegate(addr(5), addr(1), ether(100)).ok();
+    let pending = chain.view(
+        DELEGATION_ADDRESS,
+        IDelegation::pendingRewardsCall {
+            delegator: addr(5),
+            validator: addr(1),
+        },
+    );
+    let index2 = (ether(4) - ether(4) / U256::from(10)) * scale + (rest * scale % ether(400));
+    assert_eq!(pending, ether(300) * (index2 / ether(400)) / scale);
+}
+
+#[test]
+fn static_and_delegate_calls_cannot_change_state() {
+    let mut chain = Chain::new(&[]);
+    // Proxies forwarding calldata to 0x1000 with STATICCALL (0xfa) and DELEGATECALL (0xf4).
+    for (proxy, opcode) in [(addr(0x51), 0xfa), (addr(0x52), 0xf4)] {
+        let code = Bytecode::new_raw(Bytes::from(vec![
+            0x36, 0x5f, 0x5f, 0x37, 0x5f, 0x5f, 0x36, 0x5f, 0x61, 0x10, 0x00, 0x5a, opcode, 0x3d,
+            0x5f, 0x5f, 0x3e, 0x60, 0x17, 0x57, 0x3d, 0x5f, 0xfd, 0x5b, 0x3d, 0x5f, 0xf3,
+        ]));
+        chain.db.insert_account_info(
+            proxy,
+            AccountInfo::new(U256::ZERO, 1, code.hash_slow(), code),
+        );
+    }
+    let create = IStaking::createValidatorCall {
+        consensusKey: B256::repeat_byte(1),
+        commissionBps: 0,
+        maxCommissionBps: 0,
+        maxChangeBps: 0,
+        description: Default::default(),
+    }
+    .abi_encode();
+    chain
+        .call(addr(1), addr(0x51), U256::ZERO, create.clone())
+        .revert(IStaking::StaticCallNotAllowed {});
+    chain
+        .call(addr(1), addr(0x52), U256::ZERO, create)
+        .revert(IStaking::DelegateCallNotAllowed {});
+    // Views work through STATICCALL.
+    let (out, _) = chain
+        .call(
+            addr(1),
+            addr(0x51),
+            U256::ZERO,
+            IStaking::totalStakeCall {}.abi_encode(),
+        )
+        .ok();
+    assert_eq!(
+        IStaking::totalStakeCall::abi_decode_returns(&out).unwrap(),
+        U256::ZERO
+    );
+}
+
+/// An independent model of the reward rules stated in IDelegation: commission first, the rest
+/// raises the validator's index by floor((rest * 1e36 + remainder) / totalStake); a delegation
+/// settles floor(stake * (index - snapshot) / 1e36) whenever it changes or claims.
+#[derive(Default)]
+struct Model {
+    index: std::collections::HashMap<Address, U256>,
+    remainder: std::collections::HashMap<Address, U256>,
+    total: std::collections::HashMap<Address, U256>,
+    commission: std::collections::HashMap<Address, U256>,
+    /// (delegator, validator) -> (stake, snapshot, unclaimed)
+    pairs: std::collections::BTreeMap<(Address, Address), (U256, U256, U256)>,
+}
+
+impl Model {
+    fn scale() -> U256 {
+        U256::from(10u64).pow(U256::from(36))
+    }
+
+    fn settle(&mut self, d: Address, v: Address) -> &mut (U256, U256, U256) {
+        let index = self.index.get(&v).copied().unwrap_or_default();
+        let pair = self.pairs.entry((d, v)).or_default();
+        pair.2 += pair.0 * (index - pair.1) / Self::scale();
+        pair.1 = index;
+        pair
+    }
+
+    fn bond(&mut self, d: Address, v: Address, amount: U256) {
+        self.settle(d, v).0 += amount;
+        *self.total.entry(v).or_default() += amount;
+    }
+
+    fn unbond(&mut self, d: Address, v: Address, amount: U256) {
+        self.settle(d, v).0 -= amount;
+        *self.total.get_mut(&v).unwrap() -= amount;
+    }
+
+    fn distribute(&mut self, v: Address, rate_bps: u64, amount: U256) {
+        let c = amount * U256::from(rate_bps) / U256::from(10_000);
+        *self.commission.entry(v).or_default() += c;
+        let total = self.total[&v];
+        let numerator =
+            (amount - c) * Self::scale() + self.remainder.get(&v).copied().unwrap_or_default();
+        *self.index.entry(v).or_default() += numerator / total;
+        self.remainder.insert(v, numerator % total);
+    }
+
+    fn pending(&self, d: Address, v: Address) -> U256 {
+        let (stake, snapshot, unclaimed) = self.pairs.get(&(d, v)).copied().unwrap_or_default();
+        let index = self.index.get(&v).copied().unwrap_or_default();
+        let commission = if d == v {
+            self.commission.get(&v).copied().unwrap_or_default()
+        } else {
+            U256::ZERO
+        };
+        unclaimed + stake * (index - snapshot) / Self::scale() + commission
+    }
+
+    fn claim(&mut self, d: Address, v: Address) -> U256 {
+        let pending = self.pending(d, v);
+        self.settle(d, v).2 = U256::ZERO;
+        if d == v {
+            self.commission.remove(&v);
+        }
+        pending
+    }
+}
+
+#[test]
+fn random_operations_conserve_supply_and_pay_exact_rewards() {
+    let mut chain = Chain::new(&[]);
+    let mut seed = 11u64;
+    let mut rand = move |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    let users: Vec<Address> = (1..=8u8).map(addr).collect();
+    let supply = |chain: &Chain| -> U256 {
+        users
+            .iter()
+            .chain([&STAKING_ADDRESS, &DELEGATION_ADDRESS, &addr(99)])
+            .map(|a| chain.balance(*a))
+            .fold(U256::ZERO, |x, y| x + y)
+    };
+    let genesis_supply = supply(&chain) - chain.minted;
+    let rates = [500u64, 2000];
+    let mut model = Model::default();
+    for (i, v) in users[..2].iter().enumerate() {
+        chain
+            .create(
+                *v,
+                i as u8 + 1,
+                ether(100 * (i as u64 + 1)),
+                rates[i] as u16,
+            )
+            .ok();
+        model.bond(*v, *v, ether(100 * (i as u64 + 1)));
+    }
+    let mut claimed = U256::ZERO;
+    for step in 0..200 {
+        let user = users[rand(8) as usize];
+        let vi = rand(2) as usize;
+        let validator = users[vi];
+        match rand(5) {
+            0 => {
+                let amount = ether(1 + rand(50));
+                chain.delegate(user, validator, amount).ok();
+                model.bond(user, validator, amount);
+            }
+            1 => {
+                let have = model
+                    .pairs
+                    .get(&(user, validator))
+                    .map(|p| p.0)
+                    .unwrap_or_default();
+                if user != validator && !have.is_zero() {
+                    let amount = have / U256::from(2) + U256::from(rand(1000));
+                    chain
+                        .call(
+                            user,
+                            DELEGATION_ADDRESS,
+                            U256::ZERO,
+                            IDelegation::undelegateCall { validator, amount }.abi_encode(),
+                        )
+                        .ok();
+                    model.unbond(user, validator, amount);
+                }
+            }
+            2 => {
+                let expected = model.pending(user, validator);
+                let outcome = chain.call(
+                    user,
+                    DELEGATION_ADDRESS,
+                    U256::ZERO,
+                    IDelegation::claimRewardsCall { validator }.abi_encode(),
+                );
+                if expected.is_zero() {
+                    outcome.revert(IDelegation::NothingToWithdraw {});
+                } else {
+                    let (out, _) = outcome.ok();
+                    assert_eq!(
+                        IDelegation::claimRewardsCall::abi_decode_returns(&out).unwrap(),
+                        expected,
+                        "step {step}"
+                    );
+                    assert_eq!(model.claim(user, validator), expected);
+                    claimed += expected;
+                }
+            }
+            3 => {
+                chain.timestamp += rand(2000);
+                let _ = chain.call(
+                    user,
+                    DELEGATION_ADDRESS,
+                    U256::ZERO,
+                    IDelegation::withdrawUnbondedCall {}.abi_encode(),
+                );
+            }
+            _ => {
+                let amount = U256::from(rand(1 << 40) + 1);
+                chain.distribute(validator, amount);
+                model.distribute(validator, rates[vi], amount);
+            }
+        }
+        // Every delegation's rewards equal the model's, to the wei.
+        for (d, v) in model.pairs.keys().copied().collect::<Vec<_>>() {
+            let on_chain = chain.view(
+                DELEGATION_ADDRESS,
+                IDelegation::pendingRewardsCall {
+                    delegator: d,
+                    validator: v,
+                },
+            );
+            assert_eq!(
+                on_chain,
+                model.pending(d, v),
+                "step {step}: rewards of {d} at {v}"
+            );
+        }
+        // Supply: only distributions minted; every wei is in some account.
+        assert_eq!(supply(&chain), genesis_supply + chain.minted, "step {step}");
+        // Stake equals the model's; the escrows cover bonded + owed rewards.
+        let bonded = chain.view(STAKING_ADDRESS, IStaking::totalStakeCall {});
+        assert_eq!(bonded, model.total.values().fold(U256::ZERO, |a, b| a + *b));
+        let owed = model
+            .pairs
+            .keys()
+            .map(|(d, v)| model.pending(*d, *v))
+            .fold(U256::ZERO, |a, b| a + b);
+        assert!(
+            chain.balance(STAKING_ADDRESS) + chain.balance(DELEGATION_ADDRESS) >= bonded + owed
+        );
+        // No one can move another's stake.
+        let other = model
+            .pairs
+            .get(&(addr(8), users[0]))
+            .map(|p| p.0)
+            .unwrap_or_default();
+        chain
+            .call(
+                addr(8),
+                DELEGATION_ADDRESS,
+                U256::ZERO,
+                IDelegation::undelegateCall {
+                    validator: users[0],
+                    amount: other + U256::from(1),
+                }
+                .abi_encode(),
+            )
+            .revert(IDelegation::InsufficientDelegation {
+                requested: other + U256::from(1),
+                available: other,
+            });
+    }
+    assert!(!claimed.is_zero());
+}

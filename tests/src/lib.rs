@@ -16,10 +16,11 @@ use std::{
 };
 
 /// Private keys of the first dev accounts (the standard test mnemonic).
-pub const DEV_KEYS: [&str; 3] = [
+pub const DEV_KEYS: [&str; 4] = [
     "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
     "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
     "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
 ];
 
 /// The dev chain id.
@@ -70,18 +71,33 @@ pub struct TestNode {
     /// RPC port.
     pub port: u16,
     block_time: u64,
+    genesis: Option<PathBuf>,
 }
 
 impl TestNode {
     /// Starts a dev node sealing every `block_time` seconds (0: on demand).
     pub fn start(block_time: u64) -> Self {
+        Self::start_with_genesis(block_time, None)
+    }
+
+    /// Starts a node on the dev genesis modified by `edit` (e.g. a short unbonding period).
+    pub fn start_with_genesis(block_time: u64, edit: Option<&dyn Fn(&mut Value)>) -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
+        let genesis = edit.map(|edit| {
+            let dev = std::fs::read_to_string(workspace_root().join("genesis/dev.json")).unwrap();
+            let mut g: Value = serde_json::from_str(&dev).unwrap();
+            edit(&mut g);
+            let path = tmp.path().join("genesis.json");
+            std::fs::write(&path, g.to_string()).unwrap();
+            path
+        });
         let mut node = Self {
             child: None,
             datadir: tmp.path().join("data"),
             _tmp: Some(tmp),
             port: 0,
             block_time,
+            genesis,
         };
         node.spawn();
         node
@@ -95,15 +111,19 @@ impl TestNode {
             .port();
         let log =
             std::fs::File::create(self.datadir.with_extension(format!("{port}.log"))).unwrap();
-        let child = Command::new(node_binary())
-            .args([
-                "node",
-                "--dev",
-                "--http.port",
-                &port.to_string(),
-                "--block-time",
-                &self.block_time.to_string(),
-            ])
+        let mut command = Command::new(node_binary());
+        command.args([
+            "node",
+            "--dev",
+            "--http.port",
+            &port.to_string(),
+            "--block-time",
+            &self.block_time.to_string(),
+        ]);
+        if let Some(genesis) = &self.genesis {
+            command.arg("--genesis").arg(genesis);
+        }
+        let child = command
             .arg("--datadir")
             .arg(&self.datadir)
             .stdout(Stdio::null())

@@ -150,8 +150,13 @@ impl EthApi {
         }
         // `pending` runs in the environment of the block being built next (its base fee).
         let mut env = if matches!(id, BlockId::Number(BlockNumberOrTag::Pending)) {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default();
             let attrs = crate::builder::BlockAttributes {
-                timestamp: header.timestamp + 1,
+                // As the sealer stamps the next block.
+                timestamp: now.max(header.timestamp + 1),
                 proposer: Address::ZERO,
                 prev_randao: keccak256(header.hash()),
             };

@@ -1,0 +1,374 @@
+//! Staking and delegation on a running dev node, with cast and alloy: a second validator,
+//! delegation, rewards, undelegation through a short unbonding period, withdrawal; exact
+//! balances, events found with `cast logs`, and unauthorized calls reverting with custom errors.
+
+use alloy::{
+    network::TransactionBuilder,
+    primitives::{Address, U256, address},
+    providers::Provider,
+    rpc::types::{TransactionReceipt, TransactionRequest},
+    sol_types::{SolCall, SolError, SolEvent},
+};
+use computechain_e2e::{DEV_KEYS, TestNode, run_tool};
+use computechain_precompiles::{
+    DELEGATION_ADDRESS, STAKING_ADDRESS,
+    interfaces::{IDelegation, IStaking},
+};
+
+const DEV_VALIDATOR: Address = address!("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
+const ACCOUNT1: Address = address!("0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
+const ACCOUNT2: Address = address!("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC");
+
+fn ether(n: u64) -> U256 {
+    U256::from(n) * U256::from(10u64).pow(U256::from(18))
+}
+
+fn fee(r: &TransactionReceipt) -> U256 {
+    U256::from(r.gas_used as u128 * r.effective_gas_price)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn validators_delegation_rewards_and_unbonding_end_to_end() {
+    let node = TestNode::start_with_genesis(
+        0,
+        Some(&|g| g["computechain"]["staking"]["unbondingPeriod"] = 2.into()),
+    );
+    let rpc = node.url();
+    let staking = format!("{STAKING_ADDRESS:#x}");
+    let delegation = format!("{DELEGATION_ADDRESS:#x}");
+
+    // The dev validator is registered at genesis.
+    let set = run_tool(
+        "cast",
+        &[
+            "call",
+            "--rpc-url",
+            &rpc,
+            &staking,
+            "activeSet()(address[])",
+        ],
+    );
+    assert_eq!(set.trim(), format!("[{DEV_VALIDATOR}]"));
+
+    // Account 1 creates a second validator with cast.
+    let created = run_tool(
+        "cast",
+        &[
+            "send",
+            "--rpc-url",
+            &rpc,
+            "--private-key",
+            DEV_KEYS[1],
+            &staking,
+            "createValidator(bytes32,uint16,uint16,uint16,(string,string,string))",
+            "0x1111111111111111111111111111111111111111111111111111111111111111",
+            "500",
+            "1000",
+            "100",
+            "(second,https://second.example,a second validator)",
+            "--value",
+            "200ether",
+        ],
+    );
+    assert!(created.contains("1 (success)"), "{created}");
+    let set = run_tool(
+        "cast",
+        &[
+            "call",
+            "--rpc-url",
+            &rpc,
+            &staking,
+            "activeSet()(address[])",
+        ],
+    );
+    assert_eq!(
+        set.trim(),
+        format!("[{DEV_VALIDATOR}, {ACCOUNT1}]"),
+        "ordered by stake: 1000 > 200"
+    );
+    let total = run_tool(
+        "cast",
+        &["call", "--rpc-url", &rpc, &staking, "totalStake()(uint256)"],
+    );
+    assert!(total.starts_with("1200000000000000000000"), "{total}");
+
+    // Account 2 delegates 50 CPC to account 1 with cast; the event is found with cast logs.
+    let sent = run_tool(
+        "cast",
+        &[
+            "send",
+            "--rpc-url",
+            &rpc,
+            "--private-key",
+            DEV_KEYS[2],
+            &delegation,
+            "delegate(address)",
+            &format!("{ACCOUNT1:#x}"),
+            "--value",
+            "50ether",
+        ],
+    );
+    assert!(sent.contains("1 (success)"), "{sent}");
+    let amount = run_tool(
+        "cast",
+        &[
+            "call",
+            "--rpc-url",
+            &rpc,
+            &delegation,
+            "delegation(address,address)(uint256)",
+            &format!("{ACCOUNT2:#x}"),
+            &format!("{ACCOUNT1:#x}"),
+        ],
+    );
+    assert!(amount.starts_with("50000000000000000000"), "{amount}");
+    let logs = run_tool(
+        "cast",
+        &[
+            "logs",
+            "--rpc-url",
+            &rpc,
+            "--from-block",
+            "0",
+            "--address",
+            &delegation,
+            "Delegated(address indexed,address indexed,uint256)",
+        ],
+    );
+    assert_eq!(logs.matches("transactionHash").count(), 1, "{logs}");
+    assert!(
+        logs.to_lowercase()
+            .contains(&format!("{:x}", ACCOUNT2).to_lowercase()[..]),
+        "{logs}"
+    );
+
+    // Alloy: delegate to the dev validator (the proposer), earn rewards, claim them exactly.
+    let p2 = node.provider(2);
+    let send = |to: Address, data: Vec<u8>, value: U256| {
+        TransactionRequest::default()
+            .with_to(to)
+            .with_input(data)
+            .with_value(value)
+    };
+    let r = p2
+        .send_transaction(send(
+            DELEGATION_ADDRESS,
+            IDelegation::delegateCall {
+                validator: DEV_VALIDATOR,
+            }
+            .abi_encode(),
+            ether(100),
+        ))
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(r.status());
+    // A few more blocks pay rewards to the dev validator's pool.
+    for _ in 0..3 {
+        let r = node
+            .provider(3)
+            .send_transaction(send(Address::repeat_byte(1), vec![], U256::from(1)))
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        assert!(r.status());
+    }
+    let pending_call = IDelegation::pendingRewardsCall {
+        delegator: ACCOUNT2,
+        validator: DEV_VALIDATOR,
+    };
+    let pending = IDelegation::pendingRewardsCall::abi_decode_returns(
+        &p2.call(send(
+            DELEGATION_ADDRESS,
+            pending_call.abi_encode(),
+            U256::ZERO,
+        ))
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(pending > U256::ZERO, "delegation earned nothing");
+    let before = p2.get_balance(ACCOUNT2).await.unwrap();
+    let claim = p2
+        .send_transaction(send(
+            DELEGATION_ADDRESS,
+            IDelegation::claimRewardsCall {
+                validator: DEV_VALIDATOR,
+            }
+            .abi_encode(),
+            U256::ZERO,
+        ))
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(claim.status());
+    let claimed = IDelegation::RewardsClaimed::decode_log_data(claim.inner.logs()[0].data())
+        .unwrap()
+        .amount;
+    // The claim block credits rewards before it too: at least what was pending a block earlier.
+    assert!(claimed >= pending);
+    assert_eq!(
+        p2.get_balance(ACCOUNT2).await.unwrap(),
+        before + claimed - fee(&claim)
+    );
+
+    // Undelegate 20 CPC from account 1's validator, wait out the 2 s unbonding, withdraw.
+    let undelegate = p2
+        .send_transaction(send(
+            DELEGATION_ADDRESS,
+            IDelegation::undelegateCall {
+                validator: ACCOUNT1,
+                amount: ether(20),
+            }
+            .abi_encode(),
+            U256::ZERO,
+        ))
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(undelegate.status());
+    let early = p2
+        .call(
+            send(
+                DELEGATION_ADDRESS,
+                IDelegation::withdrawUnbondedCall {}.abi_encode(),
+                U256::ZERO,
+            )
+            .with_from(ACCOUNT2),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        &early
+            .as_error_resp()
+            .and_then(|e| e.as_revert_data())
+            .unwrap()[..4],
+        IDelegation::NothingToWithdraw::SELECTOR
+    );
+    // Advance the chain until its clock passes the entry's completion time (on-demand blocks
+    // are stamped at least one second apart, so the chain may run ahead of the wall clock).
+    let entries = IDelegation::unbondingOfCall::abi_decode_returns(
+        &p2.call(send(
+            DELEGATION_ADDRESS,
+            IDelegation::unbondingOfCall {
+                delegator: ACCOUNT2,
+            }
+            .abi_encode(),
+            U256::ZERO,
+        ))
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (entries.len(), entries[0].amount, entries[0].validator),
+        (1, ether(20), ACCOUNT1)
+    );
+    loop {
+        let head = p2
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .unwrap()
+            .unwrap();
+        if head.header.timestamp >= entries[0].completionTime {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        node.provider(3)
+            .send_transaction(send(Address::repeat_byte(1), vec![], U256::from(1)))
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+    }
+    let before = p2.get_balance(ACCOUNT2).await.unwrap();
+    let withdraw = p2
+        .send_transaction(send(
+            DELEGATION_ADDRESS,
+            IDelegation::withdrawUnbondedCall {}.abi_encode(),
+            U256::ZERO,
+        ))
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(withdraw.status());
+    assert_eq!(
+        p2.get_balance(ACCOUNT2).await.unwrap(),
+        before + ether(20) - fee(&withdraw)
+    );
+    let left = run_tool(
+        "cast",
+        &[
+            "call",
+            "--rpc-url",
+            &rpc,
+            &delegation,
+            "delegation(address,address)(uint256)",
+            &format!("{ACCOUNT2:#x}"),
+            &format!("{ACCOUNT1:#x}"),
+        ],
+    );
+    assert!(left.starts_with("30000000000000000000"), "{left}");
+
+    // Unauthorized: only the protocol distributes rewards; only stake owners unbond.
+    let err = p2
+        .call(
+            send(
+                STAKING_ADDRESS,
+                IStaking::distributeRewardsCall {
+                    proposer: ACCOUNT2,
+                    amount: ether(1),
+                }
+                .abi_encode(),
+                U256::ZERO,
+            )
+            .with_from(ACCOUNT2),
+        )
+        .await
+        .unwrap_err();
+    let data = err
+        .as_error_resp()
+        .and_then(|e| e.as_revert_data())
+        .unwrap();
+    assert_eq!(
+        IStaking::Unauthorized::abi_decode(&data).unwrap().caller,
+        ACCOUNT2
+    );
+    let err = node
+        .provider(3)
+        .call(
+            send(
+                DELEGATION_ADDRESS,
+                IDelegation::undelegateCall {
+                    validator: ACCOUNT1,
+                    amount: ether(1),
+                }
+                .abi_encode(),
+                U256::ZERO,
+            )
+            .with_from(address!("0x90F79bf6EB2c4f870365E785982E1f101E93b906")),
+        )
+        .await
+        .unwrap_err();
+    let data = err
+        .as_error_resp()
+        .and_then(|e| e.as_revert_data())
+        .unwrap();
+    assert_eq!(
+        IDelegation::InsufficientDelegation::abi_decode(&data)
+            .unwrap()
+            .available,
+        U256::ZERO
+    );
+}

@@ -119,6 +119,27 @@ impl Node {
             .unwrap_or_default())
     }
 
+    /// The active validator set in the latest state with each one's total stake, read from the
+    /// staking precompile's storage without an EVM call (what the consensus engine uses).
+    pub fn active_set(&self) -> Result<Vec<(Address, alloy::primitives::U256)>, StoreError> {
+        struct StakingSlots<'a, 'r, 'db>(&'a crate::storage::StateDb<'r, 'db>);
+        impl computechain_precompiles::layout::Slots for StakingSlots<'_, '_, '_> {
+            type Error = StoreError;
+            fn load(
+                &mut self,
+                slot: alloy::primitives::U256,
+            ) -> Result<alloy::primitives::U256, StoreError> {
+                self.0.storage(
+                    &computechain_precompiles::STAKING_ADDRESS,
+                    &B256::from(slot),
+                )
+            }
+        }
+        let reader = self.store.read()?;
+        let state = reader.state_at(None);
+        computechain_precompiles::layout::active_set(&mut StakingSlots(&state))
+    }
+
     /// Decodes, recovers, validates and pools a raw transaction.
     pub fn submit_raw(&self, raw: &[u8]) -> Result<B256, SubmitError> {
         let tx =
@@ -183,5 +204,23 @@ impl Node {
         });
         let _ = self.blocks.send(event.clone());
         Ok(event)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::primitives::{U256, address};
+
+    #[test]
+    fn active_set_is_read_from_precompile_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let dev = address!("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
+        let node = Node::open(ChainSpec::dev(), dir.path(), dev).unwrap();
+        let thousand = U256::from(1000u64) * U256::from(10u64).pow(U256::from(18));
+        assert_eq!(node.active_set().unwrap(), vec![(dev, thousand)]);
+        // Sealing credits rewards without changing stake.
+        node.seal_next_block(1).unwrap();
+        assert_eq!(node.active_set().unwrap(), vec![(dev, thousand)]);
     }
 }

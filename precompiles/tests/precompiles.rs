@@ -783,6 +783,296 @@ fn static_and_delegate_calls_cannot_change_state() {
     );
 }
 
+#[test]
+fn redelegation_cancelled_unbonding_and_claiming_everything() {
+    let mut chain = Chain::new(&[]);
+    chain.create(addr(1), 1, ether(100), 0).ok();
+    chain.create(addr(2), 2, ether(100), 0).ok();
+    chain.delegate(addr(5), addr(1), ether(40)).ok();
+    let redelegate = |src, dst, amount| {
+        IDelegation::redelegateCall {
+            srcValidator: src,
+            dstValidator: dst,
+            amount,
+        }
+        .abi_encode()
+    };
+    chain
+        .call(
+            addr(5),
+            DELEGATION_ADDRESS,
+            U256::ZERO,
+            redelegate(addr(1), addr(1), ether(1)),
+        )
+        .revert(IDelegation::InvalidRedelegation {
+            srcValidator: addr(1),
+            dstValidator: addr(1),
+        });
+    chain
+        .call(
+            addr(1),
+            DELEGATION_ADDRESS,
+            U256::ZERO,
+            redelegate(addr(1), addr(2), ether(1)),
+        )
+        .revert(IDelegation::InvalidRedelegation {
+            srcValidator: addr(1),
+            dstValidator: addr(2),
+        });
+    chain
+        .call(
+            addr(5),
+            DELEGATION_ADDRESS,
+            U256::ZERO,
+            redelegate(addr(1), addr(9), ether(1)),
+        )
+        .revert(IDelegation::NotValidator { validator: addr(9) });
+    chain
+        .call(
+            addr(5),
+            DELEGATION_ADDRESS,
+            U256::ZERO,
+            redelegate(addr(1), addr(2), ether(41)),
+        )
+        .revert(IDelegation::InsufficientDelegation {
+            requested: ether(41),
+            available: ether(40),
+        });
+    let (_, logs) = chain
+        .call(
+            addr(5),
+            DELEGATION_ADDRESS,
+            U256::ZERO,
+            redelegate(addr(1), addr(2), ether(15)),
+        )
+        .ok();
+    assert_eq!(
+        IDelegation::Redelegated::decode_log_data(&logs[0].data)
+            .unwrap()
+            .amount,
+        ether(15)
+    );
+    assert_eq!(
+        chain
+            .view(
+                STAKING_ADDRESS,
+                IStaking::validatorCall { operator: addr(1) }
+            )
+            .totalStake,
+        ether(125)
+    );
+    assert_eq!(
+        chain
+            .view(
+                STAKING_ADDRESS,
+                IStaking::validatorCall { operator: addr(2) }
+            )
+            .totalStake,
+        ether(115)
+    );
+    assert_eq!(
+        chain.view(STAKING_ADDRESS, IStaking::totalStakeCall {}),
+        ether(240)
+    );
+
+    // Cancel part, then the rest, of an unbonding entry.
+    chain
+        .call(
+            addr(5),
+            DELEGATION_ADDRESS,
+            U256::ZERO,
+            IDelegation::undelegateCall {
+                validator: addr(1),
+                amount: ether(10),
+            }
+            .abi_encode(),
+        )
+        .ok();
+    let height = chain.number;
+    let cancel = |amount, height| {
+        IDelegation::cancelUnbondingCall {
+            validator: addr(1),
+            amount,
+            creationHeight: height,
+        }
+        .abi_encode()
+    };
+    chain
+        .call(
+            addr(5),
+            DELEGATION_ADDRESS,
+            U256::ZERO,
+            cancel(ether(11), height),
+        )
+        .revert(IDelegation::UnbondingNotFound {
+            validator: addr(1),
+            amount: ether(11),
+            creationHeight: height,
+        });
+    chain
+        .call(
+            addr(5),
+            DELEGATION_ADDRESS,
+            U256::ZERO,
+            cancel(ether(1), height + 1),
+        )
+        .revert(IDelegation::UnbondingNotFound {
+            validator: addr(1),
+            amount: ether(1),
+            creationHeight: height + 1,
+        });
+    chain
+        .call(
+            addr(5),
+            DELEGATION_ADDRESS,
+            U256::ZERO,
+            cancel(ether(4), height),
+        )
+        .ok();
+    assert_eq!(
+        chain.view(
+            DELEGATION_ADDRESS,
+            IDelegation::unbondingOfCall { delegator: addr(5) }
+        )[0]
+        .amount,
+        ether(6)
+    );
+    chain
+        .call(
+            addr(5),
+            DELEGATION_ADDRESS,
+            U256::ZERO,
+            cancel(ether(6), height),
+        )
+        .ok();
+    assert!(
+        chain
+            .view(
+                DELEGATION_ADDRESS,
+                IDelegation::unbondingOfCall { delegator: addr(5) }
+            )
+            .is_empty()
+    );
+    assert_eq!(
+        chain.view(
+            DELEGATION_ADDRESS,
+            IDelegation::delegationCall {
+                delegator: addr(5),
+                validator: addr(1)
+            }
+        ),
+        ether(25)
+    );
+    // A matured entry can no longer be cancelled.
+    chain
+        .call(
+            addr(5),
+            DELEGATION_ADDRESS,
+            U256::ZERO,
+            IDelegation::undelegateCall {
+                validator: addr(1),
+                amount: ether(1),
+            }
+            .abi_encode(),
+        )
+        .ok();
+    chain.timestamp += 1000;
+    chain
+        .call(
+            addr(5),
+            DELEGATION_ADDRESS,
+            U256::ZERO,
+            cancel(ether(1), height),
+        )
+        .revert(IDelegation::UnbondingNotFound {
+            validator: addr(1),
+            amount: ether(1),
+            creationHeight: height,
+        });
+    // Cancelled self-stake unbonding restores self-stake.
+    chain
+        .call(
+            addr(2),
+            STAKING_ADDRESS,
+            U256::ZERO,
+            IStaking::unstakeCall { amount: ether(50) }.abi_encode(),
+        )
+        .ok();
+    assert_eq!(
+        chain
+            .view(
+                STAKING_ADDRESS,
+                IStaking::validatorCall { operator: addr(2) }
+            )
+            .status,
+        2
+    );
+    chain
+        .call(
+            addr(2),
+            DELEGATION_ADDRESS,
+            U256::ZERO,
+            IDelegation::cancelUnbondingCall {
+                validator: addr(2),
+                amount: ether(50),
+                creationHeight: height,
+            }
+            .abi_encode(),
+        )
+        .ok();
+    let v2 = chain.view(
+        STAKING_ADDRESS,
+        IStaking::validatorCall { operator: addr(2) },
+    );
+    assert_eq!((v2.selfStake, v2.status), (ether(100), 1));
+
+    // claimAllRewards pays every validator's share in one transfer.
+    chain.distribute(addr(1), ether(3));
+    chain.distribute(addr(2), ether(5));
+    let expected = chain.view(
+        DELEGATION_ADDRESS,
+        IDelegation::pendingRewardsCall {
+            delegator: addr(5),
+            validator: addr(1),
+        },
+    ) + chain.view(
+        DELEGATION_ADDRESS,
+        IDelegation::pendingRewardsCall {
+            delegator: addr(5),
+            validator: addr(2),
+        },
+    );
+    let before = chain.balance(addr(5));
+    let (out, logs) = chain
+        .call(
+            addr(5),
+            DELEGATION_ADDRESS,
+            U256::ZERO,
+            IDelegation::claimAllRewardsCall {
+                maxValidators: U256::from(10),
+            }
+            .abi_encode(),
+        )
+        .ok();
+    assert_eq!(
+        IDelegation::claimAllRewardsCall::abi_decode_returns(&out).unwrap(),
+        expected
+    );
+    assert_eq!(chain.balance(addr(5)), before + expected);
+    assert_eq!(logs.len(), 2);
+    chain
+        .call(
+            addr(5),
+            DELEGATION_ADDRESS,
+            U256::ZERO,
+            IDelegation::claimAllRewardsCall {
+                maxValidators: U256::from(10),
+            }
+            .abi_encode(),
+        )
+        .revert(IDelegation::NothingToWithdraw {});
+}
+
 /// An independent model of the reward rules stated in IDelegation: commission first, the rest
 /// raises the validator's index by floor((rest * 1e36 + remainder) / totalStake); a delegation
 /// settles floor(stake * (index - snapshot) / 1e36) whenever it changes or claims.
@@ -931,6 +1221,32 @@ fn random_operations_conserve_supply_and_pay_exact_rewards() {
                     );
                     assert_eq!(model.claim(user, validator), expected);
                     claimed += expected;
+                }
+            }
+            3 if rand(2) == 0 => {
+                let other = users[1 - vi];
+                let have = model
+                    .pairs
+                    .get(&(user, validator))
+                    .map(|p| p.0)
+                    .unwrap_or_default();
+                if user != validator && !have.is_zero() {
+                    let amount = have / U256::from(3) + U256::from(1);
+                    chain
+                        .call(
+                            user,
+                            DELEGATION_ADDRESS,
+                            U256::ZERO,
+                            IDelegation::redelegateCall {
+                                srcValidator: validator,
+                                dstValidator: other,
+                                amount,
+                            }
+                            .abi_encode(),
+                        )
+                        .ok();
+                    model.unbond(user, validator, amount);
+                    model.bond(user, other, amount);
                 }
             }
             3 => {

@@ -24,6 +24,10 @@ interface IDelegation {
     event Withdrawn(address indexed delegator, uint256 amount);
     /// @notice Rewards paid out.
     event RewardsClaimed(address indexed delegator, address indexed validator, uint256 amount);
+    /// @notice `amount` moved from `srcValidator` to `dstValidator` without unbonding.
+    event Redelegated(address indexed delegator, address indexed srcValidator, address indexed dstValidator, uint256 amount);
+    /// @notice `amount` of an unbonding entry bonded again to `validator`.
+    event UnbondingCancelled(address indexed delegator, address indexed validator, uint256 amount, uint64 creationHeight);
 
     /// @notice No such validator.
     error NotValidator(address validator);
@@ -35,6 +39,10 @@ interface IDelegation {
     error ZeroAmount();
     /// @notice Nothing matured to withdraw, or no rewards to claim.
     error NothingToWithdraw();
+    /// @notice Source and destination are the same validator, or the source is the caller's own.
+    error InvalidRedelegation(address srcValidator, address dstValidator);
+    /// @notice No unbonding entry of `validator` created at `creationHeight` holds `amount`.
+    error UnbondingNotFound(address validator, uint256 amount, uint64 creationHeight);
     /// @notice Value sent to a non-payable method.
     error NonPayable();
     /// @notice A state change requested in a static call.
@@ -48,10 +56,18 @@ interface IDelegation {
     function delegate(address validator) external payable;
     /// @notice Moves `amount` of the caller's delegation into unbonding.
     function undelegate(address validator, uint256 amount) external;
+    /// @notice Moves `amount` of the caller's delegation from `srcValidator` to `dstValidator` at once.
+    function redelegate(address srcValidator, address dstValidator, uint256 amount) external;
+    /// @notice Bonds `amount` of a not yet matured unbonding entry (found by validator and
+    ///         creation height) to its validator again.
+    function cancelUnbonding(address validator, uint256 amount, uint64 creationHeight) external;
     /// @notice Pays out every matured unbonding entry of the caller; returns the amount.
     function withdrawUnbonded() external returns (uint256);
     /// @notice Pays out the caller's rewards at `validator` (and its commission if the caller operates it).
     function claimRewards(address validator) external returns (uint256);
+    /// @notice Pays out the caller's rewards at up to `maxValidators` of the validators it
+    ///         delegated to (in delegation order); returns the total.
+    function claimAllRewards(uint256 maxValidators) external returns (uint256);
     /// @notice Stake delegated by `delegator` to `validator`.
     function delegation(address delegator, address validator) external view returns (uint256);
     /// @notice Rewards `delegator` could claim from `validator` now.

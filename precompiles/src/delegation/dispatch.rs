@@ -43,6 +43,17 @@ fn run(c: &mut Ctx<'_>) -> Result<Bytes, Exit> {
             super::undelegate(c, x.validator, x.amount)?;
             Vec::new()
         }
+        Call::redelegate(x) => {
+            super::redelegate(c, x.srcValidator, x.dstValidator, x.amount)?;
+            Vec::new()
+        }
+        Call::cancelUnbonding(x) => {
+            super::cancel_unbonding(c, x.validator, x.amount, x.creationHeight)?;
+            Vec::new()
+        }
+        Call::claimAllRewards(x) => IDelegation::claimAllRewardsCall::abi_encode_returns(
+            &super::claim_all_rewards(c, x.maxValidators)?,
+        ),
         Call::withdrawUnbonded(_) => {
             IDelegation::withdrawUnbondedCall::abi_encode_returns(&super::withdraw_unbonded(c)?)
         }

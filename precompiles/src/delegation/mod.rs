@@ -12,7 +12,7 @@ use crate::{
         address_slot, array_slot, delegation, delegation_base, slot, status, unbonding, validator,
         validator_base,
     },
-    staking::{bond, param, pending, settle, unbond},
+    staking::{bond, param, pending, settle, unbond, update_status},
 };
 use alloy::{
     primitives::{Address, U256},
@@ -91,6 +91,18 @@ fn entry(list: U256, index: u64, field: u64) -> U256 {
     array_slot(list, index, unbonding::SIZE) + U256::from(field)
 }
 
+/// Removes entry `i` of `len` by moving the last entry into its place; returns the new length
+/// (the caller stores it).
+fn remove_entry(c: &mut Ctx<'_>, list: U256, i: u64, len: u64) -> Result<u64, Exit> {
+    let last = len - 1;
+    for field in 0..unbonding::SIZE {
+        let moved = c.sload(entry(list, last, field))?;
+        c.sstore(entry(list, i, field), moved)?;
+        c.sstore(entry(list, last, field), U256::ZERO)?;
+    }
+    Ok(last)
+}
+
 /// `withdrawUnbonded`: pays out matured entries, keeping the others (order not preserved).
 pub(crate) fn withdraw_unbonded(c: &mut Ctx<'_>) -> Result<U256, Exit> {
     let delegator = c.caller();
@@ -111,13 +123,7 @@ pub(crate) fn withdraw_unbonded(c: &mut Ctx<'_>) -> Result<U256, Exit> {
         let escrow = word_address(c.sload(entry(list, i, unbonding::ESCROW))?);
         c.transfer(escrow, delegator, amount)?;
         total += amount;
-        // Move the last entry into this place.
-        len -= 1;
-        for field in 0..unbonding::SIZE {
-            let last = c.sload(entry(list, len, field))?;
-            c.sstore(entry(list, i, field), last)?;
-            c.sstore(entry(list, len, field), U256::ZERO)?;
-        }
+        len = remove_entry(c, list, i, len)?;
     }
     if total.is_zero() {
         return Err(IDelegation::NothingToWithdraw {}.into());
@@ -135,32 +141,174 @@ pub(crate) fn withdraw_unbonded(c: &mut Ctx<'_>) -> Result<U256, Exit> {
     Ok(total)
 }
 
-/// `claimRewards`: settled rewards, plus the commission when the caller operates `operator`.
-pub(crate) fn claim_rewards(c: &mut Ctx<'_>, operator: Address) -> Result<U256, Exit> {
-    let delegator = c.caller();
+/// Settles and zeroes the caller's rewards at `operator` (and the commission if it is the
+/// caller's own validator); returns the amount to pay.
+fn take_rewards(c: &mut Ctx<'_>, delegator: Address, operator: Address) -> Result<U256, Exit> {
     settle(c, delegator, operator)?;
     let d = delegation_base(delegator, operator) + U256::from(delegation::UNCLAIMED);
     let mut amount = c.sload(d)?;
-    c.sstore(d, U256::ZERO)?;
+    if !amount.is_zero() {
+        c.sstore(d, U256::ZERO)?;
+    }
     if delegator == operator {
         let commission = validator_base(operator) + U256::from(validator::COMMISSION_UNCLAIMED);
-        amount += c.sload(commission)?;
-        c.sstore(commission, U256::ZERO)?;
+        let owed = c.sload(commission)?;
+        if !owed.is_zero() {
+            amount += owed;
+            c.sstore(commission, U256::ZERO)?;
+        }
     }
+    if !amount.is_zero() {
+        c.emit(
+            DELEGATION_ADDRESS,
+            IDelegation::RewardsClaimed {
+                delegator,
+                validator: operator,
+                amount,
+            }
+            .encode_log_data(),
+        )?;
+    }
+    Ok(amount)
+}
+
+/// Pays `amount` of rewards from the pool.
+fn pay_rewards(c: &mut Ctx<'_>, delegator: Address, amount: U256) -> Result<U256, Exit> {
     if amount.is_zero() {
         return Err(IDelegation::NothingToWithdraw {}.into());
     }
     c.transfer(STAKING_ADDRESS, delegator, amount)?;
+    Ok(amount)
+}
+
+/// `claimRewards`.
+pub(crate) fn claim_rewards(c: &mut Ctx<'_>, operator: Address) -> Result<U256, Exit> {
+    let delegator = c.caller();
+    let amount = take_rewards(c, delegator, operator)?;
+    pay_rewards(c, delegator, amount)
+}
+
+/// `claimAllRewards`: over the first `max` validators the caller delegated to.
+pub(crate) fn claim_all_rewards(c: &mut Ctx<'_>, max: U256) -> Result<U256, Exit> {
+    let delegator = c.caller();
+    let list = address_slot(delegator, U256::from(slot::DELEGATED_TO));
+    let len = c.sload(list)?.min(max).saturating_to::<u64>();
+    let mut total = U256::ZERO;
+    for i in 0..len {
+        let operator = word_address(c.sload(array_slot(list, i, 1))?);
+        total += take_rewards(c, delegator, operator)?;
+    }
+    pay_rewards(c, delegator, total)
+}
+
+/// `redelegate`: moves stake between validators at once (no unbonding period).
+pub(crate) fn redelegate(
+    c: &mut Ctx<'_>,
+    src: Address,
+    dst: Address,
+    amount: U256,
+) -> Result<(), Exit> {
+    let delegator = c.caller();
+    if src == dst || delegator == src {
+        return Err(IDelegation::InvalidRedelegation {
+            srcValidator: src,
+            dstValidator: dst,
+        }
+        .into());
+    }
+    bonded_validator(c, dst)?;
+    if amount.is_zero() {
+        return Err(IDelegation::ZeroAmount {}.into());
+    }
+    let stake = settle(c, delegator, src)?;
+    if amount > stake {
+        return Err(IDelegation::InsufficientDelegation {
+            requested: amount,
+            available: stake,
+        }
+        .into());
+    }
+    c.sub(
+        delegation_base(delegator, src) + U256::from(delegation::STAKE),
+        amount,
+    )?;
+    c.sub(
+        validator_base(src) + U256::from(validator::TOTAL_STAKE),
+        amount,
+    )?;
+    // `bond` counts it into the total again.
+    c.sub(U256::from(slot::TOTAL_BONDED), amount)?;
+    settle(c, delegator, dst)?;
+    bond(c, delegator, dst, amount)?;
     c.emit(
         DELEGATION_ADDRESS,
-        IDelegation::RewardsClaimed {
+        IDelegation::Redelegated {
             delegator,
-            validator: operator,
+            srcValidator: src,
+            dstValidator: dst,
             amount,
         }
         .encode_log_data(),
-    )?;
-    Ok(amount)
+    )
+}
+
+/// `cancelUnbonding`: bonds part or all of a not yet matured entry again.
+pub(crate) fn cancel_unbonding(
+    c: &mut Ctx<'_>,
+    operator: Address,
+    amount: U256,
+    height: u64,
+) -> Result<(), Exit> {
+    let delegator = c.caller();
+    if amount.is_zero() {
+        return Err(IDelegation::ZeroAmount {}.into());
+    }
+    let list = address_slot(delegator, U256::from(slot::UNBONDINGS));
+    let len = c.sload(list)?.saturating_to::<u64>();
+    let now = c.timestamp();
+    for i in 0..len {
+        let matches = word_address(c.sload(entry(list, i, unbonding::VALIDATOR))?) == operator
+            && c.sload(entry(list, i, unbonding::HEIGHT))? == U256::from(height)
+            && c.sload(entry(list, i, unbonding::COMPLETION))? > U256::from(now);
+        let held = c.sload(entry(list, i, unbonding::AMOUNT))?;
+        if !matches || held < amount {
+            continue;
+        }
+        let self_stake =
+            word_address(c.sload(entry(list, i, unbonding::ESCROW))?) == STAKING_ADDRESS;
+        if held == amount {
+            let new_len = remove_entry(c, list, i, len)?;
+            c.sstore(list, U256::from(new_len))?;
+        } else {
+            c.sstore(entry(list, i, unbonding::AMOUNT), held - amount)?;
+        }
+        c.sub(U256::from(slot::TOTAL_UNBONDING), amount)?;
+        settle(c, delegator, operator)?;
+        bond(c, delegator, operator, amount)?;
+        if self_stake {
+            let base = validator_base(operator);
+            c.add(base + U256::from(validator::SELF_STAKE), amount)?;
+            update_status(c, base)?;
+        } else {
+            bonded_validator(c, operator)?;
+        }
+        return c.emit(
+            DELEGATION_ADDRESS,
+            IDelegation::UnbondingCancelled {
+                delegator,
+                validator: operator,
+                amount,
+                creationHeight: height,
+            }
+            .encode_log_data(),
+        );
+    }
+    Err(IDelegation::UnbondingNotFound {
+        validator: operator,
+        amount,
+        creationHeight: height,
+    }
+    .into())
 }
 
 /// `delegation`.

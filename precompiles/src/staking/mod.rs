@@ -155,7 +155,7 @@ fn store_description(c: &mut Ctx<'_>, base: U256, d: &IStaking::Description) -> 
 }
 
 /// Re-evaluates whether the validator's self-stake keeps it a bonded candidate.
-fn update_status(c: &mut Ctx<'_>, base: U256) -> Result<(), Exit> {
+pub(crate) fn update_status(c: &mut Ctx<'_>, base: U256) -> Result<(), Exit> {
     let self_stake = c.sload(at(base, validator::SELF_STAKE))?;
     let min = param(c, slot::MIN_SELF_STAKE)?;
     let new = if self_stake >= min && !self_stake.is_zero() {

@@ -292,36 +292,7 @@ impl<S: NodeSource> TrieUpdate<S> {
                 let child_path = path.join(&ext_key);
                 self.delete_at(child_path, key.slice(ext_key.len()..))?;
                 // A branch below that lost all but one child has collapsed: merge upwards.
-                match self.get(&child_path)? {
-                    Some(Node::Leaf { key: k, value }) => {
-                        self.remove(child_path);
-                        self.put(
-                            path,
-                            Node::Leaf {
-                                key: ext_key.join(&k),
-                                value,
-                            },
-                        );
-                    }
-                    Some(Node::Extension { key: k, child }) => {
-                        self.remove(child_path);
-                        self.put(
-                            path,
-                            Node::Extension {
-                                key: ext_key.join(&k),
-                                child,
-                            },
-                        );
-                    }
-                    Some(Node::Branch(_)) => self.put(
-                        path,
-                        Node::Extension {
-                            key: ext_key,
-                            child,
-                        },
-                    ),
-                    None => self.remove(path),
-                }
+                self.absorb_child(path, ext_key, child_path, child)?;
             }
             Some(Node::Branch(mut children)) => {
                 let n = key.get_unchecked(0);
@@ -335,9 +306,10 @@ impl<S: NodeSource> TrieUpdate<S> {
                 }
                 let mut remaining = (0..16u8).filter(|i| children[*i as usize].is_some());
                 match (remaining.next(), remaining.next()) {
-                    (Some(only), None) => self.collapse_branch(
+                    (Some(only), None) => self.absorb_child(
                         path,
-                        only,
+                        Nibbles::from_nibbles([only]),
+                        with_nibble(&path, only),
                         children[only as usize].clone().unwrap_or_default(),
                     )?,
                     (None, _) => self.remove(path),
@@ -348,15 +320,16 @@ impl<S: NodeSource> TrieUpdate<S> {
         Ok(())
     }
 
-    /// A branch at `path` left with one child (`nibble`) becomes a leaf or an extension.
-    fn collapse_branch(
+    /// Puts at `path` what `prefix` followed by the node at `child_path` collapses to: a longer
+    /// leaf or extension absorbing the child, or an extension to a child branch (which keeps its
+    /// path, so `child_ref` stays valid).
+    fn absorb_child(
         &mut self,
         path: Nibbles,
-        nibble: u8,
+        prefix: Nibbles,
+        child_path: Nibbles,
         child_ref: RlpNode,
     ) -> Result<(), StoreError> {
-        let child_path = with_nibble(&path, nibble);
-        let prefix = Nibbles::from_nibbles([nibble]);
         match self.get(&child_path)? {
             Some(Node::Leaf { key, value }) => {
                 self.remove(child_path);
@@ -388,7 +361,7 @@ impl<S: NodeSource> TrieUpdate<S> {
             None => {
                 return Err(StoreError::Corrupt {
                     table: "trie",
-                    detail: format!("branch child {child_path:?} missing"),
+                    detail: format!("child {child_path:?} missing"),
                 });
             }
         }

@@ -77,6 +77,9 @@ pub struct BenchArgs {
     /// exec: ERC-20 transfers in the block.
     #[arg(long, default_value_t = 5_000)]
     pub erc20_txs: usize,
+    /// exec: builds of the block (and raw loops) timed; the best is reported.
+    #[arg(long, default_value_t = 3)]
+    pub exec_rounds: usize,
     /// exec: forge build output holding `Token.sol/Token.json`.
     #[arg(long, default_value = "contracts/out")]
     pub artifacts: PathBuf,
@@ -612,7 +615,7 @@ fn exec_section(args: &BenchArgs) -> eyre::Result<()> {
 
     let mut block_best = f64::MAX;
     let mut gas = 0;
-    for _ in 0..3 {
+    for _ in 0..args.exec_rounds {
         let started = Instant::now();
         let built = builder.build(&reader, &genesis, &attrs, txs.iter().cloned())?;
         block_best = block_best.min(started.elapsed().as_secs_f64());
@@ -625,7 +628,7 @@ fn exec_section(args: &BenchArgs) -> eyre::Result<()> {
     let env = builder.next_env(&genesis, &attrs);
     let mut raw_best = f64::MAX;
     let mut raw_gas = 0;
-    for _ in 0..3 {
+    for _ in 0..args.exec_rounds {
         let state = reader.state_at(None);
         let mut evm = Context::mainnet()
             .with_db(CacheDB::new(WrapDatabaseRef(&state)))

@@ -15,7 +15,7 @@ use alloy::{
         transaction::Recovered,
     },
     eips::eip7840::BlobParams,
-    primitives::{Address, B256, Bloom, Bytes, U256},
+    primitives::{Address, B256, Bytes, U256},
 };
 use alloy_evm::{
     EvmEnv, EvmFactory,
@@ -132,13 +132,15 @@ impl BlockBuilder {
     }
 
     /// Block-boundary work: mints the block reward into the staking pool and credits the
-    /// proposer's validator with it plus the priority fees the block paid into the pool.
+    /// proposer's validator with it plus the priority fees the block paid into the pool; at an
+    /// epoch boundary, fixes the next epoch's active set.
     fn distribute_rewards<E>(
         &self,
         executor: &mut E,
+        number: u64,
         proposer: Address,
         fees: U256,
-    ) -> Result<(), BuildError>
+    ) -> Result<Vec<alloy::primitives::Log>, BuildError>
     where
         E: BlockExecutor<Transaction = TxEnvelope, Receipt = ReceiptEnvelope>,
         E::Evm: alloy_evm::Evm<DB: DatabaseCommit + DatabaseCommitExt>,
@@ -162,8 +164,23 @@ impl BlockBuilder {
                 result.result
             )));
         }
+        let mut logs = result.result.logs().to_vec();
         evm.db_mut().commit(result.state);
-        Ok(())
+        if number % self.spec.params.staking.epoch_length == 0 {
+            let data = alloy::sol_types::SolCall::abi_encode(&IStaking::advanceEpochCall {});
+            let result = evm
+                .transact_system_call(SYSTEM_ADDRESS, STAKING_ADDRESS, data.into())
+                .map_err(|e| BuildError::Execution(format!("epoch change: {e:?}")))?;
+            if !result.result.is_success() {
+                return Err(BuildError::Execution(format!(
+                    "epoch change failed: {:?}",
+                    result.result
+                )));
+            }
+            logs.extend_from_slice(result.result.logs());
+            evm.db_mut().commit(result.state);
+        }
+        Ok(logs)
     }
 
     /// Executes `transactions` (in the order given, skipping those that do not fit or are
@@ -240,7 +257,8 @@ impl BlockBuilder {
             }
         }
         let executed = started.elapsed();
-        self.distribute_rewards(&mut executor, attrs.proposer, fees)?;
+        let system_logs =
+            self.distribute_rewards(&mut executor, parent.number + 1, attrs.proposer, fees)?;
         let (_evm, result) = executor
             .finish()
             .map_err(|e| BuildError::Execution(e.to_string()))?;
@@ -250,9 +268,12 @@ impl BlockBuilder {
         let receipts: Vec<ReceiptEnvelope> = result.receipts;
         let transactions: Vec<TxEnvelope> = included.iter().map(|tx| tx.inner().clone()).collect();
         let senders: Vec<Address> = included.iter().map(|tx| tx.signer()).collect();
-        let logs_bloom = receipts
-            .iter()
-            .fold(Bloom::default(), |acc, r| acc | r.bloom());
+        // Chain rule: the header bloom covers the system calls' logs too, so log queries that skip
+        // blocks by bloom still find them.
+        let logs_bloom = receipts.iter().fold(
+            alloy::primitives::logs_bloom(system_logs.iter()),
+            |acc, r| acc | r.bloom(),
+        );
         let header = Header {
             parent_hash: parent.hash(),
             ommers_hash: EMPTY_OMMER_ROOT_HASH,
@@ -292,6 +313,7 @@ impl BlockBuilder {
                 senders,
                 receipts,
                 changes,
+                system_logs,
             },
             invalid,
         })

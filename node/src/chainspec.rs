@@ -68,6 +68,8 @@ pub struct StakingGenesis {
     pub unbonding_period: u64,
     /// Native reward minted to the proposer's pool each block (wei).
     pub block_reward: U256,
+    /// Blocks per epoch: the active set is fixed at every multiple of it.
+    pub epoch_length: u64,
     /// Validators registered at genesis; their self-stake is minted into the staking escrow.
     pub validators: Vec<GenesisValidatorSpec>,
 }
@@ -81,6 +83,7 @@ impl Default for StakingGenesis {
             max_validators: 100,
             unbonding_period: 21 * 24 * 3600,
             block_reward: U256::from(2u64) * ether,
+            epoch_length: 100,
             validators: vec![],
         }
     }
@@ -123,6 +126,7 @@ impl StakingGenesis {
             max_validators: self.max_validators,
             unbonding_period: self.unbonding_period,
             block_reward: self.block_reward,
+            epoch_length: self.epoch_length,
         }
     }
 }
@@ -233,6 +237,11 @@ impl ChainSpec {
         if genesis.config.chain_id == 0 {
             return Err(ChainSpecError::Invalid(
                 "config.chainId must be non-zero".into(),
+            ));
+        }
+        if params.staking.epoch_length == 0 {
+            return Err(ChainSpecError::Invalid(
+                "computechain.staking.epochLength must be positive".into(),
             ));
         }
         if genesis.gas_limit < 5_000_000 {

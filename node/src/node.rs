@@ -29,6 +29,8 @@ pub struct BlockEvent {
     pub senders: Vec<Address>,
     /// Receipts.
     pub receipts: Vec<ReceiptEnvelope>,
+    /// Logs of the block's system calls.
+    pub system_logs: Vec<alloy::primitives::Log>,
 }
 
 /// Why a submitted raw transaction was refused.
@@ -119,7 +121,7 @@ impl Node {
             .unwrap_or_default())
     }
 
-    /// The active validator set in the latest state with each one's total stake, read from the
+    /// The current epoch's active validator set with each one's total stake, read from the
     /// staking precompile's storage without an EVM call (what the consensus engine uses).
     pub fn active_set(&self) -> Result<Vec<(Address, alloy::primitives::U256)>, StoreError> {
         struct StakingSlots<'a, 'r, 'db>(&'a crate::storage::StateDb<'r, 'db>);
@@ -137,7 +139,7 @@ impl Node {
         }
         let reader = self.store.read()?;
         let state = reader.state_at(None);
-        computechain_precompiles::layout::active_set(&mut StakingSlots(&state))
+        computechain_precompiles::layout::epoch_set(&mut StakingSlots(&state))
     }
 
     /// Decodes, recovers, validates and pools a raw transaction.
@@ -179,6 +181,7 @@ impl Node {
         let transactions = built.block.transactions.clone();
         let senders = built.block.senders.clone();
         let receipts = built.block.receipts.clone();
+        let system_logs = built.block.system_logs.clone();
         let header = self.store.commit_block(built.block)?;
         *self.head.write() = header.clone();
         {
@@ -201,6 +204,7 @@ impl Node {
             transactions,
             senders,
             receipts,
+            system_logs,
         });
         let _ = self.blocks.send(event.clone());
         Ok(event)

@@ -35,6 +35,8 @@ pub struct StakingParams {
     pub unbonding_period: u64,
     /// Native reward minted to the proposer's pool each block.
     pub block_reward: U256,
+    /// Blocks per epoch.
+    pub epoch_length: u64,
 }
 
 /// A validator registered at genesis (its self-stake is minted into escrow).
@@ -76,6 +78,7 @@ pub fn genesis_accounts(
         (slot::MAX_VALIDATORS, U256::from(params.max_validators)),
         (slot::UNBONDING_PERIOD, U256::from(params.unbonding_period)),
         (slot::BLOCK_REWARD, params.block_reward),
+        (slot::EPOCH_LENGTH, U256::from(params.epoch_length)),
     ] {
         db.insert_account_storage(STAKING_ADDRESS, U256::from(index), value)
             .map_err(|e| e.to_string())?;
@@ -137,6 +140,18 @@ pub fn genesis_accounts(
         }
         evm.db_mut().commit(result.state);
     }
+    // Epoch 1 starts at genesis with the genesis validators as its set.
+    let result = evm
+        .transact_system_call(
+            crate::SYSTEM_ADDRESS,
+            STAKING_ADDRESS,
+            IStaking::advanceEpochCall {}.abi_encode().into(),
+        )
+        .map_err(|e| format!("genesis epoch: {e:?}"))?;
+    if !result.result.is_success() {
+        return Err(format!("genesis epoch: {:?}", result.result));
+    }
+    evm.db_mut().commit(result.state);
     let (db, _) = evm.finish();
     let mut out = BTreeMap::new();
     for address in [STAKING_ADDRESS, DELEGATION_ADDRESS] {

@@ -11,12 +11,16 @@
 //!     uint256 blockReward;         // slot 4 (wei per block)
 //!     uint256 totalBonded;         // slot 5
 //!     uint256 totalUnbonding;      // slot 6
+//!     uint256 epochLength;         // slot 7 (blocks)
+//!     uint256 currentEpoch;        // slot 8
 //!     mapping(address => Validator) validators;                          // slot 10
 //!     mapping(bytes32 => address) consensusKeyOwner;                     // slot 11
 //!     address[] validatorList;                                            // slot 12
 //!     mapping(address => mapping(address => Delegation)) delegations;    // slot 13 [delegator][validator]
 //!     mapping(address => Unbonding[]) unbondings;                        // slot 14
 //!     mapping(address => address[]) delegatedTo;                         // slot 15
+//!     address[] epochSet;                                                 // slot 16
+//!     mapping(address => mapping(uint256 => uint256)) rewardHistory;     // slot 17 [operator][epoch]
 //! }
 //! struct Validator {
 //!     uint256 status;               // +0: 0 none, 1 bonded candidate, 2 inactive
@@ -69,6 +73,14 @@ pub mod slot {
     pub const UNBONDINGS: u64 = 14;
     /// `delegatedTo` mapping.
     pub const DELEGATED_TO: u64 = 15;
+    /// `epochLength`.
+    pub const EPOCH_LENGTH: u64 = 7;
+    /// `currentEpoch`.
+    pub const CURRENT_EPOCH: u64 = 8;
+    /// `epochSet` array: the active set of the current epoch.
+    pub const EPOCH_SET: u64 = 16;
+    /// `rewardHistory` mapping.
+    pub const REWARD_HISTORY: u64 = 17;
 }
 
 /// Field offsets in `Validator`.
@@ -188,9 +200,25 @@ pub trait Slots {
     fn load(&mut self, slot: U256) -> Result<U256, Self::Error>;
 }
 
-/// The active set: the top `maxValidators` bonded validators by total stake, ties broken by
-/// creation order. The consensus engine reads it through this function, without an EVM call.
-pub fn active_set<S: Slots>(s: &mut S) -> Result<Vec<(Address, U256)>, S::Error> {
+/// The active set of the current epoch, with each validator's current total stake. The consensus
+/// engine reads it through this function, without an EVM call.
+pub fn epoch_set<S: Slots>(s: &mut S) -> Result<Vec<(Address, U256)>, S::Error> {
+    let base = U256::from(slot::EPOCH_SET);
+    let len = s.load(base)?.saturating_to::<u64>();
+    (0..len)
+        .map(|i| {
+            let operator = Address::from_word(B256::from(s.load(array_slot(base, i, 1))?));
+            Ok((
+                operator,
+                s.load(validator_base(operator) + U256::from(validator::TOTAL_STAKE))?,
+            ))
+        })
+        .collect()
+}
+
+/// The set the next epoch would get now: the top `maxValidators` bonded validators by total
+/// stake, ties broken by creation order.
+pub fn next_active_set<S: Slots>(s: &mut S) -> Result<Vec<(Address, U256)>, S::Error> {
     let count = s
         .load(U256::from(slot::VALIDATOR_LIST))?
         .saturating_to::<u64>();

@@ -75,6 +75,7 @@ impl Chain {
             max_validators: 2,
             unbonding_period: 1000,
             block_reward: ether(2),
+            epoch_length: 10,
         };
         let mut db = CacheDB::new(EmptyDB::default());
         let mut minted = U256::ZERO;
@@ -199,6 +200,20 @@ impl Chain {
             amount,
             IDelegation::delegateCall { validator }.abi_encode(),
         )
+    }
+
+    /// Starts the next epoch (as the block producer does at a boundary); returns its active set.
+    fn next_epoch(&mut self) -> Vec<Address> {
+        let (_, logs) = self
+            .call(
+                SYSTEM_ADDRESS,
+                STAKING_ADDRESS,
+                U256::ZERO,
+                IStaking::advanceEpochCall {}.abi_encode(),
+            )
+            .ok();
+        assert_eq!(logs.len(), 1, "EpochAdvanced is logged");
+        self.view(STAKING_ADDRESS, IStaking::activeSetCall {})
     }
 
     fn distribute(&mut self, proposer: Address, amount: U256) {
@@ -366,16 +381,24 @@ fn stake_changes_commission_rules_and_active_set() {
     chain.create(addr(1), 1, ether(100), 1000).ok();
     chain.create(addr(2), 2, ether(300), 1000).ok();
     chain.create(addr(3), 3, ether(200), 1000).ok();
-    // Two seats: top two by total stake.
+    // The set is fixed per epoch: two seats, top two by total stake.
+    assert!(
+        chain
+            .view(STAKING_ADDRESS, IStaking::activeSetCall {})
+            .is_empty()
+    );
+    assert_eq!(chain.next_epoch(), vec![addr(2), addr(3)]);
     assert_eq!(
-        chain.view(STAKING_ADDRESS, IStaking::activeSetCall {}),
-        vec![addr(2), addr(3)]
+        chain.view(STAKING_ADDRESS, IStaking::currentEpochCall {}),
+        U256::from(2)
     );
     chain.delegate(addr(4), addr(1), ether(250)).ok();
     assert_eq!(
         chain.view(STAKING_ADDRESS, IStaking::activeSetCall {}),
-        vec![addr(1), addr(2)]
+        vec![addr(2), addr(3)],
+        "unchanged until the boundary"
     );
+    assert_eq!(chain.next_epoch(), vec![addr(1), addr(2)]);
     // Unstaking below the minimum leaves the set.
     chain
         .call(
@@ -385,10 +408,7 @@ fn stake_changes_commission_rules_and_active_set() {
             IStaking::unstakeCall { amount: ether(1) }.abi_encode(),
         )
         .ok();
-    assert_eq!(
-        chain.view(STAKING_ADDRESS, IStaking::activeSetCall {}),
-        vec![addr(2), addr(3)]
-    );
+    assert_eq!(chain.next_epoch(), vec![addr(2), addr(3)]);
     assert_eq!(
         chain.view(
             STAKING_ADDRESS,
@@ -419,10 +439,15 @@ fn stake_changes_commission_rules_and_active_set() {
             IStaking::addStakeCall {}.abi_encode(),
         )
         .ok();
-    assert_eq!(
-        chain.view(STAKING_ADDRESS, IStaking::activeSetCall {}),
-        vec![addr(1), addr(2)]
-    );
+    assert_eq!(chain.next_epoch(), vec![addr(1), addr(2)]);
+    chain
+        .call(
+            addr(1),
+            STAKING_ADDRESS,
+            U256::ZERO,
+            IStaking::advanceEpochCall {}.abi_encode(),
+        )
+        .revert(IStaking::Unauthorized { caller: addr(1) });
     chain
         .call(
             addr(1),
@@ -676,6 +701,23 @@ fn rewards_follow_f1_exactly_and_only_the_protocol_distributes() {
     chain.distribute(addr(1), amount);
     let commission = amount / U256::from(10);
     let rest = amount - commission;
+    let epoch = chain.view(STAKING_ADDRESS, IStaking::currentEpochCall {});
+    assert_eq!(epoch, U256::from(1), "genesis starts epoch 1");
+    assert_eq!(
+        chain.view(STAKING_ADDRESS, IStaking::activeSetCall {}),
+        vec![addr(1)],
+        "genesis validators form epoch 1"
+    );
+    assert_eq!(
+        chain.view(
+            STAKING_ADDRESS,
+            IStaking::rewardHistoryCall {
+                operator: addr(1),
+                epoch
+            }
+        ),
+        amount
+    );
     let scale = U256::from(10u64).pow(U256::from(36));
     let index = rest * scale / ether(400);
     let expected_delegator = ether(300) * index / scale;

@@ -31,7 +31,10 @@ fn fee(r: &TransactionReceipt) -> U256 {
 async fn validators_delegation_rewards_and_unbonding_end_to_end() {
     let node = TestNode::start_with_genesis(
         0,
-        Some(&|g| g["computechain"]["staking"]["unbondingPeriod"] = 2.into()),
+        Some(&|g| {
+            g["computechain"]["staking"]["unbondingPeriod"] = 2.into();
+            g["computechain"]["staking"]["epochLength"] = 3.into();
+        }),
     );
     let rpc = node.url();
     let staking = format!("{STAKING_ADDRESS:#x}");
@@ -71,20 +74,73 @@ async fn validators_delegation_rewards_and_unbonding_end_to_end() {
         ],
     );
     assert!(created.contains("1 (success)"), "{created}");
-    let set = run_tool(
-        "cast",
-        &[
-            "call",
-            "--rpc-url",
-            &rpc,
-            &staking,
-            "activeSet()(address[])",
-        ],
-    );
+    // The set changes only at the next epoch boundary (every 3 blocks here).
+    let active_set = || {
+        run_tool(
+            "cast",
+            &[
+                "call",
+                "--rpc-url",
+                &rpc,
+                &staking,
+                "activeSet()(address[])",
+            ],
+        )
+    };
+    let epoch = || {
+        run_tool(
+            "cast",
+            &[
+                "call",
+                "--rpc-url",
+                &rpc,
+                &staking,
+                "currentEpoch()(uint256)",
+            ],
+        )
+        .trim()
+        .parse::<u64>()
+        .unwrap()
+    };
+    assert_eq!(active_set().trim(), format!("[{DEV_VALIDATOR}]"));
+    let before = epoch();
+    for _ in 0..3 {
+        run_tool(
+            "cast",
+            &[
+                "send",
+                "--rpc-url",
+                &rpc,
+                "--private-key",
+                DEV_KEYS[3],
+                "0x000000000000000000000000000000000000dEaD",
+                "--value",
+                "1",
+            ],
+        );
+    }
+    assert_eq!(epoch(), before + 1);
     assert_eq!(
-        set.trim(),
+        active_set().trim(),
         format!("[{DEV_VALIDATOR}, {ACCOUNT1}]"),
         "ordered by stake: 1000 > 200"
+    );
+    let advanced = run_tool(
+        "cast",
+        &[
+            "logs",
+            "--rpc-url",
+            &rpc,
+            "--from-block",
+            "0",
+            "--address",
+            &staking,
+            "EpochAdvanced(uint256 indexed,uint256)",
+        ],
+    );
+    assert!(
+        advanced.contains("blockNumber"),
+        "epoch events are queryable: {advanced}"
     );
     let total = run_tool(
         "cast",

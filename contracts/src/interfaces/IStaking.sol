@@ -36,6 +36,7 @@ interface IStaking {
         uint256 maxValidators;
         uint256 unbondingPeriod;
         uint256 blockReward;
+        uint256 epochLength;
     }
 
     /// @notice A validator was created with `selfStake` escrowed.
@@ -46,6 +47,10 @@ interface IStaking {
     event StakeAdded(address indexed operator, uint256 amount);
     /// @notice Self-stake moved into unbonding until `completionTime`.
     event StakeRemoved(address indexed operator, uint256 amount, uint64 completionTime);
+    /// @notice A block credited `amount` to `operator`'s validator, `commission` of it to the operator.
+    event RewardsDistributed(address indexed operator, uint256 amount, uint256 commission);
+    /// @notice A new epoch began with `validators` seats filled.
+    event EpochAdvanced(uint256 indexed epoch, uint256 validators);
 
     /// @notice The caller has no validator.
     error NotValidator(address operator);
@@ -94,8 +99,14 @@ interface IStaking {
     function validator(address operator) external view returns (ValidatorInfo memory);
     /// @notice Operators with `status` (0 = any), paginated in creation order.
     function validators(uint8 status, uint256 offset, uint256 limit) external view returns (address[] memory);
-    /// @notice The top `maxValidators` bonded validators by total stake (ties: earlier first).
+    /// @notice The active set of the current epoch: the top `maxValidators` bonded validators by
+    ///         total stake (ties: earlier first), computed at the epoch's first block.
     function activeSet() external view returns (address[] memory);
+    /// @notice The current epoch (1 from genesis; advanced at every block whose number is a
+    ///         multiple of `epochLength`).
+    function currentEpoch() external view returns (uint256);
+    /// @notice Rewards (block reward + fees) credited to `operator`'s validator during `epoch`.
+    function rewardHistory(address operator, uint256 epoch) external view returns (uint256);
     /// @notice Total bonded stake (self + delegated) of all validators.
     function totalStake() external view returns (uint256);
     /// @notice Chain parameters.
@@ -103,4 +114,6 @@ interface IStaking {
     /// @notice Protocol only (called by the block producer as 0xff..fe): credits `amount`, already
     ///         in this account, to `proposer`'s commission and delegators.
     function distributeRewards(address proposer, uint256 amount) external;
+    /// @notice Protocol only: starts the next epoch and fixes its active set.
+    function advanceEpoch() external;
 }

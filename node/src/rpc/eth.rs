@@ -410,8 +410,9 @@ pub(crate) fn logs_in_range(
             .map_err(internal)?
             .unwrap_or_default();
         let receipts = reader.receipts(n).map_err(internal)?.unwrap_or_default();
+        let system_logs = reader.system_logs(n).map_err(internal)?;
         out.extend(
-            block_logs(&header, &txs, &receipts)
+            block_logs(&header, &txs, &receipts, &system_logs)
                 .into_iter()
                 .filter(|l| filter.matches(&l.inner)),
         );
@@ -424,6 +425,7 @@ pub(crate) fn block_logs(
     header: &SealedHeader,
     txs: &[alloy::consensus::TxEnvelope],
     receipts: &[alloy::consensus::ReceiptEnvelope],
+    system_logs: &[alloy::primitives::Log],
 ) -> Vec<Log> {
     let mut out = Vec::new();
     for (i, (tx, receipt)) in txs.iter().zip(receipts).enumerate() {
@@ -437,6 +439,18 @@ pub(crate) fn block_logs(
         let first = out.len() as u64;
         out.extend(convert::logs(receipt, *tx.tx_hash(), pos, first));
     }
+    // System-call logs follow the transactions' and belong to no transaction.
+    let first = out.len() as u64;
+    out.extend(system_logs.iter().enumerate().map(|(i, log)| Log {
+        inner: log.clone(),
+        block_hash: Some(header.hash()),
+        block_number: Some(header.number),
+        block_timestamp: Some(header.timestamp),
+        transaction_hash: None,
+        transaction_index: None,
+        log_index: Some(first + i as u64),
+        removed: false,
+    }));
     out
 }
 

@@ -540,7 +540,7 @@ async fn subscribe(
                             if let Some(o) = v.as_object_mut() { o.remove("size"); }
                             if !send(&sink, v).await { break }
                         } else {
-                            let logs = eth::block_logs(&event.header, &event.transactions, &event.receipts);
+                            let logs = eth::block_logs(&event.header, &event.transactions, &event.receipts, &event.system_logs);
                             for log in logs.into_iter().filter(|l| filter.as_ref().is_none_or(|f| f.matches(&l.inner))) {
                                 if !send(&sink, serde_json::to_value(&log).map_err(internal)?).await { return Ok(()) }
                             }

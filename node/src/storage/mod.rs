@@ -81,12 +81,13 @@ mod tables {
     pub(super) const HASHED_STORAGE: &str = "HashedStorages";
     pub(super) const ACCOUNTS_TRIE: &str = "AccountsTrie";
     pub(super) const STORAGES_TRIE: &str = "StoragesTrie";
+    pub(super) const SYSTEM_LOGS: &str = "SystemLogs";
     pub(super) const ACCOUNT_CHANGESETS: &str = "AccountChangeSets";
     pub(super) const STORAGE_CHANGESETS: &str = "StorageChangeSets";
     pub(super) const ACCOUNT_HISTORY: &str = "AccountsHistory";
     pub(super) const STORAGE_HISTORY: &str = "StoragesHistory";
 
-    pub(super) const ALL: [&str; 19] = [
+    pub(super) const ALL: [&str; 20] = [
         META,
         HEADERS,
         CANONICAL_HASHES,
@@ -102,6 +103,7 @@ mod tables {
         HASHED_STORAGE,
         ACCOUNTS_TRIE,
         STORAGES_TRIE,
+        SYSTEM_LOGS,
         ACCOUNT_CHANGESETS,
         STORAGE_CHANGESETS,
         ACCOUNT_HISTORY,
@@ -126,6 +128,8 @@ pub struct NewBlock {
     pub receipts: Vec<ReceiptEnvelope>,
     /// State changes made by the block.
     pub changes: StateChangeset,
+    /// Logs of the block-boundary system calls (in no receipt; kept so `eth_getLogs` finds them).
+    pub system_logs: Vec<alloy::primitives::Log>,
 }
 
 /// The chain database.
@@ -185,6 +189,7 @@ impl Store {
             senders: vec![],
             receipts: vec![],
             changes: trie::genesis_changeset(&genesis.alloc),
+            system_logs: vec![],
         };
         let txn = self.db.begin_rw_txn()?;
         let sealed = write_block(&txn, block, RootMode::Rebuild)?;
@@ -257,6 +262,7 @@ fn write_block(
         senders,
         receipts,
         changes,
+        system_logs,
     } = block;
     let number = header.number;
     let started = std::time::Instant::now();
@@ -322,6 +328,16 @@ fn write_block(
         &buf,
         WriteFlags::UPSERT,
     )?;
+    if !system_logs.is_empty() {
+        buf.clear();
+        system_logs.encode(&mut buf);
+        txn.put(
+            &txn.open_table(Some(SYSTEM_LOGS))?,
+            block_key(number),
+            &buf,
+            WriteFlags::UPSERT,
+        )?;
+    }
     let lookup = txn.open_table(Some(TX_LOOKUP))?;
     for (index, tx) in transactions.iter().enumerate() {
         txn.put(
@@ -773,6 +789,17 @@ impl<'db> Reader<'db> {
             .map(Some)
     }
 
+    /// Logs of block `number`'s system calls.
+    pub fn system_logs(&self, number: u64) -> StoreResult<Vec<alloy::primitives::Log>> {
+        self.get(SYSTEM_LOGS, block_key(number))?
+            .map(|v| {
+                Vec::<alloy::primitives::Log>::decode(&mut v.as_slice())
+                    .map_err(|e| corrupt(SYSTEM_LOGS, e))
+            })
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
     /// `(block number, index)` of a mined transaction.
     pub fn transaction_location(&self, hash: B256) -> StoreResult<Option<(u64, u32)>> {
         self.get(TX_LOOKUP, hash)?
@@ -911,6 +938,7 @@ mod tests {
                 senders: vec![],
                 receipts: vec![],
                 changes,
+                system_logs: vec![],
             })
             .unwrap()
     }

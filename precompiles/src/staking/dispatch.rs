@@ -62,6 +62,8 @@ fn run(c: &mut Ctx<'_>) -> Result<Bytes, Exit> {
                     | Call::activeSet(_)
                     | Call::totalStake(_)
                     | Call::params(_)
+                    | Call::currentEpoch(_)
+                    | Call::rewardHistory(_)
             )
         },
         |selector| IStaking::UnknownSelector { selector }.into(),
@@ -90,6 +92,16 @@ fn run(c: &mut Ctx<'_>) -> Result<Bytes, Exit> {
             super::distribute_rewards(c, x.proposer, x.amount)?;
             Vec::new()
         }
+        Call::advanceEpoch(_) => {
+            super::advance_epoch(c)?;
+            Vec::new()
+        }
+        Call::currentEpoch(_) => IStaking::currentEpochCall::abi_encode_returns(
+            &c.sload(alloy::primitives::U256::from(layout::slot::CURRENT_EPOCH))?,
+        ),
+        Call::rewardHistory(x) => IStaking::rewardHistoryCall::abi_encode_returns(
+            &super::reward_history(c, x.operator, x.epoch)?,
+        ),
         Call::validator(x) => {
             IStaking::validatorCall::abi_encode_returns(&super::validator_info(c, x.operator)?)
         }
@@ -97,7 +109,7 @@ fn run(c: &mut Ctx<'_>) -> Result<Bytes, Exit> {
             c, x.status, x.offset, x.limit,
         )?),
         Call::activeSet(_) => {
-            let set: Vec<_> = layout::active_set(c)?.into_iter().map(|(a, _)| a).collect();
+            let set: Vec<_> = layout::epoch_set(c)?.into_iter().map(|(a, _)| a).collect();
             IStaking::activeSetCall::abi_encode_returns(&set)
         }
         Call::totalStake(_) => IStaking::totalStakeCall::abi_encode_returns(

@@ -354,12 +354,83 @@ pub(crate) fn distribute_rewards(
     let rest = amount - commission;
     let total = c.sload(at(base, validator::TOTAL_STAKE))?;
     if total.is_zero() {
-        return c.add(at(base, validator::COMMISSION_UNCLAIMED), amount);
+        record_reward(c, proposer, amount)?;
+        c.add(at(base, validator::COMMISSION_UNCLAIMED), amount)?;
+        return c.emit(
+            STAKING_ADDRESS,
+            IStaking::RewardsDistributed {
+                operator: proposer,
+                amount,
+                commission: amount,
+            }
+            .encode_log_data(),
+        );
     }
     c.add(at(base, validator::COMMISSION_UNCLAIMED), commission)?;
+    record_reward(c, proposer, amount)?;
     let numerator = rest * reward_scale() + c.sload(at(base, validator::REMAINDER))?;
     c.add(at(base, validator::INDEX), numerator / total)?;
-    c.sstore(at(base, validator::REMAINDER), numerator % total)
+    c.sstore(at(base, validator::REMAINDER), numerator % total)?;
+    c.emit(
+        STAKING_ADDRESS,
+        IStaking::RewardsDistributed {
+            operator: proposer,
+            amount,
+            commission,
+        }
+        .encode_log_data(),
+    )
+}
+
+fn record_reward(c: &mut Ctx<'_>, operator: Address, amount: U256) -> Result<(), Exit> {
+    let epoch = param(c, slot::CURRENT_EPOCH)?;
+    let history = layout::mapping_slot(
+        B256::from(epoch),
+        address_slot(operator, U256::from(slot::REWARD_HISTORY)),
+    );
+    c.add(history, amount)
+}
+
+/// `rewardHistory`.
+pub(crate) fn reward_history(
+    c: &mut Ctx<'_>,
+    operator: Address,
+    epoch: U256,
+) -> Result<U256, Exit> {
+    c.sload(layout::mapping_slot(
+        B256::from(epoch),
+        address_slot(operator, U256::from(slot::REWARD_HISTORY)),
+    ))
+}
+
+/// `advanceEpoch`: protocol only. Fixes the next epoch's active set.
+pub(crate) fn advance_epoch(c: &mut Ctx<'_>) -> Result<(), Exit> {
+    if c.caller() != SYSTEM_ADDRESS {
+        return Err(IStaking::Unauthorized { caller: c.caller() }.into());
+    }
+    let set = layout::next_active_set(c)?;
+    let base = U256::from(slot::EPOCH_SET);
+    let old_len = c.sload(base)?.saturating_to::<u64>();
+    for (i, (operator, _)) in set.iter().enumerate() {
+        c.sstore(
+            array_slot(base, i as u64, 1),
+            U256::from_be_bytes(operator.into_word().0),
+        )?;
+    }
+    for i in set.len() as u64..old_len {
+        c.sstore(array_slot(base, i, 1), U256::ZERO)?;
+    }
+    c.sstore(base, U256::from(set.len()))?;
+    let epoch = param(c, slot::CURRENT_EPOCH)? + U256::from(1);
+    c.sstore(U256::from(slot::CURRENT_EPOCH), epoch)?;
+    c.emit(
+        STAKING_ADDRESS,
+        IStaking::EpochAdvanced {
+            epoch,
+            validators: U256::from(set.len()),
+        }
+        .encode_log_data(),
+    )
 }
 
 /// `validator`.
@@ -427,5 +498,6 @@ pub(crate) fn params(c: &mut Ctx<'_>) -> Result<IStaking::Params, Exit> {
         maxValidators: param(c, slot::MAX_VALIDATORS)?,
         unbondingPeriod: param(c, slot::UNBONDING_PERIOD)?,
         blockReward: param(c, slot::BLOCK_REWARD)?,
+        epochLength: param(c, slot::EPOCH_LENGTH)?,
     })
 }

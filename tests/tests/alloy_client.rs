@@ -138,7 +138,18 @@ async fn contracts_deploy_call_emit_and_revert_with_data() {
         .get_logs(&Filter::new().at_block_hash(receipt.block_hash.unwrap()))
         .await
         .unwrap();
-    assert_eq!(by_hash.len(), 1);
+    // The transaction's log, then the block's reward distribution (a system-call log, in no
+    // transaction).
+    assert_eq!(by_hash.len(), 2);
+    assert_eq!(by_hash[0].transaction_hash, Some(receipt.transaction_hash));
+    assert_eq!(
+        by_hash[1].address(),
+        address!("0x0000000000000000000000000000000000001000")
+    );
+    assert_eq!(
+        (by_hash[1].transaction_hash, by_hash[1].log_index),
+        (None, Some(1))
+    );
     let none = p
         .get_logs(&Filter::new().address(Address::repeat_byte(9)).from_block(0))
         .await

@@ -72,9 +72,9 @@ impl Node {
     /// `proposer` is the validator this node seals blocks as (its pool receives the rewards).
     pub fn open(spec: ChainSpec, datadir: &Path, proposer: Address) -> Result<Self, StoreError> {
         let spec = Arc::new(spec);
-        std::fs::create_dir_all(datadir).map_err(|e| StoreError::Corrupt {
-            table: "datadir",
-            detail: format!("cannot create {}: {e}", datadir.display()),
+        std::fs::create_dir_all(datadir).map_err(|error| StoreError::DataDir {
+            path: datadir.display().to_string(),
+            error,
         })?;
         let store = Store::open(&datadir.join("db"))?;
         let head = store.init_genesis(&spec.genesis, spec.genesis_header())?;

@@ -12,13 +12,14 @@ use alloy::{
 
 use crate::storage::SealedHeader;
 
-/// The RPC header (with hash, size and zero total difficulty, as post-merge geth reports).
-pub(crate) fn header(sealed: &SealedHeader, size: u64) -> RpcHeader {
+/// The RPC header (with hash, zero total difficulty as post-merge geth reports, and the block
+/// size when known).
+pub(crate) fn header(sealed: &SealedHeader, size: Option<u64>) -> RpcHeader {
     RpcHeader {
         hash: sealed.hash(),
         inner: sealed.inner().clone(),
         total_difficulty: Some(U256::ZERO),
-        size: Some(U256::from(size)),
+        size: size.map(U256::from),
     }
 }
 
@@ -58,7 +59,7 @@ pub(crate) fn block(
     full: bool,
 ) -> Block {
     let size = block_size(sealed, &txs);
-    let hdr = header(sealed, size);
+    let hdr = header(sealed, Some(size));
     let transactions = if full {
         BlockTransactions::Full(
             txs.into_iter()

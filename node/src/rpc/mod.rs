@@ -534,10 +534,9 @@ async fn subscribe(
                             Err(_) => break,
                         };
                         if kind == "newHeads" {
-                            let size = 0;
-                            let header = convert::header(&event.header, size);
-                            let mut v = serde_json::to_value(&header).map_err(internal)?;
-                            if let Some(o) = v.as_object_mut() { o.remove("size"); }
+                            // Notifications carry no block size, as geth's.
+                            let header = convert::header(&event.header, None);
+                            let v = serde_json::to_value(&header).map_err(internal)?;
                             if !send(&sink, v).await { break }
                         } else {
                             let logs = eth::block_logs(&event.header, &event.transactions, &event.receipts, &event.system_logs);

@@ -54,9 +54,14 @@ pub enum StoreError {
         /// Genesis hash of the configured chain.
         expected: B256,
     },
-    /// A block was asked for that does not exist.
-    #[error("block {0} not found")]
-    MissingBlock(u64),
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}: {error}")]
+    DataDir {
+        /// Directory.
+        path: String,
+        /// Underlying error.
+        error: std::io::Error,
+    },
 }
 
 impl revm::database::DBErrorMarker for StoreError {}

@@ -132,8 +132,9 @@ impl BlockBuilder {
     }
 
     /// Block-boundary work: mints the block reward into the staking pool and credits the
-    /// proposer's validator with it plus the priority fees the block paid into the pool; at an
-    /// epoch boundary, fixes the next epoch's active set.
+    /// proposer's validator with it plus the priority fees the block paid into the pool; records
+    /// the block's signers for uptime; at an epoch boundary, fixes the next epoch's active set.
+    /// Returns the system calls' logs.
     fn distribute_rewards<E>(
         &self,
         executor: &mut E,
@@ -145,40 +146,35 @@ impl BlockBuilder {
         E: BlockExecutor<Transaction = TxEnvelope, Receipt = ReceiptEnvelope>,
         E::Evm: alloy_evm::Evm<DB: DatabaseCommit + DatabaseCommitExt>,
     {
+        use alloy::sol_types::SolCall;
         use alloy_evm::Evm as _;
         let reward = self.spec.params.staking.block_reward;
         let evm = executor.evm_mut();
         evm.db_mut()
             .increment_balances([(STAKING_ADDRESS, reward.saturating_to::<u128>())])
             .map_err(|_| BuildError::Execution("block reward mint failed".into()))?;
-        let data = alloy::sol_types::SolCall::abi_encode(&IStaking::distributeRewardsCall {
-            proposer,
-            amount: reward + fees,
-        });
-        let result = evm
-            .transact_system_call(SYSTEM_ADDRESS, STAKING_ADDRESS, data.into())
-            .map_err(|e| BuildError::Execution(format!("reward distribution: {e:?}")))?;
-        if !result.result.is_success() {
-            return Err(BuildError::Execution(format!(
-                "reward distribution failed: {:?}",
-                result.result
-            )));
-        }
-        let mut logs = result.result.logs().to_vec();
-        evm.db_mut().commit(result.state);
-        if number % self.spec.params.staking.epoch_length == 0 {
-            let data = alloy::sol_types::SolCall::abi_encode(&IStaking::advanceEpochCall {});
-            let result = evm
-                .transact_system_call(SYSTEM_ADDRESS, STAKING_ADDRESS, data.into())
-                .map_err(|e| BuildError::Execution(format!("epoch change: {e:?}")))?;
-            if !result.result.is_success() {
-                return Err(BuildError::Execution(format!(
-                    "epoch change failed: {:?}",
-                    result.result
-                )));
+        let mut logs = staking_system_call(
+            evm,
+            IStaking::distributeRewardsCall {
+                proposer,
+                amount: reward + fees,
             }
-            logs.extend_from_slice(result.result.logs());
-            evm.db_mut().commit(result.state);
+            .abi_encode(),
+        )?;
+        // Until the consensus engine supplies the signer sets of certificates, the proposer is
+        // the block's one signer.
+        logs.extend(staking_system_call(
+            evm,
+            IStaking::recordSignersCall {
+                signers: vec![proposer],
+            }
+            .abi_encode(),
+        )?);
+        if number % self.spec.params.staking.epoch_length == 0 {
+            logs.extend(staking_system_call(
+                evm,
+                IStaking::advanceEpochCall {}.abi_encode(),
+            )?);
         }
         Ok(logs)
     }
@@ -318,6 +314,29 @@ impl BlockBuilder {
             invalid,
         })
     }
+}
+
+/// Calls the staking precompile as the protocol (`0xff…fe`) and commits the result; returns
+/// its logs.
+fn staking_system_call<E>(
+    evm: &mut E,
+    data: Vec<u8>,
+) -> Result<Vec<alloy::primitives::Log>, BuildError>
+where
+    E: alloy_evm::Evm<DB: DatabaseCommit>,
+{
+    let result = evm
+        .transact_system_call(SYSTEM_ADDRESS, STAKING_ADDRESS, data.into())
+        .map_err(|e| BuildError::Execution(format!("staking system call: {e:?}")))?;
+    if !result.result.is_success() {
+        return Err(BuildError::Execution(format!(
+            "staking system call failed: {:?}",
+            result.result
+        )));
+    }
+    let logs = result.result.logs().to_vec();
+    evm.db_mut().commit(result.state);
+    Ok(logs)
 }
 
 #[cfg(test)]

@@ -70,6 +70,14 @@ pub struct StakingGenesis {
     pub block_reward: U256,
     /// Blocks per epoch: the active set is fixed at every multiple of it.
     pub epoch_length: u64,
+    /// Blocks of the sliding uptime window (1..=256).
+    pub uptime_window: u64,
+    /// Minimum share of the window an active validator must sign, basis points (7500 = 75%).
+    pub min_uptime_bps: u64,
+    /// Seconds a jailed validator waits before a free unjail.
+    pub jail_time: u64,
+    /// Fee (wei, burned) to unjail before the jail time is over.
+    pub unjail_fee: U256,
     /// Validators registered at genesis; their self-stake is minted into the staking escrow.
     pub validators: Vec<GenesisValidatorSpec>,
 }
@@ -84,6 +92,10 @@ impl Default for StakingGenesis {
             unbonding_period: 21 * 24 * 3600,
             block_reward: U256::from(2u64) * ether,
             epoch_length: 100,
+            uptime_window: 100,
+            min_uptime_bps: 7_500,
+            jail_time: 600,
+            unjail_fee: U256::from(10u64) * ether,
             validators: vec![],
         }
     }
@@ -127,6 +139,10 @@ impl StakingGenesis {
             unbonding_period: self.unbonding_period,
             block_reward: self.block_reward,
             epoch_length: self.epoch_length,
+            uptime_window: self.uptime_window,
+            min_uptime_bps: self.min_uptime_bps,
+            jail_time: self.jail_time,
+            unjail_fee: self.unjail_fee,
         }
     }
 }
@@ -237,6 +253,14 @@ impl ChainSpec {
         if genesis.config.chain_id == 0 {
             return Err(ChainSpecError::Invalid(
                 "config.chainId must be non-zero".into(),
+            ));
+        }
+        if !(1..=256).contains(&params.staking.uptime_window)
+            || params.staking.min_uptime_bps > 10_000
+        {
+            return Err(ChainSpecError::Invalid(
+                "computechain.staking: uptimeWindow must be 1..=256 and minUptimeBps at most 10000"
+                    .into(),
             ));
         }
         if params.staking.epoch_length == 0 {

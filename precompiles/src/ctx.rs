@@ -128,6 +128,23 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Burns `amount` from `address`'s balance (the caller checks it is covered).
+    pub(crate) fn burn(&mut self, address: Address, amount: U256) -> Result<(), Exit> {
+        let balance = self
+            .input
+            .internals
+            .load_account(address)
+            .map_err(Self::fatal)?
+            .data
+            .info
+            .balance;
+        self.input
+            .internals
+            .set_balance(address, balance - amount)
+            .map_err(Self::fatal)?;
+        Ok(())
+    }
+
     /// Block timestamp.
     pub(crate) fn timestamp(&self) -> u64 {
         self.input.internals.block_timestamp().saturating_to()

@@ -37,6 +37,14 @@ pub struct StakingParams {
     pub block_reward: U256,
     /// Blocks per epoch.
     pub epoch_length: u64,
+    /// Blocks of the uptime window (at most 256).
+    pub uptime_window: u64,
+    /// Minimum share of the window a validator must sign, basis points.
+    pub min_uptime_bps: u64,
+    /// Seconds in jail before a free unjail.
+    pub jail_time: u64,
+    /// Fee burned to unjail early.
+    pub unjail_fee: U256,
 }
 
 /// A validator registered at genesis (its self-stake is minted into escrow).
@@ -79,6 +87,10 @@ pub fn genesis_accounts(
         (slot::UNBONDING_PERIOD, U256::from(params.unbonding_period)),
         (slot::BLOCK_REWARD, params.block_reward),
         (slot::EPOCH_LENGTH, U256::from(params.epoch_length)),
+        (slot::UPTIME_WINDOW, U256::from(params.uptime_window)),
+        (slot::MIN_UPTIME_BPS, U256::from(params.min_uptime_bps)),
+        (slot::JAIL_TIME, U256::from(params.jail_time)),
+        (slot::UNJAIL_FEE, params.unjail_fee),
     ] {
         db.insert_account_storage(STAKING_ADDRESS, U256::from(index), value)
             .map_err(|e| e.to_string())?;

@@ -13,6 +13,10 @@
 //!     uint256 totalUnbonding;      // slot 6
 //!     uint256 epochLength;         // slot 7 (blocks)
 //!     uint256 currentEpoch;        // slot 8
+//!     uint256 uptimeWindow;        // slot 20 (blocks, at most 256)
+//!     uint256 minUptimeBps;        // slot 21
+//!     uint256 jailTime;            // slot 22 (seconds)
+//!     uint256 unjailFee;           // slot 23 (wei)
 //!     mapping(address => Validator) validators;                          // slot 10
 //!     mapping(bytes32 => address) consensusKeyOwner;                     // slot 11
 //!     address[] validatorList;                                            // slot 12
@@ -37,6 +41,10 @@
 //!     bytes moniker;                // +11 (always the long form: length at the slot, data at keccak(slot))
 //!     bytes website;                // +12
 //!     bytes details;                // +13
+//!     uint256 jailedUntil;          // +14
+//!     uint256 missedBitmap;         // +15 bit (block % uptimeWindow) set: missed
+//!     uint256 missedCount;          // +16
+//!     uint256 windowFilled;         // +17 blocks observed in the window, up to uptimeWindow
 //! }
 //! struct Delegation { uint256 stake; uint256 indexSnapshot; uint256 unclaimed; bool listed; }
 //! struct Unbonding { address validator; uint256 amount; uint256 completionTime;
@@ -81,6 +89,14 @@ pub mod slot {
     pub const EPOCH_SET: u64 = 16;
     /// `rewardHistory` mapping.
     pub const REWARD_HISTORY: u64 = 17;
+    /// `uptimeWindow`.
+    pub const UPTIME_WINDOW: u64 = 20;
+    /// `minUptimeBps`.
+    pub const MIN_UPTIME_BPS: u64 = 21;
+    /// `jailTime`.
+    pub const JAIL_TIME: u64 = 22;
+    /// `unjailFee`.
+    pub const UNJAIL_FEE: u64 = 23;
 }
 
 /// Field offsets in `Validator`.
@@ -113,6 +129,14 @@ pub mod validator {
     pub const WEBSITE: u64 = 12;
     /// Details string.
     pub const DETAILS: u64 = 13;
+    /// End of the jail time.
+    pub const JAILED_UNTIL: u64 = 14;
+    /// Missed-block bitmap of the uptime window.
+    pub const MISSED_BITMAP: u64 = 15;
+    /// Missed blocks in the window.
+    pub const MISSED_COUNT: u64 = 16;
+    /// Blocks observed in the window.
+    pub const WINDOW_FILLED: u64 = 17;
 }
 
 /// Field offsets in `Delegation`.
@@ -151,6 +175,8 @@ pub mod status {
     pub const BONDED: u64 = 1;
     /// Self-stake below the minimum: out of the active set.
     pub const INACTIVE: u64 = 2;
+    /// Jailed for downtime: out of the active set until unjailed.
+    pub const JAILED: u64 = 3;
 }
 
 /// Scale of the F1 reward index.

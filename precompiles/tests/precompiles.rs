@@ -76,6 +76,10 @@ impl Chain {
             unbonding_period: 1000,
             block_reward: ether(2),
             epoch_length: 10,
+            uptime_window: 10,
+            min_uptime_bps: 7_500,
+            jail_time: 100,
+            unjail_fee: ether(10),
         };
         let mut db = CacheDB::new(EmptyDB::default());
         let mut minted = U256::ZERO;
@@ -1113,6 +1117,143 @@ fn redelegation_cancelled_unbonding_and_claiming_everything() {
             .abi_encode(),
         )
         .revert(IDelegation::NothingToWithdraw {});
+}
+
+#[test]
+fn downtime_jails_and_unjail_follows_the_rules() {
+    let mut chain = Chain::new(&[]);
+    chain.create(addr(1), 1, ether(100), 0).ok();
+    chain.create(addr(2), 2, ether(100), 0).ok();
+    assert_eq!(chain.next_epoch(), vec![addr(1), addr(2)]);
+    let record = |chain: &mut Chain, signers: Vec<Address>| -> Vec<Log> {
+        let (_, logs) = chain
+            .call(
+                SYSTEM_ADDRESS,
+                STAKING_ADDRESS,
+                U256::ZERO,
+                IStaking::recordSignersCall { signers }.abi_encode(),
+            )
+            .ok();
+        chain.number += 1;
+        logs
+    };
+    chain
+        .call(
+            addr(1),
+            STAKING_ADDRESS,
+            U256::ZERO,
+            IStaking::recordSignersCall { signers: vec![] }.abi_encode(),
+        )
+        .revert(IStaking::Unauthorized { caller: addr(1) });
+    let status = |chain: &mut Chain, v| {
+        chain
+            .view(STAKING_ADDRESS, IStaking::validatorCall { operator: v })
+            .status
+    };
+    // Window of 10 blocks, 75% uptime: at most 2 misses. Blocks 1-2 missed, 3-10 signed.
+    for n in 1..=10u64 {
+        let signers = if n <= 2 {
+            vec![addr(1)]
+        } else {
+            vec![addr(1), addr(2)]
+        };
+        assert!(record(&mut chain, signers).is_empty());
+    }
+    // Blocks 11 and 12 replace the misses of 1 and 2 in the window: still 2 misses.
+    record(&mut chain, vec![addr(1)]);
+    record(&mut chain, vec![addr(1)]);
+    assert_eq!(status(&mut chain, addr(2)), 1);
+    assert_eq!(
+        chain
+            .view(
+                STAKING_ADDRESS,
+                IStaking::validatorCall { operator: addr(2) }
+            )
+            .missedBlocks,
+        U256::from(2)
+    );
+    // Block 13 is a third miss within the window: jailed.
+    let logs = record(&mut chain, vec![addr(1)]);
+    let jailed = IStaking::ValidatorJailed::decode_log_data(&logs[0].data).unwrap();
+    assert_eq!(
+        (jailed.operator, jailed.missedBlocks, jailed.jailedUntil),
+        (addr(2), U256::from(3), chain.timestamp + 100)
+    );
+    assert_eq!(status(&mut chain, addr(2)), 3);
+    assert_eq!(
+        chain
+            .view(
+                STAKING_ADDRESS,
+                IStaking::validatorCall { operator: addr(1) }
+            )
+            .missedBlocks,
+        U256::ZERO
+    );
+    assert_eq!(
+        chain.next_epoch(),
+        vec![addr(1)],
+        "jailed validators leave the next set"
+    );
+    chain
+        .delegate(addr(5), addr(2), ether(5))
+        .revert(IDelegation::NotValidator { validator: addr(2) });
+    // Adding stake does not free it; only unjail does, early for exactly the fee (burned).
+    chain
+        .call(
+            addr(2),
+            STAKING_ADDRESS,
+            ether(1),
+            IStaking::addStakeCall {}.abi_encode(),
+        )
+        .ok();
+    assert_eq!(status(&mut chain, addr(2)), 3);
+    let unjail = IStaking::unjailCall {}.abi_encode();
+    chain
+        .call(addr(2), STAKING_ADDRESS, U256::ZERO, unjail.clone())
+        .revert(IStaking::UnjailFeeRequired {
+            jailedUntil: chain.timestamp + 100,
+            fee: ether(10),
+        });
+    chain
+        .call(addr(1), STAKING_ADDRESS, U256::ZERO, unjail.clone())
+        .revert(IStaking::NotJailed { operator: addr(1) });
+    let (pool, operator) = (chain.balance(STAKING_ADDRESS), chain.balance(addr(2)));
+    let (_, logs) = chain
+        .call(addr(2), STAKING_ADDRESS, ether(10), unjail.clone())
+        .ok();
+    assert_eq!(
+        IStaking::ValidatorUnjailed::decode_log_data(&logs[0].data)
+            .unwrap()
+            .fee,
+        ether(10)
+    );
+    assert_eq!(
+        (chain.balance(STAKING_ADDRESS), chain.balance(addr(2))),
+        (pool, operator - ether(10)),
+        "the fee is burned"
+    );
+    assert_eq!(status(&mut chain, addr(2)), 1);
+    assert_eq!(
+        chain.next_epoch(),
+        vec![addr(2), addr(1)],
+        "back, and first by stake (101 > 100)"
+    );
+    // Jailed again after a full window of misses; after the jail time unjail is free.
+    for _ in 0..11 {
+        record(&mut chain, vec![addr(1)]);
+    }
+    assert_eq!(status(&mut chain, addr(2)), 3);
+    chain.timestamp += 100;
+    chain
+        .call(addr(2), STAKING_ADDRESS, ether(10), unjail.clone())
+        .revert(IStaking::UnjailFeeRequired {
+            jailedUntil: chain.timestamp,
+            fee: U256::ZERO,
+        });
+    chain
+        .call(addr(2), STAKING_ADDRESS, U256::ZERO, unjail)
+        .ok();
+    assert_eq!(status(&mut chain, addr(2)), 1);
 }
 
 /// An independent model of the reward rules stated in IDelegation: commission first, the rest

@@ -17,7 +17,7 @@ interface IStaking {
     struct ValidatorInfo {
         address operator;
         bytes32 consensusKey;
-        /// 1 = bonded candidate, 2 = inactive (self-stake below the minimum).
+        /// 1 = bonded candidate, 2 = inactive (self-stake below the minimum), 3 = jailed.
         uint8 status;
         uint256 selfStake;
         uint256 totalStake;
@@ -27,6 +27,10 @@ interface IStaking {
         uint64 commissionUpdatedAt;
         uint256 commissionUnclaimed;
         Description description;
+        /// When a jailed validator may unjail without the fee (0 if never jailed).
+        uint64 jailedUntil;
+        /// Blocks missed within the current uptime window.
+        uint256 missedBlocks;
     }
 
     /// @notice Chain parameters (from genesis).
@@ -37,6 +41,10 @@ interface IStaking {
         uint256 unbondingPeriod;
         uint256 blockReward;
         uint256 epochLength;
+        uint256 uptimeWindow;
+        uint256 minUptimeBps;
+        uint256 jailTime;
+        uint256 unjailFee;
     }
 
     /// @notice A validator was created with `selfStake` escrowed.
@@ -49,6 +57,10 @@ interface IStaking {
     event StakeRemoved(address indexed operator, uint256 amount, uint64 completionTime);
     /// @notice A block credited `amount` to `operator`'s validator, `commission` of it to the operator.
     event RewardsDistributed(address indexed operator, uint256 amount, uint256 commission);
+    /// @notice A validator signed too few of the last `uptimeWindow` blocks and was jailed.
+    event ValidatorJailed(address indexed operator, uint256 missedBlocks, uint64 jailedUntil);
+    /// @notice A jailed validator returned (`fee` burned if it left jail early).
+    event ValidatorUnjailed(address indexed operator, uint256 fee);
     /// @notice A new epoch began with `validators` seats filled.
     event EpochAdvanced(uint256 indexed epoch, uint256 validators);
 
@@ -80,6 +92,10 @@ interface IStaking {
     error Unauthorized(address caller);
     /// @notice No such method.
     error UnknownSelector(bytes4 selector);
+    /// @notice The validator is not jailed.
+    error NotJailed(address operator);
+    /// @notice Leaving jail before `jailedUntil` needs exactly the unjail fee as value.
+    error UnjailFeeRequired(uint64 jailedUntil, uint256 fee);
 
     /// @notice Registers the caller as a validator with `msg.value` as self-stake.
     function createValidator(
@@ -95,6 +111,8 @@ interface IStaking {
     function addStake() external payable;
     /// @notice Moves `amount` of self-stake into unbonding (paid out by IDelegation.withdrawUnbonded).
     function unstake(uint256 amount) external;
+    /// @notice Leaves jail: free after `jailedUntil`, earlier for `unjailFee` (sent as value, burned).
+    function unjail() external payable;
     /// @notice A validator; reverts with NotValidator if none.
     function validator(address operator) external view returns (ValidatorInfo memory);
     /// @notice Operators with `status` (0 = any), paginated in creation order.
@@ -116,4 +134,7 @@ interface IStaking {
     function distributeRewards(address proposer, uint256 amount) external;
     /// @notice Protocol only: starts the next epoch and fixes its active set.
     function advanceEpoch() external;
+    /// @notice Protocol only: the active validators that signed this block (from the consensus
+    ///         certificate); the others count a missed block in their uptime window.
+    function recordSigners(address[] calldata signers) external;
 }

@@ -53,7 +53,12 @@ pub(crate) fn decode<C: SolInterface>(
 fn run(c: &mut Ctx<'_>) -> Result<Bytes, Exit> {
     let call: Call = decode(
         c,
-        |call| matches!(call, Call::createValidator(_) | Call::addStake(_)),
+        |call| {
+            matches!(
+                call,
+                Call::createValidator(_) | Call::addStake(_) | Call::unjail(_)
+            )
+        },
         |call| {
             matches!(
                 call,
@@ -90,6 +95,14 @@ fn run(c: &mut Ctx<'_>) -> Result<Bytes, Exit> {
         }
         Call::distributeRewards(x) => {
             super::distribute_rewards(c, x.proposer, x.amount)?;
+            Vec::new()
+        }
+        Call::unjail(_) => {
+            super::unjail(c)?;
+            Vec::new()
+        }
+        Call::recordSigners(x) => {
+            super::record_signers(c, &x.signers)?;
             Vec::new()
         }
         Call::advanceEpoch(_) => {

@@ -156,6 +156,10 @@ fn store_description(c: &mut Ctx<'_>, base: U256, d: &IStaking::Description) -> 
 
 /// Re-evaluates whether the validator's self-stake keeps it a bonded candidate.
 pub(crate) fn update_status(c: &mut Ctx<'_>, base: U256) -> Result<(), Exit> {
+    if c.sload(at(base, validator::STATUS))? == U256::from(status::JAILED) {
+        // Only `unjail` leaves jail.
+        return Ok(());
+    }
     let self_stake = c.sload(at(base, validator::SELF_STAKE))?;
     let min = param(c, slot::MIN_SELF_STAKE)?;
     let new = if self_stake >= min && !self_stake.is_zero() {
@@ -433,6 +437,97 @@ pub(crate) fn advance_epoch(c: &mut Ctx<'_>) -> Result<(), Exit> {
     )
 }
 
+/// `recordSigners`: protocol only. Updates every bonded member of the epoch set's uptime window
+/// and jails those below the minimum uptime over a full window.
+pub(crate) fn record_signers(c: &mut Ctx<'_>, signers: &[Address]) -> Result<(), Exit> {
+    if c.caller() != SYSTEM_ADDRESS {
+        return Err(IStaking::Unauthorized { caller: c.caller() }.into());
+    }
+    let window = param(c, slot::UPTIME_WINDOW)?
+        .saturating_to::<u64>()
+        .clamp(1, 256);
+    let max_missed =
+        U256::from(window) * (U256::from(BPS) - param(c, slot::MIN_UPTIME_BPS)?) / U256::from(BPS);
+    let bit = U256::from(1) << (c.block_number() % window) as usize;
+    for (operator, _) in layout::epoch_set(c)? {
+        let base = validator_base(operator);
+        if c.sload(at(base, validator::STATUS))? != U256::from(status::BONDED) {
+            continue;
+        }
+        let missed = !signers.contains(&operator);
+        let bitmap = c.sload(at(base, validator::MISSED_BITMAP))?;
+        let was_missed = !(bitmap & bit).is_zero();
+        let mut count = c.sload(at(base, validator::MISSED_COUNT))?;
+        if missed != was_missed {
+            c.sstore(at(base, validator::MISSED_BITMAP), bitmap ^ bit)?;
+            count = if missed {
+                count + U256::from(1)
+            } else {
+                count - U256::from(1)
+            };
+            c.sstore(at(base, validator::MISSED_COUNT), count)?;
+        }
+        let filled = c.sload(at(base, validator::WINDOW_FILLED))?;
+        if filled < U256::from(window) {
+            c.sstore(at(base, validator::WINDOW_FILLED), filled + U256::from(1))?;
+        } else if count > max_missed {
+            let until = c.timestamp() + param(c, slot::JAIL_TIME)?.saturating_to::<u64>();
+            c.sstore(at(base, validator::STATUS), U256::from(status::JAILED))?;
+            c.sstore(at(base, validator::JAILED_UNTIL), U256::from(until))?;
+            for field in [
+                validator::MISSED_BITMAP,
+                validator::MISSED_COUNT,
+                validator::WINDOW_FILLED,
+            ] {
+                c.sstore(at(base, field), U256::ZERO)?;
+            }
+            c.emit(
+                STAKING_ADDRESS,
+                IStaking::ValidatorJailed {
+                    operator,
+                    missedBlocks: count,
+                    jailedUntil: until,
+                }
+                .encode_log_data(),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// `unjail`.
+pub(crate) fn unjail(c: &mut Ctx<'_>) -> Result<(), Exit> {
+    let operator = c.caller();
+    let base = existing_validator(c, operator)?;
+    if c.sload(at(base, validator::STATUS))? != U256::from(status::JAILED) {
+        return Err(IStaking::NotJailed { operator }.into());
+    }
+    let until = c
+        .sload(at(base, validator::JAILED_UNTIL))?
+        .saturating_to::<u64>();
+    let fee = if c.timestamp() < until {
+        param(c, slot::UNJAIL_FEE)?
+    } else {
+        U256::ZERO
+    };
+    if c.value() != fee {
+        return Err(IStaking::UnjailFeeRequired {
+            jailedUntil: until,
+            fee,
+        }
+        .into());
+    }
+    if !fee.is_zero() {
+        c.burn(STAKING_ADDRESS, fee)?;
+    }
+    c.sstore(at(base, validator::STATUS), U256::from(status::BONDED))?;
+    update_status(c, base)?;
+    c.emit(
+        STAKING_ADDRESS,
+        IStaking::ValidatorUnjailed { operator, fee }.encode_log_data(),
+    )
+}
+
 /// `validator`.
 pub(crate) fn validator_info(
     c: &mut Ctx<'_>,
@@ -459,6 +554,8 @@ pub(crate) fn validator_info(
             website: text(c, validator::WEBSITE)?,
             details: text(c, validator::DETAILS)?,
         },
+        jailedUntil: word(c, validator::JAILED_UNTIL)?.saturating_to(),
+        missedBlocks: word(c, validator::MISSED_COUNT)?,
     })
 }
 
@@ -499,5 +596,9 @@ pub(crate) fn params(c: &mut Ctx<'_>) -> Result<IStaking::Params, Exit> {
         unbondingPeriod: param(c, slot::UNBONDING_PERIOD)?,
         blockReward: param(c, slot::BLOCK_REWARD)?,
         epochLength: param(c, slot::EPOCH_LENGTH)?,
+        uptimeWindow: param(c, slot::UPTIME_WINDOW)?,
+        minUptimeBps: param(c, slot::MIN_UPTIME_BPS)?,
+        jailTime: param(c, slot::JAIL_TIME)?,
+        unjailFee: param(c, slot::UNJAIL_FEE)?,
     })
 }

@@ -78,6 +78,8 @@ pub struct StakingGenesis {
     pub jail_time: u64,
     /// Fee (wei, burned) to unjail before the jail time is over.
     pub unjail_fee: U256,
+    /// Share of self-stake burned when a jailed validator unstakes, basis points (1000 = 10%).
+    pub jailed_unstake_penalty_bps: u64,
     /// Validators registered at genesis; their self-stake is minted into the staking escrow.
     pub validators: Vec<GenesisValidatorSpec>,
 }
@@ -96,6 +98,7 @@ impl Default for StakingGenesis {
             min_uptime_bps: 7_500,
             jail_time: 600,
             unjail_fee: U256::from(10u64) * ether,
+            jailed_unstake_penalty_bps: 1_000,
             validators: vec![],
         }
     }
@@ -143,6 +146,7 @@ impl StakingGenesis {
             min_uptime_bps: self.min_uptime_bps,
             jail_time: self.jail_time,
             unjail_fee: self.unjail_fee,
+            jailed_unstake_penalty_bps: self.jailed_unstake_penalty_bps,
         }
     }
 }
@@ -257,6 +261,7 @@ impl ChainSpec {
         }
         if !(1..=256).contains(&params.staking.uptime_window)
             || params.staking.min_uptime_bps > 10_000
+            || params.staking.jailed_unstake_penalty_bps > 10_000
         {
             return Err(ChainSpecError::Invalid(
                 "computechain.staking: uptimeWindow must be 1..=256 and minUptimeBps at most 10000"

@@ -45,6 +45,8 @@ pub struct StakingParams {
     pub jail_time: u64,
     /// Fee burned to unjail early.
     pub unjail_fee: U256,
+    /// Share of self-stake burned when a jailed validator unstakes, basis points.
+    pub jailed_unstake_penalty_bps: u64,
 }
 
 /// A validator registered at genesis (its self-stake is minted into escrow).
@@ -91,6 +93,10 @@ pub fn genesis_accounts(
         (slot::MIN_UPTIME_BPS, U256::from(params.min_uptime_bps)),
         (slot::JAIL_TIME, U256::from(params.jail_time)),
         (slot::UNJAIL_FEE, params.unjail_fee),
+        (
+            slot::JAILED_UNSTAKE_PENALTY_BPS,
+            U256::from(params.jailed_unstake_penalty_bps),
+        ),
     ] {
         db.insert_account_storage(STAKING_ADDRESS, U256::from(index), value)
             .map_err(|e| e.to_string())?;

@@ -17,6 +17,7 @@
 //!     uint256 minUptimeBps;        // slot 21
 //!     uint256 jailTime;            // slot 22 (seconds)
 //!     uint256 unjailFee;           // slot 23 (wei)
+//!     uint256 jailedUnstakePenaltyBps; // slot 24
 //!     mapping(address => Validator) validators;                          // slot 10
 //!     mapping(bytes32 => address) consensusKeyOwner;                     // slot 11
 //!     address[] validatorList;                                            // slot 12
@@ -97,6 +98,8 @@ pub mod slot {
     pub const JAIL_TIME: u64 = 22;
     /// `unjailFee`.
     pub const UNJAIL_FEE: u64 = 23;
+    /// `jailedUnstakePenaltyBps`.
+    pub const JAILED_UNSTAKE_PENALTY_BPS: u64 = 24;
 }
 
 /// Field offsets in `Validator`.

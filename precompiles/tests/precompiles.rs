@@ -80,6 +80,7 @@ impl Chain {
             min_uptime_bps: 7_500,
             jail_time: 100,
             unjail_fee: ether(10),
+            jailed_unstake_penalty_bps: 1_000,
         };
         let mut db = CacheDB::new(EmptyDB::default());
         let mut minted = U256::ZERO;
@@ -1207,6 +1208,48 @@ fn downtime_jails_and_unjail_follows_the_rules() {
         )
         .ok();
     assert_eq!(status(&mut chain, addr(2)), 3);
+    // Unstaking while jailed burns 10%: 20 CPC leave the stake, 18 enter unbonding.
+    let pool = chain.balance(STAKING_ADDRESS);
+    let (_, logs) = chain
+        .call(
+            addr(2),
+            STAKING_ADDRESS,
+            U256::ZERO,
+            IStaking::unstakeCall { amount: ether(20) }.abi_encode(),
+        )
+        .ok();
+    assert_eq!(
+        IStaking::StakeRemoved::decode_log_data(&logs[0].data)
+            .unwrap()
+            .penalty,
+        ether(2)
+    );
+    assert_eq!(chain.balance(STAKING_ADDRESS), pool - ether(2));
+    assert_eq!(
+        chain.view(
+            DELEGATION_ADDRESS,
+            IDelegation::unbondingOfCall { delegator: addr(2) }
+        )[0]
+        .amount,
+        ether(18)
+    );
+    assert_eq!(
+        chain
+            .view(
+                STAKING_ADDRESS,
+                IStaking::validatorCall { operator: addr(2) }
+            )
+            .selfStake,
+        ether(81)
+    );
+    chain
+        .call(
+            addr(2),
+            STAKING_ADDRESS,
+            ether(20),
+            IStaking::addStakeCall {}.abi_encode(),
+        )
+        .ok();
     let unjail = IStaking::unjailCall {}.abi_encode();
     chain
         .call(addr(2), STAKING_ADDRESS, U256::ZERO, unjail.clone())

@@ -45,6 +45,7 @@ interface IStaking {
         uint256 minUptimeBps;
         uint256 jailTime;
         uint256 unjailFee;
+        uint256 jailedUnstakePenaltyBps;
     }
 
     /// @notice A validator was created with `selfStake` escrowed.
@@ -53,8 +54,8 @@ interface IStaking {
     event ValidatorEdited(address indexed operator, uint16 commissionBps);
     /// @notice Self-stake added.
     event StakeAdded(address indexed operator, uint256 amount);
-    /// @notice Self-stake moved into unbonding until `completionTime`.
-    event StakeRemoved(address indexed operator, uint256 amount, uint64 completionTime);
+    /// @notice Self-stake moved into unbonding until `completionTime` (`penalty` of it burned).
+    event StakeRemoved(address indexed operator, uint256 amount, uint64 completionTime, uint256 penalty);
     /// @notice A block credited `amount` to `operator`'s validator, `commission` of it to the operator.
     event RewardsDistributed(address indexed operator, uint256 amount, uint256 commission);
     /// @notice A validator signed too few of the last `uptimeWindow` blocks and was jailed.
@@ -110,6 +111,7 @@ interface IStaking {
     /// @notice Adds `msg.value` to the caller's self-stake.
     function addStake() external payable;
     /// @notice Moves `amount` of self-stake into unbonding (paid out by IDelegation.withdrawUnbonded).
+    ///         While jailed, `jailedUnstakePenaltyBps` of it is burned.
     function unstake(uint256 amount) external;
     /// @notice Leaves jail: free after `jailedUntil`, earlier for `unjailFee` (sent as value, burned).
     function unjail() external payable;

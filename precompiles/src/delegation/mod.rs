@@ -74,7 +74,14 @@ pub(crate) fn undelegate(c: &mut Ctx<'_>, operator: Address, amount: U256) -> Re
         }
         .into());
     }
-    let completion = unbond(c, delegator, operator, amount, DELEGATION_ADDRESS)?;
+    let completion = unbond(
+        c,
+        delegator,
+        operator,
+        amount,
+        U256::ZERO,
+        DELEGATION_ADDRESS,
+    )?;
     c.emit(
         DELEGATION_ADDRESS,
         IDelegation::Undelegated {

@@ -103,18 +103,23 @@ pub(crate) fn bond(
 }
 
 /// Removes `amount` from a (settled) delegation into an unbonding entry whose funds stay in
-/// `escrow`; returns the completion time.
+/// `escrow`, burning `penalty` of it; returns the completion time.
 pub(crate) fn unbond(
     c: &mut Ctx<'_>,
     delegator: Address,
     operator: Address,
     amount: U256,
+    penalty: U256,
     escrow: Address,
 ) -> Result<u64, Exit> {
     let d = delegation_base(delegator, operator);
     c.sub(at(d, delegation::STAKE), amount)?;
     c.sub(at(validator_base(operator), validator::TOTAL_STAKE), amount)?;
     c.sub(U256::from(slot::TOTAL_BONDED), amount)?;
+    if !penalty.is_zero() {
+        c.burn(escrow, penalty)?;
+    }
+    let amount = amount - penalty;
     c.add(U256::from(slot::TOTAL_UNBONDING), amount)?;
     let completion = c.timestamp() + param(c, slot::UNBONDING_PERIOD)?.saturating_to::<u64>();
     let list = address_slot(delegator, U256::from(slot::UNBONDINGS));
@@ -326,7 +331,12 @@ pub(crate) fn unstake(c: &mut Ctx<'_>, amount: U256) -> Result<(), Exit> {
         .into());
     }
     settle(c, operator, operator)?;
-    let completion = unbond(c, operator, operator, amount, STAKING_ADDRESS)?;
+    let penalty = if c.sload(at(base, validator::STATUS))? == U256::from(status::JAILED) {
+        amount * param(c, slot::JAILED_UNSTAKE_PENALTY_BPS)? / U256::from(BPS)
+    } else {
+        U256::ZERO
+    };
+    let completion = unbond(c, operator, operator, amount, penalty, STAKING_ADDRESS)?;
     c.sstore(at(base, validator::SELF_STAKE), self_stake - amount)?;
     update_status(c, base)?;
     c.emit(
@@ -335,6 +345,7 @@ pub(crate) fn unstake(c: &mut Ctx<'_>, amount: U256) -> Result<(), Exit> {
             operator,
             amount,
             completionTime: completion,
+            penalty,
         }
         .encode_log_data(),
     )
@@ -600,5 +611,6 @@ pub(crate) fn params(c: &mut Ctx<'_>) -> Result<IStaking::Params, Exit> {
         minUptimeBps: param(c, slot::MIN_UPTIME_BPS)?,
         jailTime: param(c, slot::JAIL_TIME)?,
         unjailFee: param(c, slot::UNJAIL_FEE)?,
+        jailedUnstakePenaltyBps: param(c, slot::JAILED_UNSTAKE_PENALTY_BPS)?,
     })
 }

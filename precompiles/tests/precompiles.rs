@@ -3,7 +3,7 @@
 //! rewards with supply conservation over random operation sequences.
 
 use alloy::{
-    primitives::{Address, B256, Bytes, Log, TxKind, U256},
+    primitives::{Address, B256, Bytes, Log, TxKind, U256, keccak256},
     sol_types::{SolCall, SolError, SolEvent},
 };
 use alloy_evm::{Evm, EvmEnv, eth::EthEvmBuilder, precompiles::PrecompilesMap};
@@ -1297,6 +1297,55 @@ fn downtime_jails_and_unjail_follows_the_rules() {
         .call(addr(2), STAKING_ADDRESS, U256::ZERO, unjail)
         .ok();
     assert_eq!(status(&mut chain, addr(2)), 1);
+}
+
+#[test]
+fn epoch_change_succeeds_with_thousands_of_validators() {
+    let mut chain = Chain::new(&[]);
+    let count = 5_000u32;
+    for i in 0..count {
+        let operator = Address::from_word(keccak256(i.to_be_bytes()));
+        chain.db.insert_account_info(
+            operator,
+            AccountInfo {
+                balance: ether(200),
+                ..Default::default()
+            },
+        );
+        let stake = ether(100) + U256::from(i);
+        chain
+            .call(
+                operator,
+                STAKING_ADDRESS,
+                stake,
+                IStaking::createValidatorCall {
+                    consensusKey: keccak256((i + 1).to_be_bytes()),
+                    commissionBps: 0,
+                    maxCommissionBps: 0,
+                    maxChangeBps: 0,
+                    description: Default::default(),
+                }
+                .abi_encode(),
+            )
+            .ok();
+    }
+    // Reading every candidate costs far more than a system call's 30M gas at EVM rates; the
+    // protocol's own calls are not metered, so the epoch still changes.
+    let set = chain.next_epoch();
+    assert_eq!(set.len(), 2);
+    assert_eq!(
+        set[0],
+        Address::from_word(keccak256((count - 1).to_be_bytes())),
+        "highest stake first"
+    );
+    chain
+        .call(
+            SYSTEM_ADDRESS,
+            STAKING_ADDRESS,
+            U256::ZERO,
+            IStaking::recordSignersCall { signers: vec![] }.abi_encode(),
+        )
+        .ok();
 }
 
 /// An independent model of the reward rules stated in IDelegation: commission first, the rest

@@ -51,104 +51,7 @@ pub struct ChainParams {
     /// Largest block range one `eth_getLogs` call may scan.
     pub max_log_block_range: u64,
     /// Staking parameters and genesis validators.
-    pub staking: StakingGenesis,
-}
-
-/// The `staking` part of the `computechain` section.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", default)]
-pub struct StakingGenesis {
-    /// Smallest self-stake of a bonded validator (wei).
-    pub min_self_stake: U256,
-    /// Smallest delegation (wei).
-    pub min_delegation: U256,
-    /// Seats in the active set.
-    pub max_validators: u64,
-    /// Unbonding period in seconds (21 days by default).
-    pub unbonding_period: u64,
-    /// Native reward minted to the proposer's pool each block (wei).
-    pub block_reward: U256,
-    /// Blocks per epoch: the active set is fixed at every multiple of it.
-    pub epoch_length: u64,
-    /// Blocks of the sliding uptime window (1..=256).
-    pub uptime_window: u64,
-    /// Minimum share of the window an active validator must sign, basis points (7500 = 75%).
-    pub min_uptime_bps: u64,
-    /// Seconds a jailed validator waits before a free unjail.
-    pub jail_time: u64,
-    /// Fee (wei, burned) to unjail before the jail time is over.
-    pub unjail_fee: U256,
-    /// Share of self-stake burned when a jailed validator unstakes, basis points (1000 = 10%).
-    pub jailed_unstake_penalty_bps: u64,
-    /// Validators registered at genesis; their self-stake is minted into the staking escrow.
-    pub validators: Vec<GenesisValidatorSpec>,
-}
-
-impl Default for StakingGenesis {
-    fn default() -> Self {
-        let ether = U256::from(10u64).pow(U256::from(18));
-        Self {
-            min_self_stake: U256::from(100u64) * ether,
-            min_delegation: ether,
-            max_validators: 100,
-            unbonding_period: 21 * 24 * 3600,
-            block_reward: U256::from(2u64) * ether,
-            epoch_length: 100,
-            uptime_window: 100,
-            min_uptime_bps: 7_500,
-            jail_time: 600,
-            unjail_fee: U256::from(10u64) * ether,
-            jailed_unstake_penalty_bps: 1_000,
-            validators: vec![],
-        }
-    }
-}
-
-/// A genesis validator.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct GenesisValidatorSpec {
-    /// Operator address.
-    pub operator: Address,
-    /// ed25519 consensus public key.
-    pub consensus_key: B256,
-    /// Self-stake (wei).
-    pub self_stake: U256,
-    /// Commission, basis points.
-    #[serde(default)]
-    pub commission_bps: u16,
-    /// Maximum commission, basis points.
-    #[serde(default = "full_commission")]
-    pub max_commission_bps: u16,
-    /// Maximum daily commission change, basis points.
-    #[serde(default = "full_commission")]
-    pub max_change_bps: u16,
-    /// Moniker.
-    #[serde(default)]
-    pub moniker: String,
-}
-
-fn full_commission() -> u16 {
-    10_000
-}
-
-impl StakingGenesis {
-    /// The precompile-side parameters.
-    pub fn params(&self) -> computechain_precompiles::genesis::StakingParams {
-        computechain_precompiles::genesis::StakingParams {
-            min_self_stake: self.min_self_stake,
-            min_delegation: self.min_delegation,
-            max_validators: self.max_validators,
-            unbonding_period: self.unbonding_period,
-            block_reward: self.block_reward,
-            epoch_length: self.epoch_length,
-            uptime_window: self.uptime_window,
-            min_uptime_bps: self.min_uptime_bps,
-            jail_time: self.jail_time,
-            unjail_fee: self.unjail_fee,
-            jailed_unstake_penalty_bps: self.jailed_unstake_penalty_bps,
-        }
-    }
+    pub staking: computechain_precompiles::genesis::StakingGenesis,
 }
 
 impl Default for ChainParams {
@@ -160,7 +63,7 @@ impl Default for ChainParams {
             max_tx_bytes: 128 * 1024,
             tx_pool: PoolParams::default(),
             max_log_block_range: 10_000,
-            staking: StakingGenesis::default(),
+            staking: Default::default(),
         }
     }
 }
@@ -233,23 +136,8 @@ impl ChainSpec {
     /// A chain from an in-memory genesis (tools and benchmarks that generate large states).
     pub fn from_genesis(genesis: Genesis, params: ChainParams) -> Result<Self, ChainSpecError> {
         let mut genesis = genesis;
-        let validators: Vec<_> = params
-            .staking
-            .validators
-            .iter()
-            .map(|v| computechain_precompiles::genesis::GenesisValidator {
-                operator: v.operator,
-                consensus_key: v.consensus_key,
-                self_stake: v.self_stake,
-                commission_bps: v.commission_bps,
-                max_commission_bps: v.max_commission_bps,
-                max_change_bps: v.max_change_bps,
-                moniker: v.moniker.clone(),
-            })
-            .collect();
         let staking = computechain_precompiles::genesis::genesis_accounts(
-            &params.staking.params(),
-            &validators,
+            &params.staking,
             genesis.config.chain_id,
         )
         .map_err(|e| ChainSpecError::Invalid(format!("staking genesis: {e}")))?;

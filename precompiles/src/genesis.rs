@@ -20,58 +20,91 @@ use revm::{
     primitives::hardfork::SpecId,
     state::AccountInfo,
 };
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Staking parameters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StakingParams {
-    /// Smallest self-stake of a bonded validator.
+/// Staking parameters and genesis validators: the `staking` part of a genesis file's
+/// `computechain` section. Omitted fields take the defaults below.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct StakingGenesis {
+    /// Smallest self-stake of a bonded validator (wei).
     pub min_self_stake: U256,
-    /// Smallest delegation.
+    /// Smallest delegation (wei).
     pub min_delegation: U256,
     /// Seats in the active set.
     pub max_validators: u64,
-    /// Unbonding period, seconds.
+    /// Unbonding period in seconds (21 days by default).
     pub unbonding_period: u64,
-    /// Native reward minted to the proposer's pool each block.
+    /// Native reward minted to the proposer's pool each block (wei).
     pub block_reward: U256,
-    /// Blocks per epoch.
+    /// Blocks per epoch: the active set is fixed at every multiple of it.
     pub epoch_length: u64,
-    /// Blocks of the uptime window (at most 256).
+    /// Blocks of the sliding uptime window (1..=256).
     pub uptime_window: u64,
-    /// Minimum share of the window a validator must sign, basis points.
+    /// Minimum share of the window an active validator must sign, basis points (7500 = 75%).
     pub min_uptime_bps: u64,
-    /// Seconds in jail before a free unjail.
+    /// Seconds a jailed validator waits before a free unjail.
     pub jail_time: u64,
-    /// Fee burned to unjail early.
+    /// Fee (wei, burned) to unjail before the jail time is over.
     pub unjail_fee: U256,
-    /// Share of self-stake burned when a jailed validator unstakes, basis points.
+    /// Share of self-stake burned when a jailed validator unstakes, basis points (1000 = 10%).
     pub jailed_unstake_penalty_bps: u64,
+    /// Validators registered at genesis; their self-stake is minted into the staking escrow.
+    pub validators: Vec<GenesisValidator>,
 }
 
-/// A validator registered at genesis (its self-stake is minted into escrow).
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl Default for StakingGenesis {
+    fn default() -> Self {
+        let ether = U256::from(10u64).pow(U256::from(18));
+        Self {
+            min_self_stake: U256::from(100u64) * ether,
+            min_delegation: ether,
+            max_validators: 100,
+            unbonding_period: 21 * 24 * 3600,
+            block_reward: U256::from(2u64) * ether,
+            epoch_length: 100,
+            uptime_window: 100,
+            min_uptime_bps: 7_500,
+            jail_time: 600,
+            unjail_fee: U256::from(10u64) * ether,
+            jailed_unstake_penalty_bps: 1_000,
+            validators: vec![],
+        }
+    }
+}
+
+/// A validator registered at genesis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct GenesisValidator {
     /// Operator address.
     pub operator: Address,
     /// ed25519 consensus public key.
     pub consensus_key: B256,
-    /// Self-stake.
+    /// Self-stake (wei).
     pub self_stake: U256,
     /// Commission, basis points.
+    #[serde(default)]
     pub commission_bps: u16,
     /// Maximum commission, basis points.
+    #[serde(default = "full_commission")]
     pub max_commission_bps: u16,
-    /// Maximum commission change per day, basis points.
+    /// Maximum daily commission change, basis points.
+    #[serde(default = "full_commission")]
     pub max_change_bps: u16,
     /// Moniker.
+    #[serde(default)]
     pub moniker: String,
+}
+
+fn full_commission() -> u16 {
+    10_000
 }
 
 /// The genesis accounts of the staking and delegation precompiles.
 pub fn genesis_accounts(
-    params: &StakingParams,
-    validators: &[GenesisValidator],
+    params: &StakingGenesis,
     chain_id: u64,
 ) -> Result<BTreeMap<Address, GenesisAccount>, String> {
     let mut db = CacheDB::new(EmptyDB::default());
@@ -101,7 +134,7 @@ pub fn genesis_accounts(
         db.insert_account_storage(STAKING_ADDRESS, U256::from(index), value)
             .map_err(|e| e.to_string())?;
     }
-    for v in validators {
+    for v in &params.validators {
         db.insert_account_info(
             v.operator,
             AccountInfo {
@@ -125,7 +158,7 @@ pub fn genesis_accounts(
     let mut evm = EthEvmBuilder::new(db, EvmEnv::new(cfg, block))
         .precompiles(map)
         .build();
-    for v in validators {
+    for v in &params.validators {
         let data = IStaking::createValidatorCall {
             consensusKey: v.consensus_key,
             commissionBps: v.commission_bps,

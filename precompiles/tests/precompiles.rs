@@ -9,7 +9,7 @@ use alloy::{
 use alloy_evm::{Evm, EvmEnv, eth::EthEvmBuilder, precompiles::PrecompilesMap};
 use computechain_precompiles::{
     DELEGATION_ADDRESS, STAKING_ADDRESS, SYSTEM_ADDRESS,
-    genesis::{GenesisValidator, StakingParams, genesis_accounts},
+    genesis::{GenesisValidator, StakingGenesis, genesis_accounts},
     interfaces::{IDelegation, IStaking},
 };
 use revm::{
@@ -69,7 +69,7 @@ impl Outcome {
 
 impl Chain {
     fn new(validators: &[GenesisValidator]) -> Self {
-        let params = StakingParams {
+        let params = StakingGenesis {
             min_self_stake: ether(100),
             min_delegation: ether(1),
             max_validators: 2,
@@ -81,10 +81,11 @@ impl Chain {
             jail_time: 100,
             unjail_fee: ether(10),
             jailed_unstake_penalty_bps: 1_000,
+            validators: validators.to_vec(),
         };
         let mut db = CacheDB::new(EmptyDB::default());
         let mut minted = U256::ZERO;
-        for (address, acc) in genesis_accounts(&params, validators, CHAIN_ID).unwrap() {
+        for (address, acc) in genesis_accounts(&params, CHAIN_ID).unwrap() {
             let code = Bytecode::new_raw(acc.code.clone().unwrap_or_default());
             db.insert_account_info(
                 address,

@@ -190,6 +190,16 @@ impl<'a> Ctx<'a> {
         Ok(())
     }
 
+    /// Appends `address` to the `address[]` stored at `list`.
+    pub(crate) fn push_address(&mut self, list: U256, address: Address) -> Result<(), Exit> {
+        let len = self.sload(list)?;
+        self.sstore(
+            crate::layout::array_slot(list, len.saturating_to(), 1),
+            address_word(address),
+        )?;
+        self.sstore(list, len + U256::from(1))
+    }
+
     /// Adds `delta` to the counter at `slot`.
     pub(crate) fn add(&mut self, slot: U256, delta: U256) -> Result<(), Exit> {
         let v = self.sload(slot)?;
@@ -232,4 +242,9 @@ impl Slots for Ctx<'_> {
 /// A 32-byte word as an address.
 pub(crate) fn word_address(word: U256) -> Address {
     Address::from_word(B256::from(word))
+}
+
+/// An address as a 32-byte word (the inverse of [`word_address`]).
+pub(crate) fn address_word(address: Address) -> U256 {
+    U256::from_be_bytes(address.into_word().0)
 }

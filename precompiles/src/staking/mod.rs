@@ -11,7 +11,7 @@ pub mod dispatch;
 
 use crate::{
     STAKING_ADDRESS, SYSTEM_ADDRESS,
-    ctx::{Ctx, Exit, word_address},
+    ctx::{Ctx, Exit, address_word, word_address},
     interfaces::IStaking,
     layout::{
         self, MAX_DESCRIPTION_LEN, address_slot, array_slot, delegation, delegation_base,
@@ -91,12 +91,7 @@ pub(crate) fn bond(
     if c.sload(at(d, delegation::LISTED))?.is_zero() {
         c.sstore(at(d, delegation::LISTED), U256::from(1))?;
         let list = address_slot(delegator, U256::from(slot::DELEGATED_TO));
-        let len = c.sload(list)?;
-        c.sstore(
-            array_slot(list, len.saturating_to(), 1),
-            U256::from_be_bytes(operator.into_word().0),
-        )?;
-        c.sstore(list, len + U256::from(1))?;
+        c.push_address(list, operator)?;
     }
     c.add(at(validator_base(operator), validator::TOTAL_STAKE), amount)?;
     c.add(U256::from(slot::TOTAL_BONDED), amount)
@@ -125,17 +120,11 @@ pub(crate) fn unbond(
     let list = address_slot(delegator, U256::from(slot::UNBONDINGS));
     let len = c.sload(list)?.saturating_to::<u64>();
     let entry = |field| array_slot(list, len, unbonding::SIZE) + U256::from(field);
-    c.sstore(
-        entry(unbonding::VALIDATOR),
-        U256::from_be_bytes(operator.into_word().0),
-    )?;
+    c.sstore(entry(unbonding::VALIDATOR), address_word(operator))?;
     c.sstore(entry(unbonding::AMOUNT), amount)?;
     c.sstore(entry(unbonding::COMPLETION), U256::from(completion))?;
     c.sstore(entry(unbonding::HEIGHT), U256::from(c.block_number()))?;
-    c.sstore(
-        entry(unbonding::ESCROW),
-        U256::from_be_bytes(escrow.into_word().0),
-    )?;
+    c.sstore(entry(unbonding::ESCROW), address_word(escrow))?;
     c.sstore(list, U256::from(len + 1))?;
     Ok(completion)
 }
@@ -211,7 +200,7 @@ pub(crate) fn create_validator(
         }
         .into());
     }
-    c.sstore(key_slot, U256::from_be_bytes(operator.into_word().0))?;
+    c.sstore(key_slot, address_word(operator))?;
     c.sstore(
         at(base, validator::KEY),
         U256::from_be_bytes(call.consensusKey.0),
@@ -226,13 +215,7 @@ pub(crate) fn create_validator(
     c.sstore(at(base, validator::SELF_STAKE), stake)?;
     c.sstore(at(base, validator::STATUS), U256::from(status::BONDED))?;
     store_description(c, base, &call.description)?;
-    let list = U256::from(slot::VALIDATOR_LIST);
-    let len = c.sload(list)?;
-    c.sstore(
-        array_slot(list, len.saturating_to(), 1),
-        U256::from_be_bytes(operator.into_word().0),
-    )?;
-    c.sstore(list, len + U256::from(1))?;
+    c.push_address(U256::from(slot::VALIDATOR_LIST), operator)?;
     bond(c, operator, operator, stake)?;
     c.emit(
         STAKING_ADDRESS,
@@ -427,10 +410,7 @@ pub(crate) fn advance_epoch(c: &mut Ctx<'_>) -> Result<(), Exit> {
     let base = U256::from(slot::EPOCH_SET);
     let old_len = c.sload(base)?.saturating_to::<u64>();
     for (i, (operator, _)) in set.iter().enumerate() {
-        c.sstore(
-            array_slot(base, i as u64, 1),
-            U256::from_be_bytes(operator.into_word().0),
-        )?;
+        c.sstore(array_slot(base, i as u64, 1), address_word(*operator))?;
     }
     for i in set.len() as u64..old_len {
         c.sstore(array_slot(base, i, 1), U256::ZERO)?;

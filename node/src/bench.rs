@@ -771,7 +771,7 @@ fn seal_with_state(args: &BenchArgs, accounts: usize) -> eyre::Result<SealFigure
             built.block.transactions.len()
         );
         let build_s = started.elapsed().as_secs_f64();
-        head = store.commit_block(built.block)?;
+        head = store.commit_block(&built.block)?;
         seal_times.push((started.elapsed().as_secs_f64(), build_s));
     }
     seal_times.sort_by(|a, b| a.0.total_cmp(&b.0));

@@ -149,7 +149,7 @@ impl Node {
         let recovered = tx
             .try_into_recovered()
             .map_err(|e| SubmitError::InvalidSender(e.to_string()))?;
-        let base_fee = self.builder.next_base_fee(&self.head());
+        let base_fee = self.builder.next_base_fee(&self.head.read());
         self.pool.validate_stateless(&recovered, base_fee)?;
         let state = match self.pool.known_state(&recovered.signer()) {
             Some(state) => state,
@@ -178,11 +178,14 @@ impl Node {
             self.builder.build(&reader, &parent, &attrs, candidates)?
         };
         let invalid: Vec<B256> = built.invalid.iter().map(|(h, _)| *h).collect();
-        let transactions = built.block.transactions.clone();
-        let senders = built.block.senders.clone();
-        let receipts = built.block.receipts.clone();
-        let system_logs = built.block.system_logs.clone();
-        let header = self.store.commit_block(built.block)?;
+        let header = self.store.commit_block(&built.block)?;
+        let crate::storage::NewBlock {
+            transactions,
+            senders,
+            receipts,
+            system_logs,
+            ..
+        } = built.block;
         *self.head.write() = header.clone();
         {
             let reader = self.store.read()?;

@@ -197,7 +197,7 @@ impl Store {
             system_logs: vec![],
         };
         let txn = self.db.begin_rw_txn()?;
-        let sealed = write_block(&txn, block, RootMode::Rebuild)?;
+        let sealed = write_block(&txn, &block, RootMode::Rebuild)?;
         if sealed.state_root != header.state_root {
             return Err(corrupt(
                 ACCOUNTS_TRIE,
@@ -220,7 +220,7 @@ impl Store {
 
     /// Commits a block atomically: applies its state changes, computes the state root, and writes
     /// the sealed header, body, senders, receipts and indexes in one transaction.
-    pub fn commit_block(&self, block: NewBlock) -> StoreResult<SealedHeader> {
+    pub fn commit_block(&self, block: &NewBlock) -> StoreResult<SealedHeader> {
         let started = std::time::Instant::now();
         let txn = self.db.begin_rw_txn()?;
         let sealed = write_block(&txn, block, RootMode::Incremental)?;
@@ -258,20 +258,21 @@ enum RootMode {
 
 fn write_block(
     txn: &Transaction<'_, RW, NoWriteMap>,
-    block: NewBlock,
+    block: &NewBlock,
     mode: RootMode,
 ) -> StoreResult<SealedHeader> {
     let NewBlock {
-        mut header,
+        header,
         transactions,
         senders,
         receipts,
         changes,
         system_logs,
     } = block;
+    let mut header = header.clone();
     let number = header.number;
     let started = std::time::Instant::now();
-    let touched = apply_state(txn, number, &changes)?;
+    let touched = apply_state(txn, number, changes)?;
     let applied = started.elapsed();
     header.state_root = match mode {
         RootMode::Incremental => update_state_root(txn, &touched)?,
@@ -937,7 +938,7 @@ mod tests {
             ..Default::default()
         };
         store
-            .commit_block(NewBlock {
+            .commit_block(&NewBlock {
                 header,
                 transactions: vec![],
                 senders: vec![],

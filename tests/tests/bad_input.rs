@@ -117,6 +117,16 @@ fn malformed_requests_get_standard_errors_and_change_nothing() {
         "{msg}"
     );
 
+    // A call moving more value than the sender has: geth's message, no state change.
+    let (code, msg) = error_of(&node.rpc(
+        "eth_call",
+        json!([{"from": "0x0000000000000000000000000000000000000077", "to": "0x0000000000000000000000000000000000000001", "value": "0x1000"}, "latest"]),
+    ));
+    assert_eq!(
+        (code, msg.as_str()),
+        (-32000, "insufficient funds for gas * price + value")
+    );
+
     // Wrong chain id.
     let (_, other_chain) = sign_transfer(DEV_KEYS[0], 1, 1, Address::repeat_byte(5), 1);
     let (code, msg) = error_of(&node.rpc("eth_sendRawTransaction", json!([other_chain])));

@@ -18,7 +18,10 @@ use alloy::{
 };
 use alloy_evm::{Evm, EvmFactory, overrides::apply_state_overrides};
 use revm::{
-    context::{TxEnv, result::ExecutionResult},
+    context::{
+        TxEnv,
+        result::{EVMError, ExecutionResult, InvalidTransaction},
+    },
     database::{CacheDB, WrapDatabaseRef},
 };
 use std::sync::Arc;
@@ -46,21 +49,12 @@ impl EthApi {
                 .block_number(h.block_hash)
                 .map_err(internal)?
                 .ok_or_else(header_not_found)?,
-            BlockId::Number(tag) => self.tag_to_number(tag),
+            BlockId::Number(tag) => tag_to_number(reader, tag)?,
         };
         reader
             .sealed_header(number)
             .map_err(internal)?
             .ok_or_else(header_not_found)
-    }
-
-    /// The block number a tag refers to (may be above the head for explicit numbers).
-    pub(crate) fn tag_to_number(&self, tag: BlockNumberOrTag) -> u64 {
-        match tag {
-            BlockNumberOrTag::Earliest => 0,
-            BlockNumberOrTag::Number(n) => n,
-            _ => self.node.head().number,
-        }
     }
 
     /// `eth_getBalance` / `eth_getTransactionCount` / `eth_getCode` source.
@@ -174,7 +168,7 @@ impl EthApi {
             let tx = self.tx_env(request, gas, 0)?;
             match evm.transact(tx) {
                 Ok(r) => Ok(r.result),
-                Err(e) => Err(server_error(evm_error_message(&e.to_string()))),
+                Err(e) => Err(server_error(evm_error_message(&e))),
             }
         };
         run(
@@ -269,7 +263,7 @@ impl EthApi {
     /// Suggested priority fee: the 60th percentile of tips over the last 20 blocks.
     pub(crate) fn suggested_tip(&self) -> RpcResult<u128> {
         let reader = self.node.store.read().map_err(internal)?;
-        let head = self.node.head().number;
+        let head = head_number(&reader)?;
         let mut tips = Vec::new();
         for n in head.saturating_sub(19)..=head {
             if let Some(h) = reader.sealed_header(n).map_err(internal)? {
@@ -354,7 +348,7 @@ impl EthApi {
     /// `eth_getLogs`.
     pub(crate) fn logs(&self, filter: &Filter) -> RpcResult<Vec<Log>> {
         let reader = self.node.store.read().map_err(internal)?;
-        let head = self.node.head().number;
+        let head = head_number(&reader)?;
         let (from, to) = match filter.block_option {
             FilterBlockOption::AtBlockHash(hash) => {
                 let n = reader
@@ -367,9 +361,13 @@ impl EthApi {
                 from_block,
                 to_block,
             } => {
-                let from = from_block.map(|t| self.tag_to_number(t)).unwrap_or(head);
+                let from = from_block
+                    .map(|t| tag_to_number(&reader, t))
+                    .transpose()?
+                    .unwrap_or(head);
                 let to = to_block
-                    .map(|t| self.tag_to_number(t))
+                    .map(|t| tag_to_number(&reader, t))
+                    .transpose()?
                     .unwrap_or(head)
                     .min(head);
                 (from, to)
@@ -388,6 +386,23 @@ impl EthApi {
         }
         logs_in_range(&reader, filter, from, to)
     }
+}
+
+/// The newest block in `reader`'s snapshot. Tags resolve against it, not against the node's
+/// in-memory head, which is updated just after a commit: a client that has seen a block's
+/// receipt must find that block's state under `latest`.
+pub(crate) fn head_number(reader: &Reader<'_>) -> RpcResult<u64> {
+    Ok(reader.head_number().map_err(internal)?.unwrap_or_default())
+}
+
+/// The block number a tag refers to in `reader`'s snapshot (explicit numbers may be above the
+/// head). `pending`, `safe` and `finalized` are the head: a dev chain finalizes each block at once.
+pub(crate) fn tag_to_number(reader: &Reader<'_>, tag: BlockNumberOrTag) -> RpcResult<u64> {
+    Ok(match tag {
+        BlockNumberOrTag::Earliest => 0,
+        BlockNumberOrTag::Number(n) => n,
+        _ => head_number(reader)?,
+    })
 }
 
 /// Logs matching `filter` in blocks `from..=to`, skipping blocks whose bloom rules them out.
@@ -475,17 +490,18 @@ fn halt_message(reason: &revm::context::result::HaltReason) -> String {
 }
 
 /// Maps revm's transaction-validation errors to geth's messages.
-fn evm_error_message(err: &str) -> String {
-    if err.contains("LackOfFundForMaxFee") || err.contains("lack of funds") {
-        "insufficient funds for gas * price + value".into()
-    } else if err.contains("GasPriceLessThanBasefee")
-        || err.contains("gas price is less than basefee")
-    {
-        "max fee per gas less than block base fee".into()
-    } else if err.contains("CallGasCostMoreThanGasLimit") || err.contains("call gas cost") {
-        "intrinsic gas too low".into()
-    } else {
-        err.to_string()
+fn evm_error_message<E: std::fmt::Display>(err: &EVMError<E, InvalidTransaction>) -> String {
+    match err {
+        EVMError::Transaction(InvalidTransaction::LackOfFundForMaxFee { .. }) => {
+            "insufficient funds for gas * price + value".into()
+        }
+        EVMError::Transaction(InvalidTransaction::GasPriceLessThanBasefee) => {
+            "max fee per gas less than block base fee".into()
+        }
+        EVMError::Transaction(InvalidTransaction::CallGasCostMoreThanGasLimit { .. }) => {
+            "intrinsic gas too low".into()
+        }
+        other => other.to_string(),
     }
 }
 

@@ -118,7 +118,8 @@ fn module(api: EthApi) -> eyre::Result<RpcModule<EthApi>> {
         Ok(eth::sha3(&data))
     })?;
     m.register_method("eth_blockNumber", |_, api, _| -> RpcResult<U64> {
-        Ok(U64::from(api.node.head().number))
+        let reader = api.node.store.read().map_err(internal)?;
+        Ok(U64::from(eth::head_number(&reader)?))
     })?;
     m.register_method("eth_syncing", |_, _, _| false)?;
     m.register_method("eth_accounts", |_, _, _| Vec::<Address>::new())?;
@@ -338,8 +339,8 @@ fn module(api: EthApi) -> eyre::Result<RpcModule<EthApi>> {
         "eth_getFilterChanges",
         |p, api, _| -> RpcResult<serde_json::Value> {
             let (id,): (U256,) = p.parse()?;
-            let head = api.node.head().number;
             let reader = api.node.store.read().map_err(internal)?;
+            let head = eth::head_number(&reader)?;
             api.filters
                 .with(id, |kind| match kind {
                     FilterKind::Blocks { last_block } => {

@@ -131,8 +131,9 @@ impl BlockBuilder {
         )
     }
 
-    /// Block-boundary work: mints the block reward into the staking pool and credits the
-    /// proposer's validator with it plus the priority fees the block paid into the pool; records
+    /// Block-boundary work: mints the block reward and the unburned share of the base fee
+    /// (`baseFeeBurnBps`) into the staking pool and credits the proposer's validator with them
+    /// plus the priority fees the block paid into the pool; records
     /// the block's signers for uptime; at an epoch boundary, fixes the next epoch's active set.
     /// Returns the system calls' logs.
     fn distribute_rewards<E>(
@@ -141,6 +142,7 @@ impl BlockBuilder {
         number: u64,
         proposer: Address,
         fees: U256,
+        base_fees: U256,
     ) -> Result<Vec<alloy::primitives::Log>, BuildError>
     where
         E: BlockExecutor<Transaction = TxEnvelope, Receipt = ReceiptEnvelope>,
@@ -148,16 +150,19 @@ impl BlockBuilder {
     {
         use alloy::sol_types::SolCall;
         use alloy_evm::Evm as _;
-        let reward = self.spec.params.staking.block_reward;
+        let staking = &self.spec.params.staking;
+        // EIP-1559 burns the whole base fee; the pool's share is minted back.
+        let unburned = base_fees * U256::from(10_000 - staking.base_fee_burn_bps) / U256::from(10_000);
+        let minted = staking.block_reward + unburned;
         let evm = executor.evm_mut();
         evm.db_mut()
-            .increment_balances([(STAKING_ADDRESS, reward.saturating_to::<u128>())])
+            .increment_balances([(STAKING_ADDRESS, minted.saturating_to::<u128>())])
             .map_err(|_| BuildError::Execution("block reward mint failed".into()))?;
         let mut logs = staking_system_call(
             evm,
             IStaking::distributeRewardsCall {
                 proposer,
-                amount: reward + fees,
+                amount: minted + fees,
             }
             .abi_encode(),
         )?;
@@ -170,7 +175,7 @@ impl BlockBuilder {
             }
             .abi_encode(),
         )?);
-        if number % self.spec.params.staking.epoch_length == 0 {
+        if number % staking.epoch_length == 0 {
             logs.extend(staking_system_call(
                 evm,
                 IStaking::advanceEpochCall {}.abi_encode(),
@@ -254,7 +259,13 @@ impl BlockBuilder {
         }
         let executed = started.elapsed();
         let system_logs =
-            self.distribute_rewards(&mut executor, parent.number + 1, attrs.proposer, fees)?;
+            self.distribute_rewards(
+                &mut executor,
+                parent.number + 1,
+                attrs.proposer,
+                fees,
+                U256::from(gas_used) * U256::from(base_fee),
+            )?;
         let (_evm, result) = executor
             .finish()
             .map_err(|e| BuildError::Execution(e.to_string()))?;
@@ -367,7 +378,10 @@ mod tests {
     #[test]
     fn executes_transfers_and_contracts_with_correct_roots() {
         let dir = tempfile::tempdir().unwrap();
-        let spec = Arc::new(ChainSpec::dev());
+        let mut spec = ChainSpec::dev();
+        // 40% of the base fee burned, 60% paid to the proposer's validator.
+        spec.params.staking.base_fee_burn_bps = 4_000;
+        let spec = Arc::new(spec);
         let store = Store::open(dir.path()).unwrap();
         let genesis = store
             .init_genesis(&spec.genesis, spec.genesis_header())
@@ -448,9 +462,11 @@ mod tests {
             state.storage(&created, &B256::with_last_byte(1)).unwrap(),
             U256::from(0x2a)
         );
-        // Priority fees and the block reward go to the staking pool and are credited to the
-        // proposer's validator (10% commission); the base fee is burned.
-        let burned = U256::from(header.gas_used) * U256::from(header.base_fee_per_gas.unwrap());
+        // Priority fees, the block reward and 60% of the base fee go to the staking pool and are
+        // credited to the proposer's validator (10% commission); 40% of the base fee is burned.
+        let base_fees = U256::from(header.gas_used) * U256::from(header.base_fee_per_gas.unwrap());
+        let unburned = base_fees * U256::from(6) / U256::from(10);
+        let burned = base_fees - unburned;
         let tips = U256::from(21_000u64 * 3)
             + U256::from(header.gas_used - 21_000)
                 * U256::from(2_000_000_000u64 - header.base_fee_per_gas.unwrap());
@@ -463,14 +479,14 @@ mod tests {
                 .unwrap()
                 .balance
         };
-        assert_eq!(pool(1) - pool(0), reward + tips);
+        assert_eq!(pool(1) - pool(0), reward + unburned + tips);
         let commission_slot = computechain_precompiles::layout::validator_base(key.address())
             + U256::from(computechain_precompiles::layout::validator::COMMISSION_UNCLAIMED);
         assert_eq!(
             state
                 .storage(&STAKING_ADDRESS, &B256::from(commission_slot))
                 .unwrap(),
-            (reward + tips) / U256::from(10)
+            (reward + unburned + tips) / U256::from(10)
         );
         let supply = |n| {
             let s = reader.state_at(Some(n));

@@ -136,6 +136,10 @@ impl ChainSpec {
     /// A chain from an in-memory genesis (tools and benchmarks that generate large states).
     pub fn from_genesis(genesis: Genesis, params: ChainParams) -> Result<Self, ChainSpecError> {
         let mut genesis = genesis;
+        params
+            .staking
+            .validate()
+            .map_err(|e| ChainSpecError::Invalid(format!("computechain.staking: {e}")))?;
         let staking = computechain_precompiles::genesis::genesis_accounts(
             &params.staking,
             genesis.config.chain_id,
@@ -145,20 +149,6 @@ impl ChainSpec {
         if genesis.config.chain_id == 0 {
             return Err(ChainSpecError::Invalid(
                 "config.chainId must be non-zero".into(),
-            ));
-        }
-        if !(1..=256).contains(&params.staking.uptime_window)
-            || params.staking.min_uptime_bps > 10_000
-            || params.staking.jailed_unstake_penalty_bps > 10_000
-        {
-            return Err(ChainSpecError::Invalid(
-                "computechain.staking: uptimeWindow must be 1..=256 and minUptimeBps at most 10000"
-                    .into(),
-            ));
-        }
-        if params.staking.epoch_length == 0 {
-            return Err(ChainSpecError::Invalid(
-                "computechain.staking.epochLength must be positive".into(),
             ));
         }
         if genesis.gas_limit < 5_000_000 {

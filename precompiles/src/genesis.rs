@@ -50,6 +50,18 @@ pub struct StakingGenesis {
     pub unjail_fee: U256,
     /// Share of self-stake burned when a jailed validator unstakes, basis points (1000 = 10%).
     pub jailed_unstake_penalty_bps: u64,
+    /// Downtime slash of the first, second and third-or-later offence, basis points
+    /// (5% → 10% → 100%).
+    pub downtime_slash_bps: [u64; 3],
+    /// Double-sign slash, basis points (5%).
+    pub double_sign_slash_bps: u64,
+    /// Share of a double-sign slash paid to whoever submits the evidence, basis points (10%).
+    pub reporter_reward_bps: u64,
+    /// Oldest double-sign evidence accepted, in blocks (about the unbonding period at 1 s blocks).
+    pub max_evidence_age: u64,
+    /// Share of each block's base fee burned, basis points; the rest is paid to the proposer's
+    /// validator with the block reward (10000: all burned, as on Ethereum).
+    pub base_fee_burn_bps: u64,
     /// Validators registered at genesis; their self-stake is minted into the staking escrow.
     pub validators: Vec<GenesisValidator>,
 }
@@ -69,7 +81,38 @@ impl Default for StakingGenesis {
             jail_time: 600,
             unjail_fee: U256::from(10u64) * ether,
             jailed_unstake_penalty_bps: 1_000,
+            downtime_slash_bps: [500, 1_000, 10_000],
+            double_sign_slash_bps: 500,
+            reporter_reward_bps: 1_000,
+            max_evidence_age: 21 * 24 * 3600,
+            base_fee_burn_bps: 10_000,
             validators: vec![],
+        }
+    }
+}
+
+impl StakingGenesis {
+    /// Checks the parameters' ranges.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=256).contains(&self.uptime_window) {
+            return Err("uptimeWindow must be 1..=256".into());
+        }
+        if self.epoch_length == 0 {
+            return Err("epochLength must be positive".into());
+        }
+        let bps = [
+            ("minUptimeBps", self.min_uptime_bps),
+            ("jailedUnstakePenaltyBps", self.jailed_unstake_penalty_bps),
+            ("downtimeSlashBps[0]", self.downtime_slash_bps[0]),
+            ("downtimeSlashBps[1]", self.downtime_slash_bps[1]),
+            ("downtimeSlashBps[2]", self.downtime_slash_bps[2]),
+            ("doubleSignSlashBps", self.double_sign_slash_bps),
+            ("reporterRewardBps", self.reporter_reward_bps),
+            ("baseFeeBurnBps", self.base_fee_burn_bps),
+        ];
+        match bps.iter().find(|(_, v)| *v > 10_000) {
+            Some((name, v)) => Err(format!("{name} is {v}, at most 10000")),
+            None => Ok(()),
         }
     }
 }
@@ -130,6 +173,29 @@ pub fn genesis_accounts(
             slot::JAILED_UNSTAKE_PENALTY_BPS,
             U256::from(params.jailed_unstake_penalty_bps),
         ),
+        (
+            slot::DOWNTIME_SLASH_BPS,
+            U256::from(params.downtime_slash_bps[0]),
+        ),
+        (
+            slot::DOWNTIME_SLASH_BPS + 1,
+            U256::from(params.downtime_slash_bps[1]),
+        ),
+        (
+            slot::DOWNTIME_SLASH_BPS + 2,
+            U256::from(params.downtime_slash_bps[2]),
+        ),
+        (
+            slot::DOUBLE_SIGN_SLASH_BPS,
+            U256::from(params.double_sign_slash_bps),
+        ),
+        (
+            slot::REPORTER_REWARD_BPS,
+            U256::from(params.reporter_reward_bps),
+        ),
+        (slot::MAX_EVIDENCE_AGE, U256::from(params.max_evidence_age)),
+        (slot::BASE_FEE_BURN_BPS, U256::from(params.base_fee_burn_bps)),
+        (slot::CHAIN_ID, U256::from(chain_id)),
     ] {
         db.insert_account_storage(STAKING_ADDRESS, U256::from(index), value)
             .map_err(|e| e.to_string())?;

@@ -13,11 +13,18 @@
 //!     uint256 totalUnbonding;      // slot 6
 //!     uint256 epochLength;         // slot 7 (blocks)
 //!     uint256 currentEpoch;        // slot 8
+//!     uint256 totalBurned;         // slot 9 (slashes, penalties, unjail fees)
 //!     uint256 uptimeWindow;        // slot 20 (blocks, at most 256)
 //!     uint256 minUptimeBps;        // slot 21
 //!     uint256 jailTime;            // slot 22 (seconds)
 //!     uint256 unjailFee;           // slot 23 (wei)
 //!     uint256 jailedUnstakePenaltyBps; // slot 24
+//!     uint256[3] downtimeSlashBps; // slots 25..27 (first, second, third-or-later offence)
+//!     uint256 doubleSignSlashBps;  // slot 28
+//!     uint256 reporterRewardBps;   // slot 29
+//!     uint256 maxEvidenceAge;      // slot 30 (blocks)
+//!     uint256 baseFeeBurnBps;      // slot 31
+//!     uint256 chainId;             // slot 32 (bound into signed votes)
 //!     mapping(address => Validator) validators;                          // slot 10
 //!     mapping(bytes32 => address) consensusKeyOwner;                     // slot 11
 //!     address[] validatorList;                                            // slot 12
@@ -26,6 +33,9 @@
 //!     mapping(address => address[]) delegatedTo;                         // slot 15
 //!     address[] epochSet;                                                 // slot 16
 //!     mapping(address => mapping(uint256 => uint256)) rewardHistory;     // slot 17 [operator][epoch]
+//!     mapping(address => address[]) unbondingDelegators;                  // slot 18 [operator]: who has
+//!                                                                         //   unbonding entries from it
+//!     mapping(address => mapping(address => bool)) unbondingListed;      // slot 19 [operator][delegator]
 //! }
 //! struct Validator {
 //!     uint256 status;               // +0: 0 none, 1 bonded candidate, 2 inactive
@@ -34,9 +44,9 @@
 //!     uint256 maxCommissionBps;     // +3
 //!     uint256 maxChangeBps;         // +4
 //!     uint256 commissionUpdatedAt;  // +5
-//!     uint256 selfStake;            // +6
-//!     uint256 totalStake;           // +7
-//!     uint256 rewardIndex;          // +8  cumulative reward per stake, scaled by 1e36
+//!     uint256 totalShares;          // +6  shares of all delegations (self-stake included)
+//!     uint256 totalStake;           // +7  tokens those shares are worth
+//!     uint256 rewardIndex;          // +8  cumulative reward per share, scaled by 1e36
 //!     uint256 rewardRemainder;      // +9  numerator carried to the next distribution
 //!     uint256 commissionUnclaimed;  // +10
 //!     bytes moniker;                // +11 (always the long form: length at the slot, data at keccak(slot))
@@ -46,10 +56,12 @@
 //!     uint256 missedBitmap;         // +15 bit (block % uptimeWindow) set: missed
 //!     uint256 missedCount;          // +16
 //!     uint256 windowFilled;         // +17 blocks observed in the window, up to uptimeWindow
+//!     uint256 downtimeOffences;     // +18
+//!     bool tombstoned;              // +19 jailed for good
 //! }
-//! struct Delegation { uint256 stake; uint256 indexSnapshot; uint256 unclaimed; bool listed; }
+//! struct Delegation { uint256 shares; uint256 indexSnapshot; uint256 unclaimed; bool listed; }
 //! struct Unbonding { address validator; uint256 amount; uint256 completionTime;
-//!                    uint256 creationHeight; address escrow; }
+//!                    uint256 creationHeight; uint256 initialAmount; }
 //! ```
 
 use alloy::primitives::{Address, B256, U256, keccak256};
@@ -86,6 +98,12 @@ pub mod slot {
     pub const EPOCH_LENGTH: u64 = 7;
     /// `currentEpoch`.
     pub const CURRENT_EPOCH: u64 = 8;
+    /// `totalBurned`.
+    pub const TOTAL_BURNED: u64 = 9;
+    /// `unbondingDelegators` mapping.
+    pub const UNBONDING_DELEGATORS: u64 = 18;
+    /// `unbondingListed` mapping.
+    pub const UNBONDING_LISTED: u64 = 19;
     /// `epochSet` array: the active set of the current epoch.
     pub const EPOCH_SET: u64 = 16;
     /// `rewardHistory` mapping.
@@ -100,6 +118,18 @@ pub mod slot {
     pub const UNJAIL_FEE: u64 = 23;
     /// `jailedUnstakePenaltyBps`.
     pub const JAILED_UNSTAKE_PENALTY_BPS: u64 = 24;
+    /// `downtimeSlashBps[0]`; offence `n` (0-based, capped at 2) is at `+ n`.
+    pub const DOWNTIME_SLASH_BPS: u64 = 25;
+    /// `doubleSignSlashBps`.
+    pub const DOUBLE_SIGN_SLASH_BPS: u64 = 28;
+    /// `reporterRewardBps`.
+    pub const REPORTER_REWARD_BPS: u64 = 29;
+    /// `maxEvidenceAge`.
+    pub const MAX_EVIDENCE_AGE: u64 = 30;
+    /// `baseFeeBurnBps`.
+    pub const BASE_FEE_BURN_BPS: u64 = 31;
+    /// `chainId`.
+    pub const CHAIN_ID: u64 = 32;
 }
 
 /// Field offsets in `Validator`.
@@ -116,11 +146,11 @@ pub mod validator {
     pub const MAX_CHANGE: u64 = 4;
     /// Time of the last commission change.
     pub const COMMISSION_AT: u64 = 5;
-    /// Self-stake.
-    pub const SELF_STAKE: u64 = 6;
+    /// Shares of all delegations.
+    pub const TOTAL_SHARES: u64 = 6;
     /// Self + delegated stake.
     pub const TOTAL_STAKE: u64 = 7;
-    /// F1 reward index.
+    /// F1 reward index (per share).
     pub const INDEX: u64 = 8;
     /// F1 remainder.
     pub const REMAINDER: u64 = 9;
@@ -140,12 +170,16 @@ pub mod validator {
     pub const MISSED_COUNT: u64 = 16;
     /// Blocks observed in the window.
     pub const WINDOW_FILLED: u64 = 17;
+    /// Downtime offences so far.
+    pub const DOWNTIME_OFFENCES: u64 = 18;
+    /// Jailed for good.
+    pub const TOMBSTONED: u64 = 19;
 }
 
 /// Field offsets in `Delegation`.
 pub mod delegation {
-    /// Stake.
-    pub const STAKE: u64 = 0;
+    /// Shares of the validator's stake.
+    pub const SHARES: u64 = 0;
     /// Reward index at the last settlement.
     pub const SNAPSHOT: u64 = 1;
     /// Settled, unclaimed rewards.
@@ -164,8 +198,8 @@ pub mod unbonding {
     pub const COMPLETION: u64 = 2;
     /// Creation height.
     pub const HEIGHT: u64 = 3;
-    /// Account holding the funds.
-    pub const ESCROW: u64 = 4;
+    /// Amount at creation (slashes are fractions of it).
+    pub const INITIAL: u64 = 4;
     /// Slots per entry.
     pub const SIZE: u64 = 5;
 }
@@ -178,7 +212,8 @@ pub mod status {
     pub const BONDED: u64 = 1;
     /// Self-stake below the minimum: out of the active set.
     pub const INACTIVE: u64 = 2;
-    /// Jailed for downtime: out of the active set until unjailed.
+    /// Jailed (downtime or double sign): out of the active set until unjailed, or for good if
+    /// tombstoned.
     pub const JAILED: u64 = 3;
 }
 

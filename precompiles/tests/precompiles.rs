@@ -12,6 +12,7 @@ use computechain_precompiles::{
     genesis::{GenesisValidator, StakingGenesis, genesis_accounts},
     interfaces::{IDelegation, IStaking},
 };
+use ed25519_dalek::{Signer, SigningKey};
 use revm::{
     DatabaseCommit, DatabaseRef,
     bytecode::Bytecode,
@@ -30,6 +31,19 @@ fn ether(n: u64) -> U256 {
 
 fn addr(i: u8) -> Address {
     Address::repeat_byte(i)
+}
+
+/// The signing key of test validator `i`.
+fn signing_key(i: u8) -> SigningKey {
+    SigningKey::from_bytes(&[i; 32])
+}
+
+/// Test validator `i`'s ed25519 consensus key (0: the zero key, which is invalid).
+fn consensus_key(i: u8) -> B256 {
+    if i == 0 {
+        return B256::ZERO;
+    }
+    signing_key(i).verifying_key().to_bytes().into()
 }
 
 struct Chain {
@@ -81,6 +95,11 @@ impl Chain {
             jail_time: 100,
             unjail_fee: ether(10),
             jailed_unstake_penalty_bps: 1_000,
+            downtime_slash_bps: [500, 1_000, 10_000],
+            double_sign_slash_bps: 500,
+            reporter_reward_bps: 1_000,
+            max_evidence_age: 100,
+            base_fee_burn_bps: 10_000,
             validators: validators.to_vec(),
         };
         let mut db = CacheDB::new(EmptyDB::default());
@@ -185,7 +204,7 @@ impl Chain {
             STAKING_ADDRESS,
             stake,
             IStaking::createValidatorCall {
-                consensusKey: B256::repeat_byte(key),
+                consensusKey: consensus_key(key),
                 commissionBps: commission,
                 maxCommissionBps: 5000,
                 maxChangeBps: 500,
@@ -301,7 +320,9 @@ fn create_validator_validates_and_records() {
     let before = chain.balance(addr(1));
     let (_, logs) = chain.create(addr(1), 1, ether(150), 1000).ok();
     assert_eq!(chain.balance(addr(1)), before - ether(150));
-    assert_eq!(chain.balance(STAKING_ADDRESS), ether(150));
+    // Stake is escrowed in the delegation precompile; the staking account keeps only rewards.
+    assert_eq!(chain.balance(DELEGATION_ADDRESS), ether(150));
+    assert_eq!(chain.balance(STAKING_ADDRESS), U256::ZERO);
     let event = IStaking::ValidatorCreated::decode_log_data(&logs[0].data).unwrap();
     assert_eq!(
         (logs[0].address, event.operator, event.selfStake),
@@ -313,7 +334,7 @@ fn create_validator_validates_and_records() {
     chain
         .create(addr(2), 1, ether(100), 100)
         .revert(IStaking::InvalidConsensusKey {
-            key: B256::repeat_byte(1),
+            key: consensus_key(1),
         });
     let long = "x".repeat(281);
     let Outcome::Revert(data) = chain.call(
@@ -321,7 +342,7 @@ fn create_validator_validates_and_records() {
         STAKING_ADDRESS,
         ether(100),
         IStaking::createValidatorCall {
-            consensusKey: B256::repeat_byte(2),
+            consensusKey: consensus_key(2),
             commissionBps: 0,
             maxCommissionBps: 0,
             maxChangeBps: 0,
@@ -550,7 +571,8 @@ fn delegation_unbonding_and_withdrawal() {
             .amount,
         ether(40)
     );
-    assert_eq!(chain.balance(DELEGATION_ADDRESS), ether(40));
+    // The escrow holds the 100 self-stake and the 40 delegated.
+    assert_eq!(chain.balance(DELEGATION_ADDRESS), ether(140));
     assert_eq!(
         chain.view(
             DELEGATION_ADDRESS,
@@ -646,7 +668,7 @@ fn delegation_unbonding_and_withdrawal() {
         .call(addr(5), DELEGATION_ADDRESS, U256::ZERO, withdraw)
         .ok();
     assert_eq!(chain.balance(addr(5)), start - ether(20));
-    assert_eq!(chain.balance(DELEGATION_ADDRESS), ether(20));
+    assert_eq!(chain.balance(DELEGATION_ADDRESS), ether(120));
     assert!(
         chain
             .view(
@@ -655,7 +677,7 @@ fn delegation_unbonding_and_withdrawal() {
             )
             .is_empty()
     );
-    // Operator self-stake unbonds through IStaking.unstake and is paid from the staking escrow.
+    // Operator self-stake unbonds through IStaking.unstake and is paid from the same escrow.
     chain
         .call(
             addr(1),
@@ -675,14 +697,15 @@ fn delegation_unbonding_and_withdrawal() {
         )
         .ok();
     assert_eq!(chain.balance(addr(1)), before + ether(30));
-    assert_eq!(chain.balance(STAKING_ADDRESS), ether(70));
+    assert_eq!(chain.balance(DELEGATION_ADDRESS), ether(90));
+    assert_eq!(chain.balance(STAKING_ADDRESS), U256::ZERO);
 }
 
 #[test]
 fn rewards_follow_f1_exactly_and_only_the_protocol_distributes() {
     let mut chain = Chain::new(&[GenesisValidator {
         operator: addr(1),
-        consensus_key: B256::repeat_byte(1),
+        consensus_key: consensus_key(1),
         self_stake: ether(100),
         commission_bps: 1000,
         max_commission_bps: 2000,
@@ -803,7 +826,7 @@ fn static_and_delegate_calls_cannot_change_state() {
         );
     }
     let create = IStaking::createValidatorCall {
-        consensusKey: B256::repeat_byte(1),
+        consensusKey: consensus_key(1),
         commissionBps: 0,
         maxCommissionBps: 0,
         maxChangeBps: 0,
@@ -1122,11 +1145,29 @@ fn redelegation_cancelled_unbonding_and_claiming_everything() {
 }
 
 #[test]
-fn downtime_jails_and_unjail_follows_the_rules() {
+fn downtime_jails_slashes_with_escalation_and_unjail_follows_the_rules() {
     let mut chain = Chain::new(&[]);
     chain.create(addr(1), 1, ether(100), 0).ok();
     chain.create(addr(2), 2, ether(100), 0).ok();
-    assert_eq!(chain.next_epoch(), vec![addr(1), addr(2)]);
+    chain.delegate(addr(5), addr(2), ether(100)).ok();
+    chain.delegate(addr(6), addr(2), ether(50)).ok();
+    assert_eq!(chain.next_epoch(), vec![addr(2), addr(1)]);
+    let undelegate = |chain: &mut Chain, delegator: Address, amount: U256| {
+        chain
+            .call(
+                delegator,
+                DELEGATION_ADDRESS,
+                U256::ZERO,
+                IDelegation::undelegateCall {
+                    validator: addr(2),
+                    amount,
+                }
+                .abi_encode(),
+            )
+            .ok();
+    };
+    // At block 1: long before the offence's window, so out of the slash's reach.
+    undelegate(&mut chain, addr(6), ether(10));
     let record = |chain: &mut Chain, signers: Vec<Address>| -> Vec<Log> {
         let (_, logs) = chain
             .call(
@@ -1147,11 +1188,27 @@ fn downtime_jails_and_unjail_follows_the_rules() {
             IStaking::recordSignersCall { signers: vec![] }.abi_encode(),
         )
         .revert(IStaking::Unauthorized { caller: addr(1) });
-    let status = |chain: &mut Chain, v| {
-        chain
-            .view(STAKING_ADDRESS, IStaking::validatorCall { operator: v })
-            .status
+    let info = |chain: &mut Chain, v| chain.view(STAKING_ADDRESS, IStaking::validatorCall { operator: v });
+    let delegation = |chain: &mut Chain, delegator| {
+        chain.view(
+            DELEGATION_ADDRESS,
+            IDelegation::delegationCall {
+                delegator,
+                validator: addr(2),
+            },
+        )
     };
+    let burned = |chain: &mut Chain| chain.view(STAKING_ADDRESS, IStaking::totalBurnedCall {});
+    // Every wei is in an account or counted as burned.
+    let supply = |chain: &mut Chain| {
+        let burned = burned(chain);
+        (1..=6u8)
+            .map(addr)
+            .chain([STAKING_ADDRESS, DELEGATION_ADDRESS])
+            .map(|a| chain.balance(a))
+            .fold(burned, |x, y| x + y)
+    };
+    let initial_supply = supply(&mut chain);
     // Window of 10 blocks, 75% uptime: at most 2 misses. Blocks 1-2 missed, 3-10 signed.
     for n in 1..=10u64 {
         let signers = if n <= 2 {
@@ -1164,31 +1221,44 @@ fn downtime_jails_and_unjail_follows_the_rules() {
     // Blocks 11 and 12 replace the misses of 1 and 2 in the window: still 2 misses.
     record(&mut chain, vec![addr(1)]);
     record(&mut chain, vec![addr(1)]);
-    assert_eq!(status(&mut chain, addr(2)), 1);
-    assert_eq!(
-        chain
-            .view(
-                STAKING_ADDRESS,
-                IStaking::validatorCall { operator: addr(2) }
-            )
-            .missedBlocks,
-        U256::from(2)
-    );
-    // Block 13 is a third miss within the window: jailed.
+    assert_eq!(info(&mut chain, addr(2)).status, 1);
+    assert_eq!(info(&mut chain, addr(2)).missedBlocks, U256::from(2));
+    // Fleeing within the window does not escape the slash.
+    undelegate(&mut chain, addr(6), ether(20));
+    // Block 13 is a third miss within the window: jailed and slashed 5%: of the bonded 220
+    // (100 self + 100 + 20) and of the unbonding entry created in the window (20), not of the
+    // older one.
     let logs = record(&mut chain, vec![addr(1)]);
     let jailed = IStaking::ValidatorJailed::decode_log_data(&logs[0].data).unwrap();
     assert_eq!(
         (jailed.operator, jailed.missedBlocks, jailed.jailedUntil),
         (addr(2), U256::from(3), chain.timestamp + 100)
     );
-    assert_eq!(status(&mut chain, addr(2)), 3);
+    let slashed = IStaking::ValidatorSlashed::decode_log_data(&logs[1].data).unwrap();
     assert_eq!(
-        chain
-            .view(
-                STAKING_ADDRESS,
-                IStaking::validatorCall { operator: addr(1) }
-            )
-            .missedBlocks,
+        (slashed.operator, slashed.reason, slashed.fractionBps, slashed.amount),
+        (addr(2), 1, 500, ether(11) + ether(1))
+    );
+    let v = info(&mut chain, addr(2));
+    assert_eq!((v.status, v.totalStake, v.selfStake), (3, ether(209), ether(95)));
+    assert_eq!(v.downtimeOffences, U256::from(1));
+    assert_eq!(delegation(&mut chain, addr(5)), ether(95));
+    assert_eq!(delegation(&mut chain, addr(6)), ether(19));
+    let entries = chain.view(
+        DELEGATION_ADDRESS,
+        IDelegation::unbondingOfCall { delegator: addr(6) },
+    );
+    assert_eq!(
+        entries
+            .iter()
+            .map(|e| (e.amount, e.initialAmount))
+            .collect::<Vec<_>>(),
+        vec![(ether(10), ether(10)), (ether(19), ether(20))]
+    );
+    assert_eq!(burned(&mut chain), ether(12));
+    assert_eq!(supply(&mut chain), initial_supply);
+    assert_eq!(
+        info(&mut chain, addr(1)).missedBlocks,
         U256::ZERO
     );
     assert_eq!(
@@ -1200,17 +1270,18 @@ fn downtime_jails_and_unjail_follows_the_rules() {
         .delegate(addr(5), addr(2), ether(5))
         .revert(IDelegation::NotValidator { validator: addr(2) });
     // Adding stake does not free it; only unjail does, early for exactly the fee (burned).
-    chain
-        .call(
+    let add_stake = |chain: &mut Chain, amount: U256| {
+        chain.call(
             addr(2),
             STAKING_ADDRESS,
-            ether(1),
+            amount,
             IStaking::addStakeCall {}.abi_encode(),
         )
-        .ok();
-    assert_eq!(status(&mut chain, addr(2)), 3);
+    };
+    add_stake(&mut chain, ether(1)).ok();
+    assert_eq!(info(&mut chain, addr(2)).status, 3);
     // Unstaking while jailed burns 10%: 20 CPC leave the stake, 18 enter unbonding.
-    let pool = chain.balance(STAKING_ADDRESS);
+    let self_before = info(&mut chain, addr(2)).selfStake;
     let (_, logs) = chain
         .call(
             addr(2),
@@ -1225,7 +1296,7 @@ fn downtime_jails_and_unjail_follows_the_rules() {
             .penalty,
         ether(2)
     );
-    assert_eq!(chain.balance(STAKING_ADDRESS), pool - ether(2));
+    assert_eq!(burned(&mut chain), ether(14));
     assert_eq!(
         chain.view(
             DELEGATION_ADDRESS,
@@ -1234,23 +1305,10 @@ fn downtime_jails_and_unjail_follows_the_rules() {
         .amount,
         ether(18)
     );
-    assert_eq!(
-        chain
-            .view(
-                STAKING_ADDRESS,
-                IStaking::validatorCall { operator: addr(2) }
-            )
-            .selfStake,
-        ether(81)
-    );
-    chain
-        .call(
-            addr(2),
-            STAKING_ADDRESS,
-            ether(20),
-            IStaking::addStakeCall {}.abi_encode(),
-        )
-        .ok();
+    // Shares are burned rounding up: what stays is at most 1 wei short of the difference.
+    let self_after = info(&mut chain, addr(2)).selfStake;
+    assert!(self_after <= self_before - ether(20) && self_after + U256::from(1) >= self_before - ether(20));
+    add_stake(&mut chain, ether(30)).ok();
     let unjail = IStaking::unjailCall {}.abi_encode();
     chain
         .call(addr(2), STAKING_ADDRESS, U256::ZERO, unjail.clone())
@@ -1276,17 +1334,33 @@ fn downtime_jails_and_unjail_follows_the_rules() {
         (pool, operator - ether(10)),
         "the fee is burned"
     );
-    assert_eq!(status(&mut chain, addr(2)), 1);
+    assert_eq!(burned(&mut chain), ether(24));
+    assert_eq!(info(&mut chain, addr(2)).status, 1);
     assert_eq!(
         chain.next_epoch(),
         vec![addr(2), addr(1)],
-        "back, and first by stake (101 > 100)"
+        "back, and first by stake"
     );
-    // Jailed again after a full window of misses; after the jail time unjail is free.
-    for _ in 0..11 {
-        record(&mut chain, vec![addr(1)]);
-    }
-    assert_eq!(status(&mut chain, addr(2)), 3);
+    // Second offence, a full window of misses: 10%, of the bonded stake and of the operator's own
+    // entry (18, unstaked at block 14, the window's first block); the delegator's entries are
+    // older.
+    let miss_window = |chain: &mut Chain| -> IStaking::ValidatorSlashed {
+        let logs: Vec<Log> = (0..11).flat_map(|_| record(chain, vec![addr(1)])).collect();
+        let log = logs
+            .iter()
+            .find(|l| l.topics()[0] == IStaking::ValidatorSlashed::SIGNATURE_HASH)
+            .expect("slashed");
+        IStaking::ValidatorSlashed::decode_log_data(&log.data).unwrap()
+    };
+    let before = info(&mut chain, addr(2)).totalStake;
+    let slashed = miss_window(&mut chain);
+    assert_eq!(
+        (slashed.fractionBps, slashed.amount),
+        (1000, before / U256::from(10) + ether(18) / U256::from(10))
+    );
+    assert_eq!(info(&mut chain, addr(2)).totalStake, before - before / U256::from(10));
+    assert_eq!(info(&mut chain, addr(2)).status, 3);
+    // After the jail time unjail is free.
     chain.timestamp += 100;
     chain
         .call(addr(2), STAKING_ADDRESS, ether(10), unjail.clone())
@@ -1294,10 +1368,45 @@ fn downtime_jails_and_unjail_follows_the_rules() {
             jailedUntil: chain.timestamp,
             fee: U256::ZERO,
         });
+    add_stake(&mut chain, ether(50)).ok();
+    chain
+        .call(addr(2), STAKING_ADDRESS, U256::ZERO, unjail.clone())
+        .ok();
+    assert_eq!(info(&mut chain, addr(2)).status, 1);
+    assert_eq!(chain.next_epoch(), vec![addr(2), addr(1)]);
+    // Third offence: 100%, and a validator slashed to nothing is jailed for good.
+    let before = info(&mut chain, addr(2)).totalStake;
+    let slashed = miss_window(&mut chain);
+    assert_eq!((slashed.fractionBps, slashed.amount), (10_000, before));
+    let v = info(&mut chain, addr(2));
+    assert_eq!(
+        (v.status, v.totalStake, v.selfStake, v.tombstoned),
+        (3, U256::ZERO, U256::ZERO, true)
+    );
+    assert_eq!(delegation(&mut chain, addr(5)), U256::ZERO);
+    chain.timestamp += 1_000;
     chain
         .call(addr(2), STAKING_ADDRESS, U256::ZERO, unjail)
+        .revert(IStaking::Tombstoned { operator: addr(2) });
+    add_stake(&mut chain, ether(100)).revert(IStaking::Tombstoned { operator: addr(2) });
+    chain
+        .delegate(addr(5), addr(2), ether(5))
+        .revert(IDelegation::NotValidator { validator: addr(2) });
+    assert_eq!(supply(&mut chain), initial_supply);
+    // Unbonding entries created before the offences' windows pay out what the first slash left.
+    let (out, _) = chain
+        .call(
+            addr(6),
+            DELEGATION_ADDRESS,
+            U256::ZERO,
+            IDelegation::withdrawUnbondedCall {}.abi_encode(),
+        )
         .ok();
-    assert_eq!(status(&mut chain, addr(2)), 1);
+    assert_eq!(
+        IDelegation::withdrawUnbondedCall::abi_decode_returns(&out).unwrap(),
+        ether(29)
+    );
+    assert_eq!(supply(&mut chain), initial_supply);
 }
 
 #[test]
@@ -1320,7 +1429,10 @@ fn epoch_change_succeeds_with_thousands_of_validators() {
                 STAKING_ADDRESS,
                 stake,
                 IStaking::createValidatorCall {
-                    consensusKey: keccak256((i + 1).to_be_bytes()),
+                    consensusKey: SigningKey::from_bytes(&keccak256((i + 1).to_be_bytes()).0)
+                        .verifying_key()
+                        .to_bytes()
+                        .into(),
                     commissionBps: 0,
                     maxCommissionBps: 0,
                     maxChangeBps: 0,

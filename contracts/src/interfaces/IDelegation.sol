@@ -3,15 +3,20 @@ pragma solidity ^0.8.24;
 
 /// @title IDelegation
 /// @notice ComputeChain's native delegation precompile at 0x0000000000000000000000000000000000001001.
-///         Delegated funds are escrowed in this precompile's own account. Rewards follow the F1
-///         method: each validator keeps a cumulative reward-per-stake index (scaled by 1e36); a
-///         delegation earns floor(stake * (index - snapshot) / 1e36). The index remainder carries
-///         over to the next distribution; what flooring leaves stays in the reward pool.
+///         Bonded and unbonding funds (self-stake included) are escrowed in this precompile's
+///         own account. A delegation holds shares of its validator's stake, worth
+///         floor(shares * totalStake / totalShares); a slash lowers totalStake, so every delegation
+///         loses the same fraction. Rewards follow the F1 method: each validator keeps a cumulative
+///         reward-per-share index (scaled by 1e36); a delegation earns
+///         floor(shares * (index - snapshot) / 1e36). The index remainder carries over to the next
+///         distribution; what flooring leaves stays in the reward pool.
 interface IDelegation {
-    /// @notice An unbonding entry.
+    /// @notice An unbonding entry: `amount` left of `initialAmount` (slashes for infractions at
+    ///         or before `creationHeight` cut it by a fraction of `initialAmount`).
     struct Unbonding {
         address validator;
         uint256 amount;
+        uint256 initialAmount;
         uint64 completionTime;
         uint64 creationHeight;
     }
@@ -68,8 +73,11 @@ interface IDelegation {
     /// @notice Pays out the caller's rewards at up to `maxValidators` of the validators it
     ///         delegated to (in delegation order); returns the total.
     function claimAllRewards(uint256 maxValidators) external returns (uint256);
-    /// @notice Stake delegated by `delegator` to `validator`.
+    /// @notice Stake delegated by `delegator` to `validator` (the worth of its shares; for the
+    ///         operator itself, its self-stake).
     function delegation(address delegator, address validator) external view returns (uint256);
+    /// @notice Shares `delegator` holds of `validator`'s stake.
+    function delegationShares(address delegator, address validator) external view returns (uint256);
     /// @notice Rewards `delegator` could claim from `validator` now.
     function pendingRewards(address delegator, address validator) external view returns (uint256);
     /// @notice Validators `delegator` has delegated to, and the amounts.

@@ -4,7 +4,11 @@ pragma solidity ^0.8.24;
 /// @title IStaking
 /// @notice ComputeChain's native staking precompile at 0x0000000000000000000000000000000000001000.
 ///         Validators are identified by their operator address (the account that created them).
-///         Self-stake and the reward pool are escrowed in this precompile's own account.
+///         Bonded stake (self + delegated) and unbonding funds are escrowed in the delegation
+///         precompile's account (0x...1001); the reward pool in this precompile's own account.
+///         A validator's stake is held as shares: a delegation of `shares` is worth
+///         floor(shares * totalStake / totalShares), so a slash cuts every delegation (self-stake
+///         included) pro rata in O(1).
 interface IStaking {
     /// @notice Human-readable validator metadata.
     struct Description {
@@ -19,6 +23,7 @@ interface IStaking {
         bytes32 consensusKey;
         /// 1 = bonded candidate, 2 = inactive (self-stake below the minimum), 3 = jailed.
         uint8 status;
+        /// Worth of the operator's own shares.
         uint256 selfStake;
         uint256 totalStake;
         uint16 commissionBps;
@@ -31,6 +36,21 @@ interface IStaking {
         uint64 jailedUntil;
         /// Blocks missed within the current uptime window.
         uint256 missedBlocks;
+        /// Downtime offences so far (each escalates the next slash).
+        uint256 downtimeOffences;
+        /// Jailed for good (double-signed, or slashed to nothing).
+        bool tombstoned;
+        /// Shares outstanding (all delegations, self included).
+        uint256 totalShares;
+    }
+
+    /// @notice A consensus vote as signed with a validator's ed25519 consensus key: the signed
+    ///         bytes are `voteMessage(height, round, blockHash)`.
+    struct SignedVote {
+        uint64 height;
+        uint32 round;
+        bytes32 blockHash;
+        bytes signature;
     }
 
     /// @notice Chain parameters (from genesis).
@@ -46,6 +66,17 @@ interface IStaking {
         uint256 jailTime;
         uint256 unjailFee;
         uint256 jailedUnstakePenaltyBps;
+        /// Downtime slash for the first, second and third-or-later offence, basis points.
+        uint256[3] downtimeSlashBps;
+        uint256 doubleSignSlashBps;
+        /// Share of a double-sign slash paid to the reporter, basis points; the rest is burned.
+        uint256 reporterRewardBps;
+        /// Oldest evidence accepted, in blocks behind the current one.
+        uint256 maxEvidenceAge;
+        /// Share of each block's base fee burned, basis points; the rest goes to the proposer's
+        /// validator as reward.
+        uint256 baseFeeBurnBps;
+        uint256 chainId;
     }
 
     /// @notice A validator was created with `selfStake` escrowed.
@@ -60,6 +91,12 @@ interface IStaking {
     event RewardsDistributed(address indexed operator, uint256 amount, uint256 commission);
     /// @notice A validator signed too few of the last `uptimeWindow` blocks and was jailed.
     event ValidatorJailed(address indexed operator, uint256 missedBlocks, uint64 jailedUntil);
+    /// @notice `amount` of `operator`'s stake (bonded, and unbonding entries created at or after the
+    ///         infraction) was slashed by `fractionBps`. `reason`: 1 downtime, 2 double sign.
+    event ValidatorSlashed(address indexed operator, uint8 reason, uint16 fractionBps, uint256 amount);
+    /// @notice `reporter` proved that `operator` signed two blocks at `height`/`round` and received
+    ///         `reward` of the slash.
+    event DoubleSignReported(address indexed operator, address indexed reporter, uint64 height, uint32 round, uint256 reward);
     /// @notice A jailed validator returned (`fee` burned if it left jail early).
     event ValidatorUnjailed(address indexed operator, uint256 fee);
     /// @notice A new epoch began with `validators` seats filled.
@@ -95,6 +132,16 @@ interface IStaking {
     error UnknownSelector(bytes4 selector);
     /// @notice The validator is not jailed.
     error NotJailed(address operator);
+    /// @notice The validator is jailed for good.
+    error Tombstoned(address operator);
+    /// @notice No validator has this consensus key.
+    error UnknownConsensusKey(bytes32 key);
+    /// @notice The two votes are not for different blocks at the same height and round.
+    error VotesNotConflicting();
+    /// @notice A vote's signature is not the consensus key's.
+    error InvalidVoteSignature(uint64 height, uint32 round, bytes32 blockHash);
+    /// @notice The evidence is for a future height or older than `maxEvidenceAge` blocks.
+    error EvidenceOutOfRange(uint64 height, uint64 currentHeight);
     /// @notice Leaving jail before `jailedUntil` needs exactly the unjail fee as value.
     error UnjailFeeRequired(uint64 jailedUntil, uint256 fee);
 
@@ -114,7 +161,16 @@ interface IStaking {
     ///         While jailed, `jailedUnstakePenaltyBps` of it is burned.
     function unstake(uint256 amount) external;
     /// @notice Leaves jail: free after `jailedUntil`, earlier for `unjailFee` (sent as value, burned).
+    ///         Tombstoned validators never leave.
     function unjail() external payable;
+    /// @notice Evidence that `consensusKey` signed two different blocks at the same height and
+    ///         round. The offender is slashed `doubleSignSlashBps` (bonded stake and unbonding
+    ///         entries created at or after `height`), jailed for good, and the caller receives
+    ///         `reporterRewardBps` of the slash; the rest is burned. Anyone may call.
+    function submitDoubleSignEvidence(bytes32 consensusKey, SignedVote calldata first, SignedVote calldata second) external;
+    /// @notice The bytes a consensus key signs for a vote: "ComputeChain/vote/v1" followed by
+    ///         chainId (8 bytes), height (8), round (4) and blockHash (32), big-endian.
+    function voteMessage(uint64 height, uint32 round, bytes32 blockHash) external view returns (bytes memory);
     /// @notice A validator; reverts with NotValidator if none.
     function validator(address operator) external view returns (ValidatorInfo memory);
     /// @notice Operators with `status` (0 = any), paginated in creation order.
@@ -129,6 +185,10 @@ interface IStaking {
     function rewardHistory(address operator, uint256 epoch) external view returns (uint256);
     /// @notice Total bonded stake (self + delegated) of all validators.
     function totalStake() external view returns (uint256);
+    /// @notice Total in unbonding entries not yet withdrawn.
+    function totalUnbonding() external view returns (uint256);
+    /// @notice Everything the staking system has burned: slashes, jailed-unstake penalties, unjail fees.
+    function totalBurned() external view returns (uint256);
     /// @notice Chain parameters.
     function params() external view returns (Params memory);
     /// @notice Protocol only (called by the block producer as 0xff..fe): credits `amount`, already

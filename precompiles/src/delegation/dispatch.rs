@@ -24,6 +24,7 @@ fn run(c: &mut Ctx<'_>) -> Result<Bytes, Exit> {
             matches!(
                 call,
                 Call::delegation(_)
+                    | Call::delegationShares(_)
                     | Call::pendingRewards(_)
                     | Call::delegationsOf(_)
                     | Call::unbondingOf(_)
@@ -62,6 +63,9 @@ fn run(c: &mut Ctx<'_>) -> Result<Bytes, Exit> {
         ),
         Call::delegation(x) => IDelegation::delegationCall::abi_encode_returns(
             &super::delegation_of(c, x.delegator, x.validator)?,
+        ),
+        Call::delegationShares(x) => IDelegation::delegationSharesCall::abi_encode_returns(
+            &super::delegation_shares(c, x.delegator, x.validator)?,
         ),
         Call::pendingRewards(x) => IDelegation::pendingRewardsCall::abi_encode_returns(
             &super::pending_rewards(c, x.delegator, x.validator)?,

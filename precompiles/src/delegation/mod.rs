@@ -1,6 +1,7 @@
 //! Delegation: delegate, undelegate into unbonding, withdraw matured entries, claim rewards.
-//! Delegated funds are escrowed in this precompile's account; self-stake and rewards in the
-//! staking precompile's. Rewards accounting is shared with [`crate::staking`] (F1).
+//! All bonded and unbonding funds (self-stake included) are escrowed in this precompile's account;
+//! the reward pool in the staking precompile's. Shares and rewards accounting are shared with
+//! [`crate::staking`] (shares, F1).
 
 pub mod dispatch;
 
@@ -12,7 +13,10 @@ use crate::{
         address_slot, array_slot, delegation, delegation_base, slot, status, unbonding, validator,
         validator_base,
     },
-    staking::{bond, param, pending, settle, unbond, update_status},
+    staking::{
+        bond, delegation_tokens, not_tombstoned, param, pending, settle, take_shares, unbond,
+        update_status,
+    },
 };
 use alloy::{
     primitives::{Address, U256},
@@ -74,14 +78,7 @@ pub(crate) fn undelegate(c: &mut Ctx<'_>, operator: Address, amount: U256) -> Re
         }
         .into());
     }
-    let completion = unbond(
-        c,
-        delegator,
-        operator,
-        amount,
-        U256::ZERO,
-        DELEGATION_ADDRESS,
-    )?;
+    let completion = unbond(c, delegator, operator, amount, U256::ZERO)?;
     c.emit(
         DELEGATION_ADDRESS,
         IDelegation::Undelegated {
@@ -117,6 +114,7 @@ pub(crate) fn withdraw_unbonded(c: &mut Ctx<'_>) -> Result<U256, Exit> {
     let mut len = c.sload(list)?.saturating_to::<u64>();
     let now = c.timestamp();
     let mut total = U256::ZERO;
+    let mut matured = 0;
     let mut i = 0;
     while i < len {
         let completion = c
@@ -126,14 +124,17 @@ pub(crate) fn withdraw_unbonded(c: &mut Ctx<'_>) -> Result<U256, Exit> {
             i += 1;
             continue;
         }
+        // A slashed entry may have nothing left; it is removed all the same.
         let amount = c.sload(entry(list, i, unbonding::AMOUNT))?;
-        let escrow = word_address(c.sload(entry(list, i, unbonding::ESCROW))?);
-        c.transfer(escrow, delegator, amount)?;
         total += amount;
+        matured += 1;
         len = remove_entry(c, list, i, len)?;
     }
-    if total.is_zero() {
+    if matured == 0 {
         return Err(IDelegation::NothingToWithdraw {}.into());
+    }
+    if !total.is_zero() {
+        c.transfer(DELEGATION_ADDRESS, delegator, total)?;
     }
     c.sstore(list, U256::from(len))?;
     c.sub(U256::from(slot::TOTAL_UNBONDING), total)?;
@@ -235,16 +236,7 @@ pub(crate) fn redelegate(
         }
         .into());
     }
-    c.sub(
-        delegation_base(delegator, src) + U256::from(delegation::STAKE),
-        amount,
-    )?;
-    c.sub(
-        validator_base(src) + U256::from(validator::TOTAL_STAKE),
-        amount,
-    )?;
-    // `bond` counts it into the total again.
-    c.sub(U256::from(slot::TOTAL_BONDED), amount)?;
+    take_shares(c, delegator, src, amount)?;
     settle(c, delegator, dst)?;
     bond(c, delegator, dst, amount)?;
     c.emit(
@@ -281,23 +273,28 @@ pub(crate) fn cancel_unbonding(
         if !matches || held < amount {
             continue;
         }
-        let self_stake =
-            word_address(c.sload(entry(list, i, unbonding::ESCROW))?) == STAKING_ADDRESS;
+        // Self-stake goes back to a jailed validator too, but never to a tombstoned one.
+        if delegator == operator {
+            not_tombstoned(c, operator)?;
+        } else {
+            bonded_validator(c, operator)?;
+        }
         if held == amount {
             let new_len = remove_entry(c, list, i, len)?;
             c.sstore(list, U256::from(new_len))?;
         } else {
             c.sstore(entry(list, i, unbonding::AMOUNT), held - amount)?;
+            let initial = c.sload(entry(list, i, unbonding::INITIAL))?;
+            c.sstore(
+                entry(list, i, unbonding::INITIAL),
+                initial.saturating_sub(amount),
+            )?;
         }
         c.sub(U256::from(slot::TOTAL_UNBONDING), amount)?;
         settle(c, delegator, operator)?;
         bond(c, delegator, operator, amount)?;
-        if self_stake {
-            let base = validator_base(operator);
-            c.add(base + U256::from(validator::SELF_STAKE), amount)?;
-            update_status(c, base)?;
-        } else {
-            bonded_validator(c, operator)?;
+        if delegator == operator {
+            update_status(c, operator)?;
         }
         return c.emit(
             DELEGATION_ADDRESS,
@@ -324,7 +321,16 @@ pub(crate) fn delegation_of(
     delegator: Address,
     operator: Address,
 ) -> Result<U256, Exit> {
-    c.sload(delegation_base(delegator, operator) + U256::from(delegation::STAKE))
+    delegation_tokens(c, delegator, operator)
+}
+
+/// `delegationShares`.
+pub(crate) fn delegation_shares(
+    c: &mut Ctx<'_>,
+    delegator: Address,
+    operator: Address,
+) -> Result<U256, Exit> {
+    c.sload(delegation_base(delegator, operator) + U256::from(delegation::SHARES))
 }
 
 /// `pendingRewards`.
@@ -364,6 +370,7 @@ pub(crate) fn unbonding_of(
             Ok(IDelegation::Unbonding {
                 validator: word_address(c.sload(entry(list, i, unbonding::VALIDATOR))?),
                 amount: c.sload(entry(list, i, unbonding::AMOUNT))?,
+                initialAmount: c.sload(entry(list, i, unbonding::INITIAL))?,
                 completionTime: c
                     .sload(entry(list, i, unbonding::COMPLETION))?
                     .saturating_to(),

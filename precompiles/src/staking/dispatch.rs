@@ -3,10 +3,10 @@
 use crate::{
     ctx::{CALL_BASE, Ctx, Exit},
     interfaces::IStaking::{self, IStakingCalls as Call},
-    layout,
+    layout::{self, slot},
 };
 use alloy::{
-    primitives::{Bytes, FixedBytes},
+    primitives::{Bytes, FixedBytes, U256},
     sol_types::{SolCall, SolInterface},
 };
 use alloy_evm::precompiles::PrecompileInput;
@@ -69,6 +69,9 @@ fn run(c: &mut Ctx<'_>) -> Result<Bytes, Exit> {
                     | Call::params(_)
                     | Call::currentEpoch(_)
                     | Call::rewardHistory(_)
+                    | Call::voteMessage(_)
+                    | Call::totalUnbonding(_)
+                    | Call::totalBurned(_)
             )
         },
         |selector| IStaking::UnknownSelector { selector }.into(),
@@ -109,8 +112,18 @@ fn run(c: &mut Ctx<'_>) -> Result<Bytes, Exit> {
             super::advance_epoch(c)?;
             Vec::new()
         }
+        Call::submitDoubleSignEvidence(x) => {
+            super::evidence::submit(c, x)?;
+            Vec::new()
+        }
+        Call::voteMessage(x) => {
+            let chain_id = c.sload(U256::from(slot::CHAIN_ID))?.saturating_to();
+            IStaking::voteMessageCall::abi_encode_returns(&Bytes::from(
+                super::evidence::vote_message(chain_id, x.height, x.round, x.blockHash),
+            ))
+        }
         Call::currentEpoch(_) => IStaking::currentEpochCall::abi_encode_returns(
-            &c.sload(alloy::primitives::U256::from(layout::slot::CURRENT_EPOCH))?,
+            &c.sload(U256::from(slot::CURRENT_EPOCH))?,
         ),
         Call::rewardHistory(x) => IStaking::rewardHistoryCall::abi_encode_returns(
             &super::reward_history(c, x.operator, x.epoch)?,
@@ -125,9 +138,15 @@ fn run(c: &mut Ctx<'_>) -> Result<Bytes, Exit> {
             let set: Vec<_> = layout::epoch_set(c)?.into_iter().map(|(a, _)| a).collect();
             IStaking::activeSetCall::abi_encode_returns(&set)
         }
-        Call::totalStake(_) => IStaking::totalStakeCall::abi_encode_returns(
-            &c.sload(alloy::primitives::U256::from(layout::slot::TOTAL_BONDED))?,
+        Call::totalStake(_) => {
+            IStaking::totalStakeCall::abi_encode_returns(&c.sload(U256::from(slot::TOTAL_BONDED))?)
+        }
+        Call::totalUnbonding(_) => IStaking::totalUnbondingCall::abi_encode_returns(
+            &c.sload(U256::from(slot::TOTAL_UNBONDING))?,
         ),
+        Call::totalBurned(_) => {
+            IStaking::totalBurnedCall::abi_encode_returns(&c.sload(U256::from(slot::TOTAL_BURNED))?)
+        }
         Call::params(_) => IStaking::paramsCall::abi_encode_returns(&super::params(c)?),
     };
     Ok(out.into())

@@ -1,16 +1,27 @@
 //! Staking: validators, self-stake, the active set, and reward distribution (F1).
 //!
-//! A validator's self-stake is its operator's delegation to itself, so rewards reach self-stake
-//! and delegations through the same index. Distributing `amount` to a validator: commission
+//! A validator's self-stake is its operator's delegation to itself, so rewards and slashes reach
+//! self-stake and delegations the same way.
+//!
+//! Stake is held as shares: bonding `amount` mints `floor(amount * totalShares / totalStake)`
+//! shares (`amount` for the first), a delegation is worth `floor(shares * totalStake /
+//! totalShares)`, and unbonding burns `ceil(amount * totalShares / totalStake)` shares (all of
+//! them when the whole worth leaves). Roundings favour the validator's remaining stake, so the
+//! escrow always covers every delegation. A slash lowers `totalStake` only: every delegation loses
+//! the same fraction in O(1).
+//!
+//! Rewards (F1): distributing `amount` to a validator: commission
 //! `floor(amount * commissionBps / 10000)` goes to the operator; the rest raises the validator's
-//! index by `floor((rest * 1e36 + remainder) / totalStake)`, carrying the new remainder. A
-//! delegation settles `floor(stake * (index - snapshot) / 1e36)` before any change to it: O(1)
+//! index by `floor((rest * 1e36 + remainder) / totalShares)`, carrying the new remainder. A
+//! delegation settles `floor(shares * (index - snapshot) / 1e36)` before any change to it: O(1)
 //! per block and per claim, no loop over delegators; flooring never pays out more than came in.
 
 pub mod dispatch;
 
+pub mod evidence;
+
 use crate::{
-    STAKING_ADDRESS, SYSTEM_ADDRESS,
+    DELEGATION_ADDRESS, STAKING_ADDRESS, SYSTEM_ADDRESS,
     ctx::{Ctx, Exit, address_word, word_address},
     interfaces::IStaking,
     layout::{
@@ -25,6 +36,10 @@ use alloy::{
 
 const BPS: u64 = 10_000;
 const DAY: u64 = 86_400;
+/// `ValidatorSlashed.reason` of a downtime slash.
+const SLASH_DOWNTIME: u8 = 1;
+/// `ValidatorSlashed.reason` of a double-sign slash.
+const SLASH_DOUBLE_SIGN: u8 = 2;
 
 fn at(base: U256, field: u64) -> U256 {
     base + U256::from(field)
@@ -44,20 +59,46 @@ pub(crate) fn existing_validator(c: &mut Ctx<'_>, operator: Address) -> Result<U
     Ok(base)
 }
 
-/// Settles a delegation's rewards up to the validator's current index; returns its stake.
+/// The worth of `shares` of a validator's stake.
+fn shares_worth(shares: U256, total_shares: U256, total_stake: U256) -> U256 {
+    if total_shares.is_zero() {
+        U256::ZERO
+    } else {
+        shares * total_stake / total_shares
+    }
+}
+
+/// The worth of a delegation's shares.
+pub(crate) fn delegation_tokens(
+    c: &mut Ctx<'_>,
+    delegator: Address,
+    operator: Address,
+) -> Result<U256, Exit> {
+    let shares = c.sload(at(delegation_base(delegator, operator), delegation::SHARES))?;
+    if shares.is_zero() {
+        return Ok(U256::ZERO);
+    }
+    let v = validator_base(operator);
+    let total_shares = c.sload(at(v, validator::TOTAL_SHARES))?;
+    let total_stake = c.sload(at(v, validator::TOTAL_STAKE))?;
+    Ok(shares_worth(shares, total_shares, total_stake))
+}
+
+/// Settles a delegation's rewards up to the validator's current index; returns the worth of
+/// its shares.
 pub(crate) fn settle(c: &mut Ctx<'_>, delegator: Address, operator: Address) -> Result<U256, Exit> {
     let d = delegation_base(delegator, operator);
-    let stake = c.sload(at(d, delegation::STAKE))?;
+    let shares = c.sload(at(d, delegation::SHARES))?;
     let snapshot = c.sload(at(d, delegation::SNAPSHOT))?;
     let index = c.sload(at(validator_base(operator), validator::INDEX))?;
     if index != snapshot {
-        let earned = stake * (index - snapshot) / reward_scale();
+        let earned = shares * (index - snapshot) / reward_scale();
         if !earned.is_zero() {
             c.add(at(d, delegation::UNCLAIMED), earned)?;
         }
         c.sstore(at(d, delegation::SNAPSHOT), index)?;
     }
-    Ok(stake)
+    delegation_tokens(c, delegator, operator)
 }
 
 /// Rewards a delegation could claim now (settled + unsettled), without writing.
@@ -68,52 +109,96 @@ pub(crate) fn pending(
 ) -> Result<U256, Exit> {
     let d = delegation_base(delegator, operator);
     let v = validator_base(operator);
-    let stake = c.sload(at(d, delegation::STAKE))?;
+    let shares = c.sload(at(d, delegation::SHARES))?;
     let snapshot = c.sload(at(d, delegation::SNAPSHOT))?;
     let index = c.sload(at(v, validator::INDEX))?;
     let mut total =
-        c.sload(at(d, delegation::UNCLAIMED))? + stake * (index - snapshot) / reward_scale();
+        c.sload(at(d, delegation::UNCLAIMED))? + shares * (index - snapshot) / reward_scale();
     if delegator == operator {
         total += c.sload(at(v, validator::COMMISSION_UNCLAIMED))?;
     }
     Ok(total)
 }
 
-/// Adds `amount` to a (settled) delegation and the totals.
+/// Bonds `amount` (already in the delegation escrow) to a (settled) delegation as shares.
 pub(crate) fn bond(
     c: &mut Ctx<'_>,
     delegator: Address,
     operator: Address,
     amount: U256,
 ) -> Result<(), Exit> {
+    let v = validator_base(operator);
+    let total_shares = c.sload(at(v, validator::TOTAL_SHARES))?;
+    let total_stake = c.sload(at(v, validator::TOTAL_STAKE))?;
+    let shares = if total_shares.is_zero() {
+        amount
+    } else if total_stake.is_zero() {
+        // Slashed to nothing: new stake would buy worthless shares. Such a validator is
+        // tombstoned, and callers refuse tombstoned validators before bonding.
+        return Err(IStaking::Tombstoned { operator }.into());
+    } else {
+        amount * total_shares / total_stake
+    };
+    if shares.is_zero() {
+        return Err(IStaking::ZeroAmount {}.into());
+    }
+    c.sstore(at(v, validator::TOTAL_SHARES), total_shares + shares)?;
     let d = delegation_base(delegator, operator);
-    c.add(at(d, delegation::STAKE), amount)?;
+    c.add(at(d, delegation::SHARES), shares)?;
     if c.sload(at(d, delegation::LISTED))?.is_zero() {
         c.sstore(at(d, delegation::LISTED), U256::from(1))?;
         let list = address_slot(delegator, U256::from(slot::DELEGATED_TO));
         c.push_address(list, operator)?;
     }
-    c.add(at(validator_base(operator), validator::TOTAL_STAKE), amount)?;
+    c.sstore(at(v, validator::TOTAL_STAKE), total_stake + amount)?;
     c.add(U256::from(slot::TOTAL_BONDED), amount)
 }
 
-/// Removes `amount` from a (settled) delegation into an unbonding entry whose funds stay in
-/// `escrow`, burning `penalty` of it; returns the completion time.
+/// Takes `amount` (at most its worth, which the caller checks) out of a (settled) delegation,
+/// burning the shares it was worth; the funds stay in the delegation escrow.
+pub(crate) fn take_shares(
+    c: &mut Ctx<'_>,
+    delegator: Address,
+    operator: Address,
+    amount: U256,
+) -> Result<(), Exit> {
+    let v = validator_base(operator);
+    let d = delegation_base(delegator, operator);
+    let shares = c.sload(at(d, delegation::SHARES))?;
+    let total_shares = c.sload(at(v, validator::TOTAL_SHARES))?;
+    let total_stake = c.sload(at(v, validator::TOTAL_STAKE))?;
+    let burned = if amount == shares_worth(shares, total_shares, total_stake) {
+        shares
+    } else {
+        // Rounded up, so what stays behind is never worth more than the shares left.
+        (amount * total_shares).div_ceil(total_stake)
+    };
+    c.sstore(at(d, delegation::SHARES), shares - burned)?;
+    c.sstore(at(v, validator::TOTAL_SHARES), total_shares - burned)?;
+    c.sstore(at(v, validator::TOTAL_STAKE), total_stake - amount)?;
+    c.sub(U256::from(slot::TOTAL_BONDED), amount)
+}
+
+/// Burns `amount` held by `account` (an escrow) and counts it in `totalBurned`.
+pub(crate) fn burn(c: &mut Ctx<'_>, account: Address, amount: U256) -> Result<(), Exit> {
+    if amount.is_zero() {
+        return Ok(());
+    }
+    c.burn(account, amount)?;
+    c.add(U256::from(slot::TOTAL_BURNED), amount)
+}
+
+/// Moves `amount` of a (settled) delegation into an unbonding entry, burning `penalty` of it;
+/// returns the completion time.
 pub(crate) fn unbond(
     c: &mut Ctx<'_>,
     delegator: Address,
     operator: Address,
     amount: U256,
     penalty: U256,
-    escrow: Address,
 ) -> Result<u64, Exit> {
-    let d = delegation_base(delegator, operator);
-    c.sub(at(d, delegation::STAKE), amount)?;
-    c.sub(at(validator_base(operator), validator::TOTAL_STAKE), amount)?;
-    c.sub(U256::from(slot::TOTAL_BONDED), amount)?;
-    if !penalty.is_zero() {
-        c.burn(escrow, penalty)?;
-    }
+    take_shares(c, delegator, operator, amount)?;
+    burn(c, DELEGATION_ADDRESS, penalty)?;
     let amount = amount - penalty;
     c.add(U256::from(slot::TOTAL_UNBONDING), amount)?;
     let completion = c.timestamp() + param(c, slot::UNBONDING_PERIOD)?.saturating_to::<u64>();
@@ -124,9 +209,105 @@ pub(crate) fn unbond(
     c.sstore(entry(unbonding::AMOUNT), amount)?;
     c.sstore(entry(unbonding::COMPLETION), U256::from(completion))?;
     c.sstore(entry(unbonding::HEIGHT), U256::from(c.block_number()))?;
-    c.sstore(entry(unbonding::ESCROW), address_word(escrow))?;
+    c.sstore(entry(unbonding::INITIAL), amount)?;
     c.sstore(list, U256::from(len + 1))?;
+    // Index the delegator under the validator, so a slash finds its entries.
+    let listed = layout::mapping_slot(
+        delegator.into_word(),
+        address_slot(operator, U256::from(slot::UNBONDING_LISTED)),
+    );
+    if c.sload(listed)?.is_zero() {
+        c.sstore(listed, U256::from(1))?;
+        c.push_address(
+            address_slot(operator, U256::from(slot::UNBONDING_DELEGATORS)),
+            delegator,
+        )?;
+    }
     Ok(completion)
+}
+
+/// Slashes `bps` of `operator`'s bonded stake and of its unbonding entries created at or after
+/// `since_height` (a fraction of each entry's initial amount, at most what is left; matured
+/// entries are out of reach). The funds stay in the delegation escrow; returns the total the
+/// caller must burn or pay out. Runs over the delegators with unbonding entries from this
+/// validator, pruning those with none left.
+pub(crate) fn slash(
+    c: &mut Ctx<'_>,
+    operator: Address,
+    bps: U256,
+    since_height: u64,
+) -> Result<U256, Exit> {
+    let base = validator_base(operator);
+    let total_stake = c.sload(at(base, validator::TOTAL_STAKE))?;
+    let bonded_cut = total_stake * bps / U256::from(BPS);
+    c.sstore(at(base, validator::TOTAL_STAKE), total_stake - bonded_cut)?;
+    c.sub(U256::from(slot::TOTAL_BONDED), bonded_cut)?;
+
+    let now = U256::from(c.timestamp());
+    let delegators = address_slot(operator, U256::from(slot::UNBONDING_DELEGATORS));
+    let mut count = c.sload(delegators)?.saturating_to::<u64>();
+    let mut unbonding_cut = U256::ZERO;
+    let mut i = 0;
+    while i < count {
+        let delegator = word_address(c.sload(array_slot(delegators, i, 1))?);
+        let list = address_slot(delegator, U256::from(slot::UNBONDINGS));
+        let len = c.sload(list)?.saturating_to::<u64>();
+        let mut live = false;
+        for j in 0..len {
+            let entry = |field| array_slot(list, j, unbonding::SIZE) + U256::from(field);
+            if word_address(c.sload(entry(unbonding::VALIDATOR))?) != operator
+                || c.sload(entry(unbonding::COMPLETION))? <= now
+            {
+                continue;
+            }
+            live = true;
+            if c.sload(entry(unbonding::HEIGHT))? < U256::from(since_height) {
+                continue;
+            }
+            let left = c.sload(entry(unbonding::AMOUNT))?;
+            let cut = (c.sload(entry(unbonding::INITIAL))? * bps / U256::from(BPS)).min(left);
+            if !cut.is_zero() {
+                c.sstore(entry(unbonding::AMOUNT), left - cut)?;
+                unbonding_cut += cut;
+            }
+        }
+        if live {
+            i += 1;
+            continue;
+        }
+        count -= 1;
+        let last = c.sload(array_slot(delegators, count, 1))?;
+        c.sstore(array_slot(delegators, i, 1), last)?;
+        c.sstore(array_slot(delegators, count, 1), U256::ZERO)?;
+        c.sstore(delegators, U256::from(count))?;
+        c.sstore(
+            layout::mapping_slot(
+                delegator.into_word(),
+                address_slot(operator, U256::from(slot::UNBONDING_LISTED)),
+            ),
+            U256::ZERO,
+        )?;
+    }
+    c.sub(U256::from(slot::TOTAL_UNBONDING), unbonding_cut)?;
+    Ok(bonded_cut + unbonding_cut)
+}
+
+/// Jails `operator` for good: out of the active set, never unjailed, never bonded to again.
+pub(crate) fn tombstone(c: &mut Ctx<'_>, base: U256) -> Result<(), Exit> {
+    c.sstore(at(base, validator::STATUS), U256::from(status::JAILED))?;
+    c.sstore(at(base, validator::TOMBSTONED), U256::from(1))?;
+    c.sstore(at(base, validator::JAILED_UNTIL), U256::from(u64::MAX))
+}
+
+/// Fails if `operator`'s validator is tombstoned.
+pub(crate) fn not_tombstoned(c: &mut Ctx<'_>, operator: Address) -> Result<(), Exit> {
+    if !c
+        .sload(at(validator_base(operator), validator::TOMBSTONED))?
+        .is_zero()
+    {
+        return Err(IStaking::Tombstoned { operator }.into());
+    }
+    Ok(())
 }
 
 fn check_description(d: &IStaking::Description) -> Result<(), Exit> {
@@ -149,12 +330,13 @@ fn store_description(c: &mut Ctx<'_>, base: U256, d: &IStaking::Description) -> 
 }
 
 /// Re-evaluates whether the validator's self-stake keeps it a bonded candidate.
-pub(crate) fn update_status(c: &mut Ctx<'_>, base: U256) -> Result<(), Exit> {
+pub(crate) fn update_status(c: &mut Ctx<'_>, operator: Address) -> Result<(), Exit> {
+    let base = validator_base(operator);
     if c.sload(at(base, validator::STATUS))? == U256::from(status::JAILED) {
         // Only `unjail` leaves jail.
         return Ok(());
     }
-    let self_stake = c.sload(at(base, validator::SELF_STAKE))?;
+    let self_stake = delegation_tokens(c, operator, operator)?;
     let min = param(c, slot::MIN_SELF_STAKE)?;
     let new = if self_stake >= min && !self_stake.is_zero() {
         status::BONDED
@@ -175,7 +357,7 @@ pub(crate) fn create_validator(
         return Err(IStaking::ValidatorExists { operator }.into());
     }
     let key_slot = layout::mapping_slot(call.consensusKey, U256::from(slot::KEY_OWNER));
-    if call.consensusKey == B256::ZERO || !c.sload(key_slot)?.is_zero() {
+    if !evidence::valid_consensus_key(call.consensusKey) || !c.sload(key_slot)?.is_zero() {
         return Err(IStaking::InvalidConsensusKey {
             key: call.consensusKey,
         }
@@ -212,10 +394,10 @@ pub(crate) fn create_validator(
         at(base, validator::COMMISSION_AT),
         U256::from(c.timestamp()),
     )?;
-    c.sstore(at(base, validator::SELF_STAKE), stake)?;
     c.sstore(at(base, validator::STATUS), U256::from(status::BONDED))?;
     store_description(c, base, &call.description)?;
     c.push_address(U256::from(slot::VALIDATOR_LIST), operator)?;
+    c.transfer(STAKING_ADDRESS, DELEGATION_ADDRESS, stake)?;
     bond(c, operator, operator, stake)?;
     c.emit(
         STAKING_ADDRESS,
@@ -283,15 +465,16 @@ pub(crate) fn edit_validator(
 /// `addStake`.
 pub(crate) fn add_stake(c: &mut Ctx<'_>) -> Result<(), Exit> {
     let operator = c.caller();
-    let base = existing_validator(c, operator)?;
+    existing_validator(c, operator)?;
+    not_tombstoned(c, operator)?;
     let amount = c.value();
     if amount.is_zero() {
         return Err(IStaking::ZeroAmount {}.into());
     }
     settle(c, operator, operator)?;
+    c.transfer(STAKING_ADDRESS, DELEGATION_ADDRESS, amount)?;
     bond(c, operator, operator, amount)?;
-    c.add(at(base, validator::SELF_STAKE), amount)?;
-    update_status(c, base)?;
+    update_status(c, operator)?;
     c.emit(
         STAKING_ADDRESS,
         IStaking::StakeAdded { operator, amount }.encode_log_data(),
@@ -305,7 +488,7 @@ pub(crate) fn unstake(c: &mut Ctx<'_>, amount: U256) -> Result<(), Exit> {
     if amount.is_zero() {
         return Err(IStaking::ZeroAmount {}.into());
     }
-    let self_stake = c.sload(at(base, validator::SELF_STAKE))?;
+    let self_stake = settle(c, operator, operator)?;
     if amount > self_stake {
         return Err(IStaking::InsufficientStake {
             requested: amount,
@@ -313,15 +496,13 @@ pub(crate) fn unstake(c: &mut Ctx<'_>, amount: U256) -> Result<(), Exit> {
         }
         .into());
     }
-    settle(c, operator, operator)?;
     let penalty = if c.sload(at(base, validator::STATUS))? == U256::from(status::JAILED) {
         amount * param(c, slot::JAILED_UNSTAKE_PENALTY_BPS)? / U256::from(BPS)
     } else {
         U256::ZERO
     };
-    let completion = unbond(c, operator, operator, amount, penalty, STAKING_ADDRESS)?;
-    c.sstore(at(base, validator::SELF_STAKE), self_stake - amount)?;
-    update_status(c, base)?;
+    let completion = unbond(c, operator, operator, amount, penalty)?;
+    update_status(c, operator)?;
     c.emit(
         STAKING_ADDRESS,
         IStaking::StakeRemoved {
@@ -350,7 +531,7 @@ pub(crate) fn distribute_rewards(
     }
     let commission = amount * c.sload(at(base, validator::COMMISSION))? / U256::from(BPS);
     let rest = amount - commission;
-    let total = c.sload(at(base, validator::TOTAL_STAKE))?;
+    let total = c.sload(at(base, validator::TOTAL_SHARES))?;
     if total.is_zero() {
         record_reward(c, proposer, amount)?;
         c.add(at(base, validator::COMMISSION_UNCLAIMED), amount)?;
@@ -428,8 +609,9 @@ pub(crate) fn advance_epoch(c: &mut Ctx<'_>) -> Result<(), Exit> {
     )
 }
 
-/// `recordSigners`: protocol only. Updates every bonded member of the epoch set's uptime window
-/// and jails those below the minimum uptime over a full window.
+/// `recordSigners`: protocol only. Updates every bonded member of the epoch set's uptime window;
+/// those below the minimum uptime over a full window are jailed and slashed (escalating with
+/// each offence; unbonding entries created within the window are slashed too).
 pub(crate) fn record_signers(c: &mut Ctx<'_>, signers: &[Address]) -> Result<(), Exit> {
     if c.caller() != SYSTEM_ADDRESS {
         return Err(IStaking::Unauthorized { caller: c.caller() }.into());
@@ -481,6 +663,28 @@ pub(crate) fn record_signers(c: &mut Ctx<'_>, signers: &[Address]) -> Result<(),
                 }
                 .encode_log_data(),
             )?;
+            let offences = c.sload(at(base, validator::DOWNTIME_OFFENCES))?;
+            c.sstore(at(base, validator::DOWNTIME_OFFENCES), offences + U256::from(1))?;
+            let bps = param(
+                c,
+                slot::DOWNTIME_SLASH_BPS + offences.saturating_to::<u64>().min(2),
+            )?;
+            let since = c.block_number().saturating_sub(window);
+            let amount = slash(c, operator, bps, since)?;
+            burn(c, DELEGATION_ADDRESS, amount)?;
+            if c.sload(at(base, validator::TOTAL_STAKE))?.is_zero() {
+                tombstone(c, base)?;
+            }
+            c.emit(
+                STAKING_ADDRESS,
+                IStaking::ValidatorSlashed {
+                    operator,
+                    reason: SLASH_DOWNTIME,
+                    fractionBps: bps.saturating_to(),
+                    amount,
+                }
+                .encode_log_data(),
+            )?;
         }
     }
     Ok(())
@@ -493,6 +697,7 @@ pub(crate) fn unjail(c: &mut Ctx<'_>) -> Result<(), Exit> {
     if c.sload(at(base, validator::STATUS))? != U256::from(status::JAILED) {
         return Err(IStaking::NotJailed { operator }.into());
     }
+    not_tombstoned(c, operator)?;
     let until = c
         .sload(at(base, validator::JAILED_UNTIL))?
         .saturating_to::<u64>();
@@ -508,11 +713,9 @@ pub(crate) fn unjail(c: &mut Ctx<'_>) -> Result<(), Exit> {
         }
         .into());
     }
-    if !fee.is_zero() {
-        c.burn(STAKING_ADDRESS, fee)?;
-    }
+    burn(c, STAKING_ADDRESS, fee)?;
     c.sstore(at(base, validator::STATUS), U256::from(status::BONDED))?;
-    update_status(c, base)?;
+    update_status(c, operator)?;
     c.emit(
         STAKING_ADDRESS,
         IStaking::ValidatorUnjailed { operator, fee }.encode_log_data(),
@@ -533,7 +736,7 @@ pub(crate) fn validator_info(
         operator,
         consensusKey: B256::from(word(c, validator::KEY)?),
         status: word(c, validator::STATUS)?.saturating_to(),
-        selfStake: word(c, validator::SELF_STAKE)?,
+        selfStake: delegation_tokens(c, operator, operator)?,
         totalStake: word(c, validator::TOTAL_STAKE)?,
         commissionBps: word(c, validator::COMMISSION)?.saturating_to(),
         maxCommissionBps: word(c, validator::MAX_COMMISSION)?.saturating_to(),
@@ -547,6 +750,9 @@ pub(crate) fn validator_info(
         },
         jailedUntil: word(c, validator::JAILED_UNTIL)?.saturating_to(),
         missedBlocks: word(c, validator::MISSED_COUNT)?,
+        downtimeOffences: word(c, validator::DOWNTIME_OFFENCES)?,
+        tombstoned: !word(c, validator::TOMBSTONED)?.is_zero(),
+        totalShares: word(c, validator::TOTAL_SHARES)?,
     })
 }
 
@@ -592,5 +798,15 @@ pub(crate) fn params(c: &mut Ctx<'_>) -> Result<IStaking::Params, Exit> {
         jailTime: param(c, slot::JAIL_TIME)?,
         unjailFee: param(c, slot::UNJAIL_FEE)?,
         jailedUnstakePenaltyBps: param(c, slot::JAILED_UNSTAKE_PENALTY_BPS)?,
+        downtimeSlashBps: [
+            param(c, slot::DOWNTIME_SLASH_BPS)?,
+            param(c, slot::DOWNTIME_SLASH_BPS + 1)?,
+            param(c, slot::DOWNTIME_SLASH_BPS + 2)?,
+        ],
+        doubleSignSlashBps: param(c, slot::DOUBLE_SIGN_SLASH_BPS)?,
+        reporterRewardBps: param(c, slot::REPORTER_REWARD_BPS)?,
+        maxEvidenceAge: param(c, slot::MAX_EVIDENCE_AGE)?,
+        baseFeeBurnBps: param(c, slot::BASE_FEE_BURN_BPS)?,
+        chainId: param(c, slot::CHAIN_ID)?,
     })
 }

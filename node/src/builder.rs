@@ -152,7 +152,8 @@ impl BlockBuilder {
         use alloy_evm::Evm as _;
         let staking = &self.spec.params.staking;
         // EIP-1559 burns the whole base fee; the pool's share is minted back.
-        let unburned = base_fees * U256::from(10_000 - staking.base_fee_burn_bps) / U256::from(10_000);
+        let unburned =
+            base_fees * U256::from(10_000 - staking.base_fee_burn_bps) / U256::from(10_000);
         let minted = staking.block_reward + unburned;
         let evm = executor.evm_mut();
         evm.db_mut()
@@ -258,14 +259,13 @@ impl BlockBuilder {
             }
         }
         let executed = started.elapsed();
-        let system_logs =
-            self.distribute_rewards(
-                &mut executor,
-                parent.number + 1,
-                attrs.proposer,
-                fees,
-                U256::from(gas_used) * U256::from(base_fee),
-            )?;
+        let system_logs = self.distribute_rewards(
+            &mut executor,
+            parent.number + 1,
+            attrs.proposer,
+            fees,
+            U256::from(gas_used) * U256::from(base_fee),
+        )?;
         let (_evm, result) = executor
             .finish()
             .map_err(|e| BuildError::Execution(e.to_string()))?;

@@ -194,7 +194,10 @@ pub fn genesis_accounts(
             U256::from(params.reporter_reward_bps),
         ),
         (slot::MAX_EVIDENCE_AGE, U256::from(params.max_evidence_age)),
-        (slot::BASE_FEE_BURN_BPS, U256::from(params.base_fee_burn_bps)),
+        (
+            slot::BASE_FEE_BURN_BPS,
+            U256::from(params.base_fee_burn_bps),
+        ),
         (slot::CHAIN_ID, U256::from(chain_id)),
     ] {
         db.insert_account_storage(STAKING_ADDRESS, U256::from(index), value)

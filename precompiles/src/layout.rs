@@ -302,7 +302,7 @@ pub fn next_active_set<S: Slots>(s: &mut S) -> Result<Vec<(Address, U256)>, S::E
         }
     }
     // Stable sort: equal stakes keep creation order.
-    candidates.sort_by(|a, b| b.1.cmp(&a.1));
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.1));
     candidates.truncate(max);
     Ok(candidates)
 }

@@ -11,6 +11,7 @@ use computechain_precompiles::{
     DELEGATION_ADDRESS, STAKING_ADDRESS, SYSTEM_ADDRESS,
     genesis::{GenesisValidator, StakingGenesis, genesis_accounts},
     interfaces::{IDelegation, IStaking},
+    staking::evidence::vote_message,
 };
 use ed25519_dalek::{Signer, SigningKey};
 use revm::{
@@ -1188,7 +1189,8 @@ fn downtime_jails_slashes_with_escalation_and_unjail_follows_the_rules() {
             IStaking::recordSignersCall { signers: vec![] }.abi_encode(),
         )
         .revert(IStaking::Unauthorized { caller: addr(1) });
-    let info = |chain: &mut Chain, v| chain.view(STAKING_ADDRESS, IStaking::validatorCall { operator: v });
+    let info =
+        |chain: &mut Chain, v| chain.view(STAKING_ADDRESS, IStaking::validatorCall { operator: v });
     let delegation = |chain: &mut Chain, delegator| {
         chain.view(
             DELEGATION_ADDRESS,
@@ -1236,11 +1238,19 @@ fn downtime_jails_slashes_with_escalation_and_unjail_follows_the_rules() {
     );
     let slashed = IStaking::ValidatorSlashed::decode_log_data(&logs[1].data).unwrap();
     assert_eq!(
-        (slashed.operator, slashed.reason, slashed.fractionBps, slashed.amount),
+        (
+            slashed.operator,
+            slashed.reason,
+            slashed.fractionBps,
+            slashed.amount
+        ),
         (addr(2), 1, 500, ether(11) + ether(1))
     );
     let v = info(&mut chain, addr(2));
-    assert_eq!((v.status, v.totalStake, v.selfStake), (3, ether(209), ether(95)));
+    assert_eq!(
+        (v.status, v.totalStake, v.selfStake),
+        (3, ether(209), ether(95))
+    );
     assert_eq!(v.downtimeOffences, U256::from(1));
     assert_eq!(delegation(&mut chain, addr(5)), ether(95));
     assert_eq!(delegation(&mut chain, addr(6)), ether(19));
@@ -1257,10 +1267,7 @@ fn downtime_jails_slashes_with_escalation_and_unjail_follows_the_rules() {
     );
     assert_eq!(burned(&mut chain), ether(12));
     assert_eq!(supply(&mut chain), initial_supply);
-    assert_eq!(
-        info(&mut chain, addr(1)).missedBlocks,
-        U256::ZERO
-    );
+    assert_eq!(info(&mut chain, addr(1)).missedBlocks, U256::ZERO);
     assert_eq!(
         chain.next_epoch(),
         vec![addr(1)],
@@ -1307,7 +1314,10 @@ fn downtime_jails_slashes_with_escalation_and_unjail_follows_the_rules() {
     );
     // Shares are burned rounding up: what stays is at most 1 wei short of the difference.
     let self_after = info(&mut chain, addr(2)).selfStake;
-    assert!(self_after <= self_before - ether(20) && self_after + U256::from(1) >= self_before - ether(20));
+    assert!(
+        self_after <= self_before - ether(20)
+            && self_after + U256::from(1) >= self_before - ether(20)
+    );
     add_stake(&mut chain, ether(30)).ok();
     let unjail = IStaking::unjailCall {}.abi_encode();
     chain
@@ -1358,7 +1368,10 @@ fn downtime_jails_slashes_with_escalation_and_unjail_follows_the_rules() {
         (slashed.fractionBps, slashed.amount),
         (1000, before / U256::from(10) + ether(18) / U256::from(10))
     );
-    assert_eq!(info(&mut chain, addr(2)).totalStake, before - before / U256::from(10));
+    assert_eq!(
+        info(&mut chain, addr(2)).totalStake,
+        before - before / U256::from(10)
+    );
     assert_eq!(info(&mut chain, addr(2)).status, 3);
     // After the jail time unjail is free.
     chain.timestamp += 100;
@@ -1461,17 +1474,45 @@ fn epoch_change_succeeds_with_thousands_of_validators() {
         .ok();
 }
 
-/// An independent model of the reward rules stated in IDelegation: commission first, the rest
-/// raises the validator's index by floor((rest * 1e36 + remainder) / totalStake); a delegation
-/// settles floor(stake * (index - snapshot) / 1e36) whenever it changes or claims.
+/// An independent model of the rules stated in IStaking and IDelegation: shares (bond mints
+/// floor(amount * shares / stake), unbond burns ceil(amount * shares / stake) or all), slashes
+/// (a fraction of the bonded stake and of each unmatured entry's initial amount created at or
+/// after the infraction), and F1 rewards (commission first, the rest raises the per-share index
+/// by floor((rest * 1e36 + remainder) / shares); a delegation settles
+/// floor(shares * (index - snapshot) / 1e36) whenever it changes or claims).
 #[derive(Default)]
 struct Model {
-    index: std::collections::HashMap<Address, U256>,
-    remainder: std::collections::HashMap<Address, U256>,
-    total: std::collections::HashMap<Address, U256>,
-    commission: std::collections::HashMap<Address, U256>,
-    /// (delegator, validator) -> (stake, snapshot, unclaimed)
+    validators: std::collections::HashMap<Address, ModelValidator>,
+    /// Creation order (ties in the active set).
+    order: Vec<Address>,
+    /// (delegator, validator) -> (shares, snapshot, unclaimed)
     pairs: std::collections::BTreeMap<(Address, Address), (U256, U256, U256)>,
+    /// Each delegator's unbonding entries, in the precompile's order.
+    entries: std::collections::HashMap<Address, Vec<ModelEntry>>,
+    epoch_set: Vec<Address>,
+}
+
+#[derive(Default)]
+struct ModelValidator {
+    rate: u64,
+    shares: U256,
+    stake: U256,
+    index: U256,
+    remainder: U256,
+    commission: U256,
+    bonded: bool,
+    jailed: bool,
+    tombstoned: bool,
+    offences: usize,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct ModelEntry {
+    validator: Address,
+    amount: U256,
+    initial: U256,
+    height: u64,
+    completion: u64,
 }
 
 impl Model {
@@ -1479,59 +1520,175 @@ impl Model {
         U256::from(10u64).pow(U256::from(36))
     }
 
-    fn settle(&mut self, d: Address, v: Address) -> &mut (U256, U256, U256) {
-        let index = self.index.get(&v).copied().unwrap_or_default();
+    fn tokens(&self, d: Address, v: Address) -> U256 {
+        let shares = self.pairs.get(&(d, v)).map(|p| p.0).unwrap_or_default();
+        let val = &self.validators[&v];
+        if val.shares.is_zero() {
+            U256::ZERO
+        } else {
+            shares * val.stake / val.shares
+        }
+    }
+
+    fn settle(&mut self, d: Address, v: Address) -> U256 {
+        let index = self.validators[&v].index;
         let pair = self.pairs.entry((d, v)).or_default();
         pair.2 += pair.0 * (index - pair.1) / Self::scale();
         pair.1 = index;
-        pair
+        self.tokens(d, v)
+    }
+
+    fn create(&mut self, v: Address, rate: u64, stake: U256) {
+        self.validators.insert(
+            v,
+            ModelValidator {
+                rate,
+                ..Default::default()
+            },
+        );
+        self.order.push(v);
+        self.bond(v, v, stake);
+        self.update_status(v);
+    }
+
+    fn update_status(&mut self, v: Address) {
+        let own = self.tokens(v, v);
+        let val = self.validators.get_mut(&v).unwrap();
+        if !val.jailed {
+            val.bonded = own >= ether(100);
+        }
     }
 
     fn bond(&mut self, d: Address, v: Address, amount: U256) {
-        self.settle(d, v).0 += amount;
-        *self.total.entry(v).or_default() += amount;
+        self.settle(d, v);
+        let val = self.validators.get_mut(&v).unwrap();
+        let shares = if val.shares.is_zero() {
+            amount
+        } else {
+            amount * val.shares / val.stake
+        };
+        val.shares += shares;
+        val.stake += amount;
+        self.pairs.get_mut(&(d, v)).unwrap().0 += shares;
     }
 
-    fn unbond(&mut self, d: Address, v: Address, amount: U256) {
-        self.settle(d, v).0 -= amount;
-        *self.total.get_mut(&v).unwrap() -= amount;
+    /// Takes `amount` out of a settled delegation.
+    fn take(&mut self, d: Address, v: Address, amount: U256) {
+        let worth = self.tokens(d, v);
+        let val = self.validators.get_mut(&v).unwrap();
+        let pair = self.pairs.get_mut(&(d, v)).unwrap();
+        let burned = if amount == worth {
+            pair.0
+        } else {
+            (amount * val.shares).div_ceil(val.stake)
+        };
+        pair.0 -= burned;
+        val.shares -= burned;
+        val.stake -= amount;
     }
 
-    fn distribute(&mut self, v: Address, rate_bps: u64, amount: U256) {
-        let c = amount * U256::from(rate_bps) / U256::from(10_000);
-        *self.commission.entry(v).or_default() += c;
-        let total = self.total[&v];
-        let numerator =
-            (amount - c) * Self::scale() + self.remainder.get(&v).copied().unwrap_or_default();
-        *self.index.entry(v).or_default() += numerator / total;
-        self.remainder.insert(v, numerator % total);
+    fn unbond(&mut self, d: Address, v: Address, amount: U256, penalty: U256, chain: &Chain) {
+        self.settle(d, v);
+        self.take(d, v, amount);
+        self.entries.entry(d).or_default().push(ModelEntry {
+            validator: v,
+            amount: amount - penalty,
+            initial: amount - penalty,
+            height: chain.number,
+            completion: chain.timestamp + 1000,
+        });
+    }
+
+    fn distribute(&mut self, v: Address, amount: U256) {
+        let val = self.validators.get_mut(&v).unwrap();
+        if val.shares.is_zero() {
+            val.commission += amount;
+            return;
+        }
+        let c = amount * U256::from(val.rate) / U256::from(10_000);
+        val.commission += c;
+        let numerator = (amount - c) * Self::scale() + val.remainder;
+        val.index += numerator / val.shares;
+        val.remainder = numerator % val.shares;
     }
 
     fn pending(&self, d: Address, v: Address) -> U256 {
-        let (stake, snapshot, unclaimed) = self.pairs.get(&(d, v)).copied().unwrap_or_default();
-        let index = self.index.get(&v).copied().unwrap_or_default();
-        let commission = if d == v {
-            self.commission.get(&v).copied().unwrap_or_default()
-        } else {
-            U256::ZERO
-        };
-        unclaimed + stake * (index - snapshot) / Self::scale() + commission
+        let (shares, snapshot, unclaimed) = self.pairs.get(&(d, v)).copied().unwrap_or_default();
+        let val = &self.validators[&v];
+        let commission = if d == v { val.commission } else { U256::ZERO };
+        unclaimed + shares * (val.index - snapshot) / Self::scale() + commission
     }
 
     fn claim(&mut self, d: Address, v: Address) -> U256 {
         let pending = self.pending(d, v);
-        self.settle(d, v).2 = U256::ZERO;
+        self.settle(d, v);
+        self.pairs.get_mut(&(d, v)).unwrap().2 = U256::ZERO;
         if d == v {
-            self.commission.remove(&v);
+            self.validators.get_mut(&v).unwrap().commission = U256::ZERO;
         }
         pending
+    }
+
+    fn slash(&mut self, v: Address, bps: u64, since: u64, now: u64) -> U256 {
+        let val = self.validators.get_mut(&v).unwrap();
+        let mut total = val.stake * U256::from(bps) / U256::from(10_000);
+        val.stake -= total;
+        for entry in self.entries.values_mut().flatten() {
+            if entry.validator == v && entry.completion > now && entry.height >= since {
+                let cut = (entry.initial * U256::from(bps) / U256::from(10_000)).min(entry.amount);
+                entry.amount -= cut;
+                total += cut;
+            }
+        }
+        total
+    }
+
+    /// Pays out matured entries the way the precompile walks them (swap-remove).
+    fn withdraw(&mut self, d: Address, now: u64) -> Option<U256> {
+        let list = self.entries.entry(d).or_default();
+        let (mut i, mut total, mut matured) = (0, U256::ZERO, false);
+        while i < list.len() {
+            if list[i].completion > now {
+                i += 1;
+                continue;
+            }
+            total += list.swap_remove(i).amount;
+            matured = true;
+        }
+        matured.then_some(total)
+    }
+
+    fn top(&self, seats: usize) -> Vec<Address> {
+        let mut set: Vec<Address> = self
+            .order
+            .iter()
+            .copied()
+            .filter(|v| self.validators[v].bonded)
+            .collect();
+        set.sort_by(|a, b| self.validators[b].stake.cmp(&self.validators[a].stake));
+        set.truncate(seats);
+        set
     }
 }
 
 #[test]
 fn random_operations_conserve_supply_and_pay_exact_rewards() {
+    let (mut slashes, mut double_signs) = (0, 0);
+    for seed in [11, 12, 13] {
+        let (s, d) = random_run(seed);
+        (slashes, double_signs) = (slashes + s, double_signs + d);
+    }
+    assert!(
+        slashes > 0 && double_signs > 0,
+        "{slashes} slashes, {double_signs} double signs"
+    );
+}
+
+/// 400 random operations from `seed`, checked against the model after each; returns how many
+/// downtime slashes and double signs happened.
+fn random_run(seed: u64) -> (usize, usize) {
     let mut chain = Chain::new(&[]);
-    let mut seed = 11u64;
+    let mut seed = seed;
     let mut rand = move |n: u64| {
         seed = seed
             .wrapping_mul(6364136223846793005)
@@ -1539,60 +1696,65 @@ fn random_operations_conserve_supply_and_pay_exact_rewards() {
         (seed >> 33) % n
     };
     let users: Vec<Address> = (1..=8u8).map(addr).collect();
-    let supply = |chain: &Chain| -> U256 {
+    let validators = &users[..3];
+    let burned = |chain: &mut Chain| chain.view(STAKING_ADDRESS, IStaking::totalBurnedCall {});
+    let supply = |chain: &mut Chain| -> U256 {
+        let burned = burned(chain);
         users
             .iter()
             .chain([&STAKING_ADDRESS, &DELEGATION_ADDRESS, &addr(99)])
             .map(|a| chain.balance(*a))
-            .fold(U256::ZERO, |x, y| x + y)
+            .fold(burned, |x, y| x + y)
     };
-    let genesis_supply = supply(&chain) - chain.minted;
-    let rates = [500u64, 2000];
+    let genesis_supply = supply(&mut chain) - chain.minted;
     let mut model = Model::default();
-    for (i, v) in users[..2].iter().enumerate() {
-        chain
-            .create(
-                *v,
-                i as u8 + 1,
-                ether(100 * (i as u64 + 1)),
-                rates[i] as u16,
-            )
-            .ok();
-        model.bond(*v, *v, ether(100 * (i as u64 + 1)));
+    for (i, v) in validators.iter().enumerate() {
+        let (rate, stake) = (500 * (i as u64 + 1), ether(100 * (i as u64 + 1)));
+        chain.create(*v, i as u8 + 1, stake, rate as u16).ok();
+        model.create(*v, rate, stake);
     }
-    let mut claimed = U256::ZERO;
-    for step in 0..200 {
+    model.epoch_set = model.top(2);
+    assert_eq!(chain.next_epoch(), model.epoch_set);
+    let (mut claimed, mut slashes, mut double_signs) = (U256::ZERO, 0, 0);
+    for step in 0..400 {
+        chain.number += 1;
         let user = users[rand(8) as usize];
-        let vi = rand(2) as usize;
-        let validator = users[vi];
-        match rand(5) {
-            0 => {
+        let vi = rand(3) as usize;
+        let validator = validators[vi];
+        let other = validators[(vi + 1 + rand(2) as usize) % 3];
+        let call = |chain: &mut Chain, from: Address, to: Address, value: U256, data: Vec<u8>| {
+            chain.call(from, to, value, data)
+        };
+        match rand(14) {
+            0 | 1 => {
                 let amount = ether(1 + rand(50));
-                chain.delegate(user, validator, amount).ok();
-                model.bond(user, validator, amount);
-            }
-            1 => {
-                let have = model
-                    .pairs
-                    .get(&(user, validator))
-                    .map(|p| p.0)
-                    .unwrap_or_default();
-                if user != validator && !have.is_zero() {
-                    let amount = have / U256::from(2) + U256::from(rand(1000));
-                    chain
-                        .call(
-                            user,
-                            DELEGATION_ADDRESS,
-                            U256::ZERO,
-                            IDelegation::undelegateCall { validator, amount }.abi_encode(),
-                        )
-                        .ok();
-                    model.unbond(user, validator, amount);
+                let outcome = chain.delegate(user, validator, amount);
+                if model.validators[&validator].bonded {
+                    outcome.ok();
+                    model.bond(user, validator, amount);
+                } else {
+                    outcome.revert(IDelegation::NotValidator { validator });
                 }
             }
             2 => {
+                let have = model.tokens(user, validator);
+                if user != validator && !have.is_zero() {
+                    let amount = (have / U256::from(2) + U256::from(rand(1000))).min(have);
+                    call(
+                        &mut chain,
+                        user,
+                        DELEGATION_ADDRESS,
+                        U256::ZERO,
+                        IDelegation::undelegateCall { validator, amount }.abi_encode(),
+                    )
+                    .ok();
+                    model.unbond(user, validator, amount, U256::ZERO, &chain);
+                }
+            }
+            3 => {
                 let expected = model.pending(user, validator);
-                let outcome = chain.call(
+                let outcome = call(
+                    &mut chain,
                     user,
                     DELEGATION_ADDRESS,
                     U256::ZERO,
@@ -1605,54 +1767,268 @@ fn random_operations_conserve_supply_and_pay_exact_rewards() {
                     assert_eq!(
                         IDelegation::claimRewardsCall::abi_decode_returns(&out).unwrap(),
                         expected,
-                        "step {step}"
+                        "seed {seed} step {step}"
                     );
                     assert_eq!(model.claim(user, validator), expected);
                     claimed += expected;
                 }
             }
-            3 if rand(2) == 0 => {
-                let other = users[1 - vi];
-                let have = model
-                    .pairs
-                    .get(&(user, validator))
-                    .map(|p| p.0)
-                    .unwrap_or_default();
+            4 => {
+                // The model settles only when the precompile does: settling twice floors twice.
+                let have = model.tokens(user, validator);
                 if user != validator && !have.is_zero() {
                     let amount = have / U256::from(3) + U256::from(1);
-                    chain
-                        .call(
-                            user,
-                            DELEGATION_ADDRESS,
-                            U256::ZERO,
-                            IDelegation::redelegateCall {
-                                srcValidator: validator,
-                                dstValidator: other,
-                                amount,
-                            }
-                            .abi_encode(),
-                        )
-                        .ok();
-                    model.unbond(user, validator, amount);
-                    model.bond(user, other, amount);
+                    let outcome = call(
+                        &mut chain,
+                        user,
+                        DELEGATION_ADDRESS,
+                        U256::ZERO,
+                        IDelegation::redelegateCall {
+                            srcValidator: validator,
+                            dstValidator: other,
+                            amount,
+                        }
+                        .abi_encode(),
+                    );
+                    if model.validators[&other].bonded {
+                        outcome.ok();
+                        model.settle(user, validator);
+                        model.take(user, validator, amount);
+                        model.bond(user, other, amount);
+                    } else {
+                        outcome.revert(IDelegation::NotValidator { validator: other });
+                    }
                 }
             }
-            3 => {
-                chain.timestamp += rand(2000);
-                let _ = chain.call(
+            5 => {
+                chain.timestamp += rand(700);
+                let outcome = call(
+                    &mut chain,
                     user,
                     DELEGATION_ADDRESS,
                     U256::ZERO,
                     IDelegation::withdrawUnbondedCall {}.abi_encode(),
                 );
+                match model.withdraw(user, chain.timestamp) {
+                    Some(total) => assert_eq!(
+                        IDelegation::withdrawUnbondedCall::abi_decode_returns(&outcome.ok().0)
+                            .unwrap(),
+                        total
+                    ),
+                    None => outcome.revert(IDelegation::NothingToWithdraw {}),
+                }
+            }
+            6 => {
+                // Cancel part or all of an unmatured entry, found as the precompile finds it.
+                let now = chain.timestamp;
+                let Some(pick) = model
+                    .entries
+                    .get(&user)
+                    .and_then(|l| l.iter().find(|e| e.completion > now && !e.amount.is_zero()))
+                    .copied()
+                else {
+                    continue;
+                };
+                let amount = if rand(2) == 0 {
+                    pick.amount
+                } else {
+                    pick.amount / U256::from(2) + U256::from(1)
+                };
+                let outcome = call(
+                    &mut chain,
+                    user,
+                    DELEGATION_ADDRESS,
+                    U256::ZERO,
+                    IDelegation::cancelUnbondingCall {
+                        validator: pick.validator,
+                        amount,
+                        creationHeight: pick.height,
+                    }
+                    .abi_encode(),
+                );
+                let v = &model.validators[&pick.validator];
+                if user == pick.validator && v.tombstoned {
+                    outcome.revert(IStaking::Tombstoned { operator: user });
+                } else if user != pick.validator && !v.bonded {
+                    outcome.revert(IDelegation::NotValidator {
+                        validator: pick.validator,
+                    });
+                } else {
+                    outcome.ok();
+                    let list = model.entries.get_mut(&user).unwrap();
+                    let i = list
+                        .iter()
+                        .position(|e| {
+                            e.validator == pick.validator
+                                && e.height == pick.height
+                                && e.completion > now
+                                && e.amount >= amount
+                        })
+                        .unwrap();
+                    if list[i].amount == amount {
+                        list.swap_remove(i);
+                    } else {
+                        list[i].amount -= amount;
+                        list[i].initial = list[i].initial.saturating_sub(amount);
+                    }
+                    model.bond(user, pick.validator, amount);
+                    if user == pick.validator {
+                        model.update_status(user);
+                    }
+                }
+            }
+            7 if validators.contains(&user) => {
+                // An operator adds or removes self-stake (10% burned while jailed).
+                let v = &model.validators[&user];
+                if rand(2) == 0 {
+                    let amount = ether(1 + rand(60));
+                    let outcome = call(
+                        &mut chain,
+                        user,
+                        STAKING_ADDRESS,
+                        amount,
+                        IStaking::addStakeCall {}.abi_encode(),
+                    );
+                    if v.tombstoned {
+                        outcome.revert(IStaking::Tombstoned { operator: user });
+                    } else {
+                        outcome.ok();
+                        model.bond(user, user, amount);
+                        model.update_status(user);
+                    }
+                } else {
+                    let own = model.tokens(user, user);
+                    if own.is_zero() {
+                        continue;
+                    }
+                    let amount = own / U256::from(3) + U256::from(1);
+                    let penalty = if model.validators[&user].jailed {
+                        amount / U256::from(10)
+                    } else {
+                        U256::ZERO
+                    };
+                    call(
+                        &mut chain,
+                        user,
+                        STAKING_ADDRESS,
+                        U256::ZERO,
+                        IStaking::unstakeCall { amount }.abi_encode(),
+                    )
+                    .ok();
+                    model.unbond(user, user, amount, penalty, &chain);
+                    model.update_status(user);
+                }
+            }
+            8 => {
+                // `validator` goes offline until the uptime window jails and slashes it.
+                let v = &model.validators[&validator];
+                if !model.epoch_set.contains(&validator) || !v.bonded {
+                    continue;
+                }
+                let signers: Vec<Address> = model
+                    .epoch_set
+                    .iter()
+                    .copied()
+                    .filter(|a| *a != validator)
+                    .collect();
+                let slashed = (0..12)
+                    .find_map(|_| {
+                        let (_, logs) = call(
+                            &mut chain,
+                            SYSTEM_ADDRESS,
+                            STAKING_ADDRESS,
+                            U256::ZERO,
+                            IStaking::recordSignersCall {
+                                signers: signers.clone(),
+                            }
+                            .abi_encode(),
+                        )
+                        .ok();
+                        let at = chain.number;
+                        chain.number += 1;
+                        logs.iter()
+                            .find_map(|l| IStaking::ValidatorSlashed::decode_log_data(&l.data).ok())
+                            .map(|e| (e, at))
+                    })
+                    .expect("jailed within a window");
+                let (event, at) = slashed;
+                let v = model.validators.get_mut(&validator).unwrap();
+                let bps = [500, 1_000, 10_000][v.offences.min(2)];
+                v.offences += 1;
+                v.jailed = true;
+                v.bonded = false;
+                let amount = model.slash(validator, bps, at.saturating_sub(10), chain.timestamp);
+                assert_eq!(
+                    (event.operator, event.fractionBps, event.amount),
+                    (validator, bps as u16, amount)
+                );
+                let v = model.validators.get_mut(&validator).unwrap();
+                v.tombstoned |= v.stake.is_zero();
+                slashes += 1;
+            }
+            9 => {
+                let v = &model.validators[&validator];
+                if !v.jailed {
+                    continue;
+                }
+                chain.timestamp += 100;
+                let outcome = call(
+                    &mut chain,
+                    validator,
+                    STAKING_ADDRESS,
+                    U256::ZERO,
+                    IStaking::unjailCall {}.abi_encode(),
+                );
+                if v.tombstoned {
+                    outcome.revert(IStaking::Tombstoned {
+                        operator: validator,
+                    });
+                } else {
+                    outcome.ok();
+                    model.validators.get_mut(&validator).unwrap().jailed = false;
+                    model.update_status(validator);
+                }
+            }
+            10 => {
+                model.epoch_set = model.top(2);
+                assert_eq!(
+                    chain.next_epoch(),
+                    model.epoch_set,
+                    "seed {seed} step {step}: active set"
+                );
+            }
+            // Late in the run: a tombstoned validator takes no further part.
+            11 if step > 250 && rand(2) == 0 && !model.validators[&validator].tombstoned => {
+                let height = chain.number - rand(3);
+                let (a, b) = (B256::repeat_byte(1), B256::repeat_byte(2));
+                let (_, logs) = call(
+                    &mut chain,
+                    user,
+                    STAKING_ADDRESS,
+                    U256::ZERO,
+                    IStaking::submitDoubleSignEvidenceCall {
+                        consensusKey: consensus_key(vi as u8 + 1),
+                        first: vote(vi as u8 + 1, height, 0, a),
+                        second: vote(vi as u8 + 1, height, 0, b),
+                    }
+                    .abi_encode(),
+                )
+                .ok();
+                let amount = model.slash(validator, 500, height, chain.timestamp);
+                let reported =
+                    IStaking::DoubleSignReported::decode_log_data(&logs[1].data).unwrap();
+                assert_eq!(reported.reward, amount / U256::from(10));
+                let v = model.validators.get_mut(&validator).unwrap();
+                (v.jailed, v.bonded, v.tombstoned) = (true, false, true);
+                double_signs += 1;
             }
             _ => {
                 let amount = U256::from(rand(1 << 40) + 1);
                 chain.distribute(validator, amount);
-                model.distribute(validator, rates[vi], amount);
+                model.distribute(validator, amount);
             }
         }
-        // Every delegation's rewards equal the model's, to the wei.
+        // Every delegation's worth and rewards equal the model's, to the wei.
         for (d, v) in model.pairs.keys().copied().collect::<Vec<_>>() {
             let on_chain = chain.view(
                 DELEGATION_ADDRESS,
@@ -1664,43 +2040,312 @@ fn random_operations_conserve_supply_and_pay_exact_rewards() {
             assert_eq!(
                 on_chain,
                 model.pending(d, v),
-                "step {step}: rewards of {d} at {v}"
+                "seed {seed} step {step}: rewards of {d} at {v}"
+            );
+            let worth = chain.view(
+                DELEGATION_ADDRESS,
+                IDelegation::delegationCall {
+                    delegator: d,
+                    validator: v,
+                },
+            );
+            assert_eq!(
+                worth,
+                model.tokens(d, v),
+                "seed {seed} step {step}: delegation of {d} at {v}"
             );
         }
-        // Supply: only distributions minted; every wei is in some account.
-        assert_eq!(supply(&chain), genesis_supply + chain.minted, "step {step}");
-        // Stake equals the model's; the escrows cover bonded + owed rewards.
+        for (d, entries) in &model.entries {
+            let on_chain: Vec<(Address, U256)> = chain
+                .view(
+                    DELEGATION_ADDRESS,
+                    IDelegation::unbondingOfCall { delegator: *d },
+                )
+                .iter()
+                .map(|e| (e.validator, e.amount))
+                .collect();
+            let expected: Vec<(Address, U256)> =
+                entries.iter().map(|e| (e.validator, e.amount)).collect();
+            assert_eq!(
+                on_chain, expected,
+                "seed {seed} step {step}: unbonding of {d}"
+            );
+        }
+        // Supply: only distributions minted; every wei is in some account or burned.
+        assert_eq!(
+            supply(&mut chain),
+            genesis_supply + chain.minted,
+            "seed {seed} step {step}"
+        );
+        // The escrow holds exactly the bonded and unbonding principal; the pool covers rewards.
         let bonded = chain.view(STAKING_ADDRESS, IStaking::totalStakeCall {});
-        assert_eq!(bonded, model.total.values().fold(U256::ZERO, |a, b| a + *b));
+        let unbonding = chain.view(STAKING_ADDRESS, IStaking::totalUnbondingCall {});
+        let model_bonded = model
+            .validators
+            .values()
+            .fold(U256::ZERO, |a, v| a + v.stake);
+        let model_unbonding = model
+            .entries
+            .values()
+            .flatten()
+            .fold(U256::ZERO, |a, e| a + e.amount);
+        assert_eq!(
+            (bonded, unbonding),
+            (model_bonded, model_unbonding),
+            "seed {seed} step {step}"
+        );
+        assert_eq!(
+            chain.balance(DELEGATION_ADDRESS),
+            bonded + unbonding,
+            "seed {seed} step {step}"
+        );
         let owed = model
             .pairs
             .keys()
             .map(|(d, v)| model.pending(*d, *v))
             .fold(U256::ZERO, |a, b| a + b);
         assert!(
-            chain.balance(STAKING_ADDRESS) + chain.balance(DELEGATION_ADDRESS) >= bonded + owed
+            chain.balance(STAKING_ADDRESS) >= owed,
+            "seed {seed} step {step}"
         );
         // No one can move another's stake.
-        let other = model
-            .pairs
-            .get(&(addr(8), users[0]))
-            .map(|p| p.0)
-            .unwrap_or_default();
+        let other_stake = model.tokens(addr(8), validators[0]);
+        call(
+            &mut chain,
+            addr(8),
+            DELEGATION_ADDRESS,
+            U256::ZERO,
+            IDelegation::undelegateCall {
+                validator: validators[0],
+                amount: other_stake + U256::from(1),
+            }
+            .abi_encode(),
+        )
+        .revert(IDelegation::InsufficientDelegation {
+            requested: other_stake + U256::from(1),
+            available: other_stake,
+        });
+    }
+    assert!(!claimed.is_zero());
+    (slashes, double_signs)
+}
+
+/// Validator `key`'s signed vote for `hash` at `height`/`round`.
+fn vote(key: u8, height: u64, round: u32, hash: B256) -> IStaking::SignedVote {
+    let message = vote_message(CHAIN_ID, height, round, hash);
+    IStaking::SignedVote {
+        height,
+        round,
+        blockHash: hash,
+        signature: signing_key(key).sign(&message).to_bytes().to_vec().into(),
+    }
+}
+
+#[test]
+fn double_sign_evidence_slashes_tombstones_and_pays_the_reporter() {
+    let mut chain = Chain::new(&[]);
+    chain.create(addr(1), 1, ether(100), 0).ok();
+    chain.create(addr(2), 2, ether(200), 0).ok();
+    chain.delegate(addr(5), addr(2), ether(100)).ok();
+    chain.delegate(addr(6), addr(2), ether(50)).ok();
+    let undelegate = |chain: &mut Chain, delegator: Address, amount: U256| {
         chain
             .call(
-                addr(8),
+                delegator,
                 DELEGATION_ADDRESS,
                 U256::ZERO,
                 IDelegation::undelegateCall {
-                    validator: users[0],
-                    amount: other + U256::from(1),
+                    validator: addr(2),
+                    amount,
                 }
                 .abi_encode(),
             )
-            .revert(IDelegation::InsufficientDelegation {
-                requested: other + U256::from(1),
-                available: other,
-            });
+            .ok();
+    };
+    // Unbonding before the infraction (height 40) is out of reach; after it, it is slashed.
+    chain.number = 30;
+    undelegate(&mut chain, addr(6), ether(30));
+    chain.number = 50;
+    undelegate(&mut chain, addr(5), ether(40));
+    assert_eq!(
+        chain
+            .view(
+                STAKING_ADDRESS,
+                IStaking::voteMessageCall {
+                    height: 40,
+                    round: 3,
+                    blockHash: B256::repeat_byte(0xaa)
+                }
+            )
+            .to_vec(),
+        vote_message(CHAIN_ID, 40, 3, B256::repeat_byte(0xaa)),
+        "the view and the Rust API agree on what a vote signs"
+    );
+    let (a, b) = (B256::repeat_byte(0xaa), B256::repeat_byte(0xbb));
+    let submit = |chain: &mut Chain, key: B256, first, second| {
+        chain.call(
+            addr(7),
+            STAKING_ADDRESS,
+            U256::ZERO,
+            IStaking::submitDoubleSignEvidenceCall {
+                consensusKey: key,
+                first,
+                second,
+            }
+            .abi_encode(),
+        )
+    };
+    let key = consensus_key(2);
+    submit(
+        &mut chain,
+        consensus_key(9),
+        vote(9, 40, 3, a),
+        vote(9, 40, 3, b),
+    )
+    .revert(IStaking::UnknownConsensusKey {
+        key: consensus_key(9),
+    });
+    for (first, second) in [
+        (vote(2, 40, 3, a), vote(2, 40, 3, a)),
+        (vote(2, 40, 3, a), vote(2, 41, 3, b)),
+        (vote(2, 40, 3, a), vote(2, 40, 4, b)),
+    ] {
+        submit(&mut chain, key, first, second).revert(IStaking::VotesNotConflicting {});
     }
-    assert!(!claimed.is_zero());
+    // Signed by another key, signed over another message, or malformed.
+    let mut wrong_key = vote(1, 40, 3, b);
+    wrong_key.blockHash = b;
+    let mut other_message = vote(2, 40, 3, b);
+    other_message.round = 3;
+    other_message.signature = vote(2, 40, 2, b).signature;
+    let mut short = vote(2, 40, 3, b);
+    short.signature = short.signature[..63].to_vec().into();
+    for bad in [wrong_key, other_message, short] {
+        submit(&mut chain, key, vote(2, 40, 3, a), bad).revert(IStaking::InvalidVoteSignature {
+            height: 40,
+            round: 3,
+            blockHash: b,
+        });
+    }
+    submit(&mut chain, key, vote(2, 51, 0, a), vote(2, 51, 0, b)).revert(
+        IStaking::EvidenceOutOfRange {
+            height: 51,
+            currentHeight: 50,
+        },
+    );
+    chain.number = 141;
+    submit(&mut chain, key, vote(2, 40, 3, a), vote(2, 40, 3, b)).revert(
+        IStaking::EvidenceOutOfRange {
+            height: 40,
+            currentHeight: 141,
+        },
+    );
+    chain.number = 140;
+
+    let reporter = chain.balance(addr(7));
+    let escrow = chain.balance(DELEGATION_ADDRESS);
+    let (_, logs) = submit(&mut chain, key, vote(2, 40, 3, a), vote(2, 40, 3, b)).ok();
+    // 5% of the bonded 280 (200 self + 60 + 20) and of the 40 unbonded after the infraction.
+    let slashed = IStaking::ValidatorSlashed::decode_log_data(&logs[0].data).unwrap();
+    assert_eq!(
+        (
+            slashed.operator,
+            slashed.reason,
+            slashed.fractionBps,
+            slashed.amount
+        ),
+        (addr(2), 2, 500, ether(14) + ether(2))
+    );
+    let reported = IStaking::DoubleSignReported::decode_log_data(&logs[1].data).unwrap();
+    let reward = ether(16) / U256::from(10);
+    assert_eq!(
+        (
+            reported.operator,
+            reported.reporter,
+            reported.height,
+            reported.round,
+            reported.reward
+        ),
+        (addr(2), addr(7), 40, 3, reward)
+    );
+    assert_eq!(chain.balance(addr(7)), reporter + reward);
+    assert_eq!(chain.balance(DELEGATION_ADDRESS), escrow - ether(16));
+    assert_eq!(
+        chain.view(STAKING_ADDRESS, IStaking::totalBurnedCall {}),
+        ether(16) - reward
+    );
+    let v = chain.view(
+        STAKING_ADDRESS,
+        IStaking::validatorCall { operator: addr(2) },
+    );
+    assert_eq!(
+        (
+            v.status,
+            v.tombstoned,
+            v.jailedUntil,
+            v.totalStake,
+            v.selfStake
+        ),
+        (3, true, u64::MAX, ether(266), ether(190))
+    );
+    let entries = |chain: &mut Chain, d| {
+        chain
+            .view(
+                DELEGATION_ADDRESS,
+                IDelegation::unbondingOfCall { delegator: d },
+            )
+            .iter()
+            .map(|e| e.amount)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(entries(&mut chain, addr(5)), vec![ether(38)]);
+    assert_eq!(entries(&mut chain, addr(6)), vec![ether(30)]);
+    // Punished once; never back.
+    submit(&mut chain, key, vote(2, 40, 3, a), vote(2, 40, 3, b))
+        .revert(IStaking::Tombstoned { operator: addr(2) });
+    chain.timestamp += 10_000;
+    chain
+        .call(
+            addr(2),
+            STAKING_ADDRESS,
+            U256::ZERO,
+            IStaking::unjailCall {}.abi_encode(),
+        )
+        .revert(IStaking::Tombstoned { operator: addr(2) });
+    // Delegators leave with what the slash left: 60 * 0.95.
+    undelegate(&mut chain, addr(5), ether(57));
+    assert_eq!(
+        chain.view(
+            DELEGATION_ADDRESS,
+            IDelegation::delegationCall {
+                delegator: addr(5),
+                validator: addr(2)
+            }
+        ),
+        U256::ZERO
+    );
+}
+
+#[test]
+fn consensus_keys_must_be_ed25519_points() {
+    let mut chain = Chain::new(&[]);
+    let not_a_point = (0u8..=255)
+        .map(B256::repeat_byte)
+        .find(|k| ed25519_dalek::VerifyingKey::from_bytes(&k.0).is_err())
+        .unwrap();
+    chain
+        .call(
+            addr(1),
+            STAKING_ADDRESS,
+            ether(100),
+            IStaking::createValidatorCall {
+                consensusKey: not_a_point,
+                commissionBps: 0,
+                maxCommissionBps: 0,
+                maxChangeBps: 0,
+                description: Default::default(),
+            }
+            .abi_encode(),
+        )
+        .revert(IStaking::InvalidConsensusKey { key: not_a_point });
 }

@@ -664,7 +664,10 @@ pub(crate) fn record_signers(c: &mut Ctx<'_>, signers: &[Address]) -> Result<(),
                 .encode_log_data(),
             )?;
             let offences = c.sload(at(base, validator::DOWNTIME_OFFENCES))?;
-            c.sstore(at(base, validator::DOWNTIME_OFFENCES), offences + U256::from(1))?;
+            c.sstore(
+                at(base, validator::DOWNTIME_OFFENCES),
+                offences + U256::from(1),
+            )?;
             let bps = param(
                 c,
                 slot::DOWNTIME_SLASH_BPS + offences.saturating_to::<u64>().min(2),

@@ -51,7 +51,11 @@ use tokio::sync::Semaphore;
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
     /// Sections to run.
-    #[arg(long, value_delimiter = ',', default_value = "rpc,recover,exec,state")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "rpc,recover,exec,state,evidence"
+    )]
     pub sections: Vec<String>,
     /// rpc: sending accounts (transactions per account must fit the pool's per-account limit).
     #[arg(long, default_value_t = 400)]
@@ -813,6 +817,48 @@ fn state_section(args: &BenchArgs) -> eyre::Result<()> {
     Ok(())
 }
 
+/// What an ed25519 vote verification costs beside ECRECOVER (both 3,000 gas): the figure the
+/// evidence precompile's verification price rests on.
+fn evidence_section() -> eyre::Result<()> {
+    use computechain_precompiles::staking::evidence::{ED25519_VERIFY_GAS, vote_message};
+    use ed25519_dalek::{Signer, SigningKey};
+    use std::hint::black_box;
+    const ROUNDS: u32 = 4_000;
+    let key = SigningKey::from_bytes(&[7; 32]);
+    let message = vote_message(7357, 1_000, 0, B256::repeat_byte(1));
+    let signature = key.sign(&message);
+    let verifying = key.verifying_key();
+    let started = Instant::now();
+    for _ in 0..ROUNDS {
+        verifying.verify_strict(black_box(&message), black_box(&signature))?;
+    }
+    let ed25519 = started.elapsed().as_secs_f64() / f64::from(ROUNDS);
+    let signer = bench_key("evidence", 0)?;
+    let hash = keccak256(b"ecrecover");
+    let sig = alloy::signers::SignerSync::sign_hash_sync(&signer, &hash)?;
+    let mut input = [0u8; 128];
+    input[..32].copy_from_slice(hash.as_slice());
+    input[63] = 27 + u8::from(sig.v());
+    input[64..96].copy_from_slice(&sig.r().to_be_bytes::<32>());
+    input[96..].copy_from_slice(&sig.s().to_be_bytes::<32>());
+    let started = Instant::now();
+    for _ in 0..ROUNDS {
+        let out = revm::precompile::secp256k1::ec_recover_run(black_box(&input), 3_000)
+            .map_err(|e| eyre::eyre!("ecrecover: {e:?}"))?;
+        eyre::ensure!(out.bytes.len() == 32, "ecrecover recovered nothing");
+    }
+    let ecrecover = started.elapsed().as_secs_f64() / f64::from(ROUNDS);
+    println!(
+        "evidence ed25519_verify_us={:.1} ed25519_gas={ED25519_VERIFY_GAS} ed25519_mgas_s={:.1} ecrecover_us={:.1} ecrecover_gas=3000 ecrecover_mgas_s={:.1} time_ratio={:.2}",
+        ed25519 * 1e6,
+        ED25519_VERIFY_GAS as f64 / ed25519 / 1e6,
+        ecrecover * 1e6,
+        3_000.0 / ecrecover / 1e6,
+        ed25519 / ecrecover
+    );
+    Ok(())
+}
+
 /// Storage slot of `mapping[key]` for a mapping at slot `index`: keccak256(key . index).
 fn mapping_slot(key: Address, index: u64) -> B256 {
     let mut preimage = [0u8; 64];
@@ -877,6 +923,9 @@ pub async fn run(args: BenchArgs) -> eyre::Result<()> {
     }
     if wants("state") {
         tokio::task::block_in_place(|| state_section(&args))?;
+    }
+    if wants("evidence") {
+        evidence_section()?;
     }
     Ok(())
 }

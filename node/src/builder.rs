@@ -176,7 +176,7 @@ impl BlockBuilder {
             }
             .abi_encode(),
         )?);
-        if number % staking.epoch_length == 0 {
+        if number.is_multiple_of(staking.epoch_length) {
             logs.extend(staking_system_call(
                 evm,
                 IStaking::advanceEpochCall {}.abi_encode(),

@@ -36,6 +36,7 @@
 //!     mapping(address => address[]) unbondingDelegators;                  // slot 18 [operator]: who has
 //!                                                                         //   unbonding entries from it
 //!     mapping(address => mapping(address => bool)) unbondingListed;      // slot 19 [operator][delegator]
+//!     mapping(address => Redelegation[]) redelegations;                  // slot 33 [delegator]
 //! }
 //! struct Validator {
 //!     uint256 status;               // +0: 0 none, 1 bonded candidate, 2 inactive
@@ -62,6 +63,8 @@
 //! struct Delegation { uint256 shares; uint256 indexSnapshot; uint256 unclaimed; bool listed; }
 //! struct Unbonding { address validator; uint256 amount; uint256 completionTime;
 //!                    uint256 creationHeight; uint256 initialAmount; }
+//! struct Redelegation { address src; address dst; uint256 dstShares; uint256 initialAmount;
+//!                       uint256 creationHeight; uint256 completionTime; }
 //! ```
 
 use alloy::primitives::{Address, B256, U256, keccak256};
@@ -104,6 +107,8 @@ pub mod slot {
     pub const UNBONDING_DELEGATORS: u64 = 18;
     /// `unbondingListed` mapping.
     pub const UNBONDING_LISTED: u64 = 19;
+    /// `redelegations` mapping.
+    pub const REDELEGATIONS: u64 = 33;
     /// `epochSet` array: the active set of the current epoch.
     pub const EPOCH_SET: u64 = 16;
     /// `rewardHistory` mapping.
@@ -202,6 +207,25 @@ pub mod unbonding {
     pub const INITIAL: u64 = 4;
     /// Slots per entry.
     pub const SIZE: u64 = 5;
+}
+
+/// Fields of a `Redelegation` entry (kept for the unbonding period, so a slash of the source for
+/// an earlier infraction still reaches the moved stake), and its size in slots.
+pub mod redelegation {
+    /// Source validator.
+    pub const SRC: u64 = 0;
+    /// Destination validator.
+    pub const DST: u64 = 1;
+    /// Shares received at the destination (what a slash of the source cuts from).
+    pub const DST_SHARES: u64 = 2;
+    /// Amount moved.
+    pub const INITIAL: u64 = 3;
+    /// Creation height.
+    pub const HEIGHT: u64 = 4;
+    /// Completion time.
+    pub const COMPLETION: u64 = 5;
+    /// Slots per entry.
+    pub const SIZE: u64 = 6;
 }
 
 /// Status values.

@@ -1489,6 +1489,12 @@ struct Model {
     pairs: std::collections::BTreeMap<(Address, Address), (U256, U256, U256)>,
     /// Each delegator's unbonding entries, in the precompile's order.
     entries: std::collections::HashMap<Address, Vec<ModelEntry>>,
+    /// Each delegator's redelegations, in the precompile's order.
+    redelegations: std::collections::HashMap<Address, Vec<ModelRedelegation>>,
+    /// Per validator, the delegators with entries from it, in the precompile's order.
+    listed: std::collections::HashMap<Address, Vec<Address>>,
+    /// Slashes that reached redelegated stake.
+    redelegation_cuts: usize,
     epoch_set: Vec<Address>,
 }
 
@@ -1504,6 +1510,15 @@ struct ModelValidator {
     jailed: bool,
     tombstoned: bool,
     offences: usize,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct ModelRedelegation {
+    src: Address,
+    dst: Address,
+    shares: U256,
+    height: u64,
+    completion: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -1559,7 +1574,7 @@ impl Model {
         }
     }
 
-    fn bond(&mut self, d: Address, v: Address, amount: U256) {
+    fn bond(&mut self, d: Address, v: Address, amount: U256) -> U256 {
         self.settle(d, v);
         let val = self.validators.get_mut(&v).unwrap();
         let shares = if val.shares.is_zero() {
@@ -1570,6 +1585,47 @@ impl Model {
         val.shares += shares;
         val.stake += amount;
         self.pairs.get_mut(&(d, v)).unwrap().0 += shares;
+        shares
+    }
+
+    fn list(&mut self, d: Address, v: Address) {
+        let list = self.listed.entry(v).or_default();
+        if !list.contains(&d) {
+            list.push(d);
+        }
+    }
+
+    /// Redelegates as the precompile does: completed entries pruned, no hop on before completion.
+    fn redelegate(&mut self, d: Address, src: Address, dst: Address, amount: U256, chain: &Chain) {
+        let list = self.redelegations.entry(d).or_default();
+        let mut i = 0;
+        while i < list.len() {
+            if list[i].completion > chain.timestamp {
+                i += 1;
+            } else {
+                list.swap_remove(i);
+            }
+        }
+        self.settle(d, src);
+        self.take(d, src, amount);
+        let shares = self.bond(d, dst, amount);
+        self.redelegations
+            .get_mut(&d)
+            .unwrap()
+            .push(ModelRedelegation {
+                src,
+                dst,
+                shares,
+                height: chain.number,
+                completion: chain.timestamp + 1000,
+            });
+        self.list(d, src);
+    }
+
+    fn transitive(&self, d: Address, src: Address, now: u64) -> bool {
+        self.redelegations
+            .get(&d)
+            .is_some_and(|l| l.iter().any(|r| r.dst == src && r.completion > now))
     }
 
     /// Takes `amount` out of a settled delegation.
@@ -1597,6 +1653,7 @@ impl Model {
             height: chain.number,
             completion: chain.timestamp + 1000,
         });
+        self.list(d, v);
     }
 
     fn distribute(&mut self, v: Address, amount: U256) {
@@ -1633,11 +1690,54 @@ impl Model {
         let val = self.validators.get_mut(&v).unwrap();
         let mut total = val.stake * U256::from(bps) / U256::from(10_000);
         val.stake -= total;
-        for entry in self.entries.values_mut().flatten() {
-            if entry.validator == v && entry.completion > now && entry.height >= since {
-                let cut = (entry.initial * U256::from(bps) / U256::from(10_000)).min(entry.amount);
-                entry.amount -= cut;
-                total += cut;
+        let bps = U256::from(bps);
+        let mut i = 0;
+        while i < self.listed.get(&v).map_or(0, Vec::len) {
+            let d = self.listed[&v][i];
+            let mut live = false;
+            for entry in self.entries.entry(d).or_default() {
+                if entry.validator != v || entry.completion <= now {
+                    continue;
+                }
+                live = true;
+                if entry.height >= since {
+                    let cut = (entry.initial * bps / U256::from(10_000)).min(entry.amount);
+                    entry.amount -= cut;
+                    total += cut;
+                }
+            }
+            let count = self.redelegations.get(&d).map_or(0, Vec::len);
+            for j in 0..count {
+                let r = self.redelegations[&d][j];
+                if r.src != v || r.completion <= now {
+                    continue;
+                }
+                live = true;
+                if r.height < since {
+                    continue;
+                }
+                let held = self.pairs.get(&(d, r.dst)).map(|p| p.0).unwrap_or_default();
+                let shares = (r.shares * bps / U256::from(10_000)).min(held);
+                if shares.is_zero() {
+                    continue;
+                }
+                self.settle(d, r.dst);
+                let dst = self.validators.get_mut(&r.dst).unwrap();
+                let tokens = shares * dst.stake / dst.shares;
+                dst.shares -= shares;
+                dst.stake -= tokens;
+                self.pairs.get_mut(&(d, r.dst)).unwrap().0 -= shares;
+                self.redelegations.get_mut(&d).unwrap()[j].shares -= shares;
+                total += tokens;
+                self.redelegation_cuts += 1;
+                if d == r.dst {
+                    self.update_status(d);
+                }
+            }
+            if live {
+                i += 1;
+            } else {
+                self.listed.get_mut(&v).unwrap().swap_remove(i);
             }
         }
         total
@@ -1673,20 +1773,21 @@ impl Model {
 
 #[test]
 fn random_operations_conserve_supply_and_pay_exact_rewards() {
-    let (mut slashes, mut double_signs) = (0, 0);
+    let (mut slashes, mut double_signs, mut redelegation_cuts) = (0, 0, 0);
     for seed in [11, 12, 13] {
-        let (s, d) = random_run(seed);
-        (slashes, double_signs) = (slashes + s, double_signs + d);
+        let (s, d, r) = random_run(seed);
+        (slashes, double_signs, redelegation_cuts) =
+            (slashes + s, double_signs + d, redelegation_cuts + r);
     }
     assert!(
-        slashes > 0 && double_signs > 0,
-        "{slashes} slashes, {double_signs} double signs"
+        slashes > 0 && double_signs > 0 && redelegation_cuts > 0,
+        "{slashes} slashes, {double_signs} double signs, {redelegation_cuts} redelegation cuts"
     );
 }
 
 /// 400 random operations from `seed`, checked against the model after each; returns how many
-/// downtime slashes and double signs happened.
-fn random_run(seed: u64) -> (usize, usize) {
+/// downtime slashes, double signs and slashes of redelegated stake happened.
+fn random_run(seed: u64) -> (usize, usize, usize) {
     let mut chain = Chain::new(&[]);
     let mut seed = seed;
     let mut rand = move |n: u64| {
@@ -1725,7 +1826,7 @@ fn random_run(seed: u64) -> (usize, usize) {
         let call = |chain: &mut Chain, from: Address, to: Address, value: U256, data: Vec<u8>| {
             chain.call(from, to, value, data)
         };
-        match rand(14) {
+        match rand(16) {
             0 | 1 => {
                 let amount = ether(1 + rand(50));
                 let outcome = chain.delegate(user, validator, amount);
@@ -1773,7 +1874,7 @@ fn random_run(seed: u64) -> (usize, usize) {
                     claimed += expected;
                 }
             }
-            4 => {
+            4 | 12 | 13 => {
                 // The model settles only when the precompile does: settling twice floors twice.
                 let have = model.tokens(user, validator);
                 if user != validator && !have.is_zero() {
@@ -1790,13 +1891,13 @@ fn random_run(seed: u64) -> (usize, usize) {
                         }
                         .abi_encode(),
                     );
-                    if model.validators[&other].bonded {
-                        outcome.ok();
-                        model.settle(user, validator);
-                        model.take(user, validator, amount);
-                        model.bond(user, other, amount);
-                    } else {
+                    if !model.validators[&other].bonded {
                         outcome.revert(IDelegation::NotValidator { validator: other });
+                    } else if model.transitive(user, validator, chain.timestamp) {
+                        outcome.revert(IDelegation::TransitiveRedelegation { validator });
+                    } else {
+                        outcome.ok();
+                        model.redelegate(user, validator, other, amount, &chain);
                     }
                 }
             }
@@ -1999,7 +2100,7 @@ fn random_run(seed: u64) -> (usize, usize) {
             }
             // Late in the run: a tombstoned validator takes no further part.
             11 if step > 250 && rand(2) == 0 && !model.validators[&validator].tombstoned => {
-                let height = chain.number - rand(3);
+                let height = chain.number - rand(100);
                 let (a, b) = (B256::repeat_byte(1), B256::repeat_byte(2));
                 let (_, logs) = call(
                     &mut chain,
@@ -2071,6 +2172,25 @@ fn random_run(seed: u64) -> (usize, usize) {
                 "seed {seed} step {step}: unbonding of {d}"
             );
         }
+        for (d, list) in &model.redelegations {
+            let on_chain: Vec<(Address, Address, U256)> = chain
+                .view(
+                    DELEGATION_ADDRESS,
+                    IDelegation::redelegationsOfCall { delegator: *d },
+                )
+                .iter()
+                .map(|r| (r.srcValidator, r.dstValidator, r.dstShares))
+                .collect();
+            let expected: Vec<(Address, Address, U256)> = list
+                .iter()
+                .filter(|r| r.completion > chain.timestamp)
+                .map(|r| (r.src, r.dst, r.shares))
+                .collect();
+            assert_eq!(
+                on_chain, expected,
+                "seed {seed} step {step}: redelegations of {d}"
+            );
+        }
         // Supply: only distributions minted; every wei is in some account or burned.
         assert_eq!(
             supply(&mut chain),
@@ -2127,7 +2247,7 @@ fn random_run(seed: u64) -> (usize, usize) {
         });
     }
     assert!(!claimed.is_zero());
-    (slashes, double_signs)
+    (slashes, double_signs, model.redelegation_cuts)
 }
 
 /// Validator `key`'s signed vote for `hash` at `height`/`round`.
@@ -2148,6 +2268,7 @@ fn double_sign_evidence_slashes_tombstones_and_pays_the_reporter() {
     chain.create(addr(2), 2, ether(200), 0).ok();
     chain.delegate(addr(5), addr(2), ether(100)).ok();
     chain.delegate(addr(6), addr(2), ether(50)).ok();
+    chain.delegate(addr(8), addr(2), ether(40)).ok();
     let undelegate = |chain: &mut Chain, delegator: Address, amount: U256| {
         chain
             .call(
@@ -2162,9 +2283,40 @@ fn double_sign_evidence_slashes_tombstones_and_pays_the_reporter() {
             )
             .ok();
     };
-    // Unbonding before the infraction (height 40) is out of reach; after it, it is slashed.
+    let redelegate = |chain: &mut Chain, src: Address, dst: Address, amount: U256| {
+        chain.call(
+            addr(8),
+            DELEGATION_ADDRESS,
+            U256::ZERO,
+            IDelegation::redelegateCall {
+                srcValidator: src,
+                dstValidator: dst,
+                amount,
+            }
+            .abi_encode(),
+        )
+    };
+    // Unbonding and redelegating before the infraction (height 40) are out of reach; after it,
+    // they are slashed.
     chain.number = 30;
     undelegate(&mut chain, addr(6), ether(30));
+    redelegate(&mut chain, addr(2), addr(1), ether(10)).ok();
+    chain.number = 45;
+    redelegate(&mut chain, addr(2), addr(1), ether(20)).ok();
+    // Redelegated stake cannot hop on before its redelegation completes.
+    redelegate(&mut chain, addr(1), addr(2), ether(5))
+        .revert(IDelegation::TransitiveRedelegation { validator: addr(1) });
+    assert_eq!(
+        chain
+            .view(
+                DELEGATION_ADDRESS,
+                IDelegation::redelegationsOfCall { delegator: addr(8) }
+            )
+            .iter()
+            .map(|r| (r.srcValidator, r.dstShares, r.creationHeight))
+            .collect::<Vec<_>>(),
+        vec![(addr(2), ether(10), 30), (addr(2), ether(20), 45)]
+    );
     chain.number = 50;
     undelegate(&mut chain, addr(5), ether(40));
     assert_eq!(
@@ -2245,7 +2397,9 @@ fn double_sign_evidence_slashes_tombstones_and_pays_the_reporter() {
     let reporter = chain.balance(addr(7));
     let escrow = chain.balance(DELEGATION_ADDRESS);
     let (_, logs) = submit(&mut chain, key, vote(2, 40, 3, a), vote(2, 40, 3, b)).ok();
-    // 5% of the bonded 280 (200 self + 60 + 20) and of the 40 unbonded after the infraction.
+    // 5% of the bonded 290 (200 self + 60 + 20 + 10), of the 40 unbonded and of the 20
+    // redelegated after the infraction.
+    let total = ether(29) / U256::from(2) + ether(2) + ether(1);
     let slashed = IStaking::ValidatorSlashed::decode_log_data(&logs[0].data).unwrap();
     assert_eq!(
         (
@@ -2254,10 +2408,10 @@ fn double_sign_evidence_slashes_tombstones_and_pays_the_reporter() {
             slashed.fractionBps,
             slashed.amount
         ),
-        (addr(2), 2, 500, ether(14) + ether(2))
+        (addr(2), 2, 500, total)
     );
     let reported = IStaking::DoubleSignReported::decode_log_data(&logs[1].data).unwrap();
-    let reward = ether(16) / U256::from(10);
+    let reward = total / U256::from(10);
     assert_eq!(
         (
             reported.operator,
@@ -2269,10 +2423,30 @@ fn double_sign_evidence_slashes_tombstones_and_pays_the_reporter() {
         (addr(2), addr(7), 40, 3, reward)
     );
     assert_eq!(chain.balance(addr(7)), reporter + reward);
-    assert_eq!(chain.balance(DELEGATION_ADDRESS), escrow - ether(16));
+    assert_eq!(chain.balance(DELEGATION_ADDRESS), escrow - total);
     assert_eq!(
         chain.view(STAKING_ADDRESS, IStaking::totalBurnedCall {}),
-        ether(16) - reward
+        total - reward
+    );
+    // The redelegation after the infraction lost 5% at its destination; the earlier one none.
+    assert_eq!(
+        chain.view(
+            DELEGATION_ADDRESS,
+            IDelegation::delegationCall {
+                delegator: addr(8),
+                validator: addr(1)
+            }
+        ),
+        ether(29)
+    );
+    assert_eq!(
+        chain
+            .view(
+                STAKING_ADDRESS,
+                IStaking::validatorCall { operator: addr(1) }
+            )
+            .totalStake,
+        ether(129)
     );
     let v = chain.view(
         STAKING_ADDRESS,
@@ -2286,7 +2460,13 @@ fn double_sign_evidence_slashes_tombstones_and_pays_the_reporter() {
             v.totalStake,
             v.selfStake
         ),
-        (3, true, u64::MAX, ether(266), ether(190))
+        (
+            3,
+            true,
+            u64::MAX,
+            ether(290) - ether(29) / U256::from(2),
+            ether(190)
+        )
     );
     let entries = |chain: &mut Chain, d| {
         chain

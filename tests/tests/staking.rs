@@ -428,3 +428,178 @@ async fn validators_delegation_rewards_and_unbonding_end_to_end() {
         U256::ZERO
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn double_sign_evidence_slashes_and_pays_the_reporter_end_to_end() {
+    use alloy::primitives::B256;
+    use computechain_precompiles::staking::evidence::vote_message;
+    use ed25519_dalek::{Signer, SigningKey};
+
+    const ACCOUNT3: Address = address!("0x90F79bf6EB2c4f870365E785982E1f101E93b906");
+    let node = TestNode::start(0);
+    let send = |to: Address, data: Vec<u8>, value: U256| {
+        TransactionRequest::default()
+            .with_to(to)
+            .with_input(data)
+            .with_value(value)
+    };
+    let (p1, p2, p3) = (node.provider(1), node.provider(2), node.provider(3));
+    let consensus = SigningKey::from_bytes(&[0x42; 32]);
+    let created = p1
+        .send_transaction(send(
+            STAKING_ADDRESS,
+            IStaking::createValidatorCall {
+                consensusKey: consensus.verifying_key().to_bytes().into(),
+                commissionBps: 500,
+                maxCommissionBps: 1000,
+                maxChangeBps: 100,
+                description: IStaking::Description::default(),
+            }
+            .abi_encode(),
+            ether(200),
+        ))
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(created.status());
+    let delegated = p2
+        .send_transaction(send(
+            DELEGATION_ADDRESS,
+            IDelegation::delegateCall {
+                validator: ACCOUNT1,
+            }
+            .abi_encode(),
+            ether(100),
+        ))
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(delegated.status());
+
+    // Two votes for different blocks at the same height and round, signed with the key.
+    let height = p3.get_block_number().await.unwrap();
+    let vote = |signer: &SigningKey, hash: B256| IStaking::SignedVote {
+        height,
+        round: 0,
+        blockHash: hash,
+        signature: signer
+            .sign(&vote_message(
+                computechain_e2e::DEV_CHAIN_ID,
+                height,
+                0,
+                hash,
+            ))
+            .to_bytes()
+            .to_vec()
+            .into(),
+    };
+    let (a, b) = (B256::repeat_byte(0xa1), B256::repeat_byte(0xb2));
+    let evidence = |first, second| {
+        send(
+            STAKING_ADDRESS,
+            IStaking::submitDoubleSignEvidenceCall {
+                consensusKey: consensus.verifying_key().to_bytes().into(),
+                first,
+                second,
+            }
+            .abi_encode(),
+            U256::ZERO,
+        )
+    };
+    // A forged vote is refused with the custom error.
+    let forged = vote(&SigningKey::from_bytes(&[1; 32]), b);
+    let err = p3
+        .call(evidence(vote(&consensus, a), forged).with_from(ACCOUNT3))
+        .await
+        .unwrap_err();
+    let data = err
+        .as_error_resp()
+        .and_then(|e| e.as_revert_data())
+        .unwrap();
+    assert_eq!(
+        IStaking::InvalidVoteSignature::abi_decode(&data).unwrap(),
+        IStaking::InvalidVoteSignature {
+            height,
+            round: 0,
+            blockHash: b
+        }
+    );
+
+    let before = p3.get_balance(ACCOUNT3).await.unwrap();
+    let r = p3
+        .send_transaction(evidence(vote(&consensus, a), vote(&consensus, b)))
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(r.status());
+    println!("submitDoubleSignEvidence gas_used={}", r.gas_used);
+    // 5% of the 300 bonded; the reporter receives 10% of it, the rest is burned.
+    let logs = r.inner.logs();
+    let slashed = IStaking::ValidatorSlashed::decode_log_data(logs[0].data()).unwrap();
+    assert_eq!(
+        (slashed.operator, slashed.reason, slashed.amount),
+        (ACCOUNT1, 2, ether(15))
+    );
+    let reward = ether(15) / U256::from(10);
+    let reported = IStaking::DoubleSignReported::decode_log_data(logs[1].data()).unwrap();
+    assert_eq!((reported.reporter, reported.reward), (ACCOUNT3, reward));
+    assert_eq!(
+        p3.get_balance(ACCOUNT3).await.unwrap(),
+        before - fee(&r) + reward
+    );
+    let call = |data: Vec<u8>, to: Address| p3.call(send(to, data, U256::ZERO));
+    let info = IStaking::validatorCall::abi_decode_returns(
+        &call(
+            IStaking::validatorCall { operator: ACCOUNT1 }.abi_encode(),
+            STAKING_ADDRESS,
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (info.tombstoned, info.status, info.totalStake),
+        (true, 3, ether(285))
+    );
+    let delegation = IDelegation::delegationCall::abi_decode_returns(
+        &call(
+            IDelegation::delegationCall {
+                delegator: ACCOUNT2,
+                validator: ACCOUNT1,
+            }
+            .abi_encode(),
+            DELEGATION_ADDRESS,
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(delegation, ether(95), "the delegator loses the same 5%");
+    let burned = IStaking::totalBurnedCall::abi_decode_returns(
+        &call(IStaking::totalBurnedCall {}.abi_encode(), STAKING_ADDRESS)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(burned, ether(15) - reward);
+    let found = run_tool(
+        "cast",
+        &[
+            "logs",
+            "--rpc-url",
+            &node.url(),
+            "--from-block",
+            "0",
+            "--address",
+            &format!("{STAKING_ADDRESS:#x}"),
+            "ValidatorSlashed(address indexed,uint8,uint16,uint256)",
+        ],
+    );
+    assert_eq!(found.matches("transactionHash").count(), 1, "{found}");
+}

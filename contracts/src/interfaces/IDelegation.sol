@@ -21,6 +21,18 @@ interface IDelegation {
         uint64 creationHeight;
     }
 
+    /// @notice A redelegation, kept until `completionTime` (one unbonding period): a slash of
+    ///         `srcValidator` for an infraction at or before `creationHeight` cuts the same
+    ///         fraction of `dstShares` from the delegation at `dstValidator`.
+    struct Redelegation {
+        address srcValidator;
+        address dstValidator;
+        uint256 dstShares;
+        uint256 initialAmount;
+        uint64 creationHeight;
+        uint64 completionTime;
+    }
+
     /// @notice `amount` delegated to `validator`.
     event Delegated(address indexed delegator, address indexed validator, uint256 amount);
     /// @notice `amount` moved into unbonding until `completionTime`.
@@ -46,6 +58,8 @@ interface IDelegation {
     error NothingToWithdraw();
     /// @notice Source and destination are the same validator, or the source is the caller's own.
     error InvalidRedelegation(address srcValidator, address dstValidator);
+    /// @notice Stake redelegated to `validator` cannot move on until that redelegation completes.
+    error TransitiveRedelegation(address validator);
     /// @notice No unbonding entry of `validator` created at `creationHeight` holds `amount`.
     error UnbondingNotFound(address validator, uint256 amount, uint64 creationHeight);
     /// @notice Value sent to a non-payable method.
@@ -61,7 +75,9 @@ interface IDelegation {
     function delegate(address validator) external payable;
     /// @notice Moves `amount` of the caller's delegation into unbonding.
     function undelegate(address validator, uint256 amount) external;
-    /// @notice Moves `amount` of the caller's delegation from `srcValidator` to `dstValidator` at once.
+    /// @notice Moves `amount` of the caller's delegation from `srcValidator` to `dstValidator` at
+    ///         once; the move stays answerable for `srcValidator`'s earlier infractions for one
+    ///         unbonding period (see `Redelegation`).
     function redelegate(address srcValidator, address dstValidator, uint256 amount) external;
     /// @notice Bonds `amount` of a not yet matured unbonding entry (found by validator and
     ///         creation height) to its validator again.
@@ -84,4 +100,6 @@ interface IDelegation {
     function delegationsOf(address delegator) external view returns (address[] memory validators, uint256[] memory amounts);
     /// @notice The caller's unbonding entries.
     function unbondingOf(address delegator) external view returns (Unbonding[] memory);
+    /// @notice `delegator`'s redelegations that have not completed yet.
+    function redelegationsOf(address delegator) external view returns (Redelegation[] memory);
 }

@@ -28,6 +28,7 @@ fn run(c: &mut Ctx<'_>) -> Result<Bytes, Exit> {
                     | Call::pendingRewards(_)
                     | Call::delegationsOf(_)
                     | Call::unbondingOf(_)
+                    | Call::redelegationsOf(_)
             )
         },
         |selector| IDelegation::UnknownSelector { selector }.into(),
@@ -77,6 +78,9 @@ fn run(c: &mut Ctx<'_>) -> Result<Bytes, Exit> {
                 amounts,
             })
         }
+        Call::redelegationsOf(x) => IDelegation::redelegationsOfCall::abi_encode_returns(
+            &super::redelegations_of(c, x.delegator)?,
+        ),
         Call::unbondingOf(x) => {
             IDelegation::unbondingOfCall::abi_encode_returns(&super::unbonding_of(c, x.delegator)?)
         }

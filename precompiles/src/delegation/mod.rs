@@ -7,15 +7,15 @@ pub mod dispatch;
 
 use crate::{
     DELEGATION_ADDRESS, STAKING_ADDRESS,
-    ctx::{Ctx, Exit, word_address},
+    ctx::{Ctx, Exit, address_word, word_address},
     interfaces::IDelegation,
     layout::{
-        address_slot, array_slot, delegation, delegation_base, slot, status, unbonding, validator,
-        validator_base,
+        address_slot, array_slot, delegation, delegation_base, redelegation, slot, status,
+        unbonding, validator, validator_base,
     },
     staking::{
-        bond, delegation_tokens, not_tombstoned, param, pending, settle, take_shares, unbond,
-        update_status,
+        bond, delegation_tokens, list_for_slashing, not_tombstoned, param, pending, settle,
+        take_shares, unbond, update_status,
     },
 };
 use alloy::{
@@ -95,14 +95,18 @@ fn entry(list: U256, index: u64, field: u64) -> U256 {
     array_slot(list, index, unbonding::SIZE) + U256::from(field)
 }
 
-/// Removes entry `i` of `len` by moving the last entry into its place; returns the new length
-/// (the caller stores it).
-fn remove_entry(c: &mut Ctx<'_>, list: U256, i: u64, len: u64) -> Result<u64, Exit> {
+fn redelegation_entry(list: U256, index: u64, field: u64) -> U256 {
+    array_slot(list, index, redelegation::SIZE) + U256::from(field)
+}
+
+/// Removes entry `i` of `len` (of `size` slots each) by moving the last entry into its place;
+/// returns the new length (the caller stores it).
+fn remove_entry(c: &mut Ctx<'_>, list: U256, size: u64, i: u64, len: u64) -> Result<u64, Exit> {
     let last = len - 1;
-    for field in 0..unbonding::SIZE {
-        let moved = c.sload(entry(list, last, field))?;
-        c.sstore(entry(list, i, field), moved)?;
-        c.sstore(entry(list, last, field), U256::ZERO)?;
+    for field in 0..size {
+        let moved = c.sload(array_slot(list, last, size) + U256::from(field))?;
+        c.sstore(array_slot(list, i, size) + U256::from(field), moved)?;
+        c.sstore(array_slot(list, last, size) + U256::from(field), U256::ZERO)?;
     }
     Ok(last)
 }
@@ -128,7 +132,7 @@ pub(crate) fn withdraw_unbonded(c: &mut Ctx<'_>) -> Result<U256, Exit> {
         let amount = c.sload(entry(list, i, unbonding::AMOUNT))?;
         total += amount;
         matured += 1;
-        len = remove_entry(c, list, i, len)?;
+        len = remove_entry(c, list, unbonding::SIZE, i, len)?;
     }
     if matured == 0 {
         return Err(IDelegation::NothingToWithdraw {}.into());
@@ -236,9 +240,29 @@ pub(crate) fn redelegate(
         }
         .into());
     }
+    let list = address_slot(delegator, U256::from(slot::REDELEGATIONS));
+    let len = prune_redelegations(c, list)?;
+    for i in 0..len {
+        if word_address(c.sload(redelegation_entry(list, i, redelegation::DST))?) == src {
+            return Err(IDelegation::TransitiveRedelegation { validator: src }.into());
+        }
+    }
     take_shares(c, delegator, src, amount)?;
     settle(c, delegator, dst)?;
-    bond(c, delegator, dst, amount)?;
+    let shares = bond(c, delegator, dst, amount)?;
+    let completion = c.timestamp() + param(c, slot::UNBONDING_PERIOD)?.saturating_to::<u64>();
+    for (field, value) in [
+        (redelegation::SRC, address_word(src)),
+        (redelegation::DST, address_word(dst)),
+        (redelegation::DST_SHARES, shares),
+        (redelegation::INITIAL, amount),
+        (redelegation::HEIGHT, U256::from(c.block_number())),
+        (redelegation::COMPLETION, U256::from(completion)),
+    ] {
+        c.sstore(redelegation_entry(list, len, field), value)?;
+    }
+    c.sstore(list, U256::from(len + 1))?;
+    list_for_slashing(c, delegator, src)?;
     c.emit(
         DELEGATION_ADDRESS,
         IDelegation::Redelegated {
@@ -249,6 +273,53 @@ pub(crate) fn redelegate(
         }
         .encode_log_data(),
     )
+}
+
+/// Drops the completed entries of a delegator's redelegation list (order not preserved); returns
+/// the new length.
+fn prune_redelegations(c: &mut Ctx<'_>, list: U256) -> Result<u64, Exit> {
+    let mut len = c.sload(list)?.saturating_to::<u64>();
+    let now = U256::from(c.timestamp());
+    let mut i = 0;
+    let before = len;
+    while i < len {
+        if c.sload(redelegation_entry(list, i, redelegation::COMPLETION))? > now {
+            i += 1;
+        } else {
+            len = remove_entry(c, list, redelegation::SIZE, i, len)?;
+        }
+    }
+    if len != before {
+        c.sstore(list, U256::from(len))?;
+    }
+    Ok(len)
+}
+
+/// `redelegationsOf`: the entries not yet completed.
+pub(crate) fn redelegations_of(
+    c: &mut Ctx<'_>,
+    delegator: Address,
+) -> Result<Vec<IDelegation::Redelegation>, Exit> {
+    let list = address_slot(delegator, U256::from(slot::REDELEGATIONS));
+    let len = c.sload(list)?.saturating_to::<u64>();
+    let now = c.timestamp();
+    let mut out = Vec::new();
+    for i in 0..len {
+        let field = |c: &mut Ctx<'_>, f| c.sload(redelegation_entry(list, i, f));
+        let completion = field(c, redelegation::COMPLETION)?.saturating_to::<u64>();
+        if completion <= now {
+            continue;
+        }
+        out.push(IDelegation::Redelegation {
+            srcValidator: word_address(field(c, redelegation::SRC)?),
+            dstValidator: word_address(field(c, redelegation::DST)?),
+            dstShares: field(c, redelegation::DST_SHARES)?,
+            initialAmount: field(c, redelegation::INITIAL)?,
+            creationHeight: field(c, redelegation::HEIGHT)?.saturating_to(),
+            completionTime: completion,
+        });
+    }
+    Ok(out)
 }
 
 /// `cancelUnbonding`: bonds part or all of a not yet matured entry again.
@@ -280,7 +351,7 @@ pub(crate) fn cancel_unbonding(
             bonded_validator(c, operator)?;
         }
         if held == amount {
-            let new_len = remove_entry(c, list, i, len)?;
+            let new_len = remove_entry(c, list, unbonding::SIZE, i, len)?;
             c.sstore(list, U256::from(new_len))?;
         } else {
             c.sstore(entry(list, i, unbonding::AMOUNT), held - amount)?;

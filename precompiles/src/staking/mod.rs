@@ -26,7 +26,7 @@ use crate::{
     interfaces::IStaking,
     layout::{
         self, MAX_DESCRIPTION_LEN, address_slot, array_slot, delegation, delegation_base,
-        reward_scale, slot, status, unbonding, validator, validator_base,
+        redelegation, reward_scale, slot, status, unbonding, validator, validator_base,
     },
 };
 use alloy::{
@@ -120,13 +120,14 @@ pub(crate) fn pending(
     Ok(total)
 }
 
-/// Bonds `amount` (already in the delegation escrow) to a (settled) delegation as shares.
+/// Bonds `amount` (already in the delegation escrow) to a (settled) delegation as shares;
+/// returns the shares minted.
 pub(crate) fn bond(
     c: &mut Ctx<'_>,
     delegator: Address,
     operator: Address,
     amount: U256,
-) -> Result<(), Exit> {
+) -> Result<U256, Exit> {
     let v = validator_base(operator);
     let total_shares = c.sload(at(v, validator::TOTAL_SHARES))?;
     let total_stake = c.sload(at(v, validator::TOTAL_STAKE))?;
@@ -151,7 +152,28 @@ pub(crate) fn bond(
         c.push_address(list, operator)?;
     }
     c.sstore(at(v, validator::TOTAL_STAKE), total_stake + amount)?;
-    c.add(U256::from(slot::TOTAL_BONDED), amount)
+    c.add(U256::from(slot::TOTAL_BONDED), amount)?;
+    Ok(shares)
+}
+
+/// Removes `shares` (at most the delegation's) from a (settled) delegation and the tokens they
+/// are worth from the validator's stake; returns those tokens (left in the escrow).
+fn burn_shares(
+    c: &mut Ctx<'_>,
+    delegator: Address,
+    operator: Address,
+    shares: U256,
+) -> Result<U256, Exit> {
+    let v = validator_base(operator);
+    let d = delegation_base(delegator, operator);
+    let total_shares = c.sload(at(v, validator::TOTAL_SHARES))?;
+    let total_stake = c.sload(at(v, validator::TOTAL_STAKE))?;
+    let tokens = shares_worth(shares, total_shares, total_stake);
+    c.sub(at(d, delegation::SHARES), shares)?;
+    c.sstore(at(v, validator::TOTAL_SHARES), total_shares - shares)?;
+    c.sstore(at(v, validator::TOTAL_STAKE), total_stake - tokens)?;
+    c.sub(U256::from(slot::TOTAL_BONDED), tokens)?;
+    Ok(tokens)
 }
 
 /// Takes `amount` (at most its worth, which the caller checks) out of a (settled) delegation,
@@ -211,7 +233,17 @@ pub(crate) fn unbond(
     c.sstore(entry(unbonding::HEIGHT), U256::from(c.block_number()))?;
     c.sstore(entry(unbonding::INITIAL), amount)?;
     c.sstore(list, U256::from(len + 1))?;
-    // Index the delegator under the validator, so a slash finds its entries.
+    list_for_slashing(c, delegator, operator)?;
+    Ok(completion)
+}
+
+/// Indexes `delegator` under `operator` (once), so a slash of `operator` finds the delegator's
+/// unbonding and redelegation entries from it.
+pub(crate) fn list_for_slashing(
+    c: &mut Ctx<'_>,
+    delegator: Address,
+    operator: Address,
+) -> Result<(), Exit> {
     let listed = layout::mapping_slot(
         delegator.into_word(),
         address_slot(operator, U256::from(slot::UNBONDING_LISTED)),
@@ -223,14 +255,15 @@ pub(crate) fn unbond(
             delegator,
         )?;
     }
-    Ok(completion)
+    Ok(())
 }
 
-/// Slashes `bps` of `operator`'s bonded stake and of its unbonding entries created at or after
-/// `since_height` (a fraction of each entry's initial amount, at most what is left; matured
-/// entries are out of reach). The funds stay in the delegation escrow; returns the total the
-/// caller must burn or pay out. Runs over the delegators with unbonding entries from this
-/// validator, pruning those with none left.
+/// Slashes `bps` of `operator`'s bonded stake, of its unbonding entries created at or after
+/// `since_height` (a fraction of each entry's initial amount, at most what is left), and of the
+/// stake redelegated away from it since then (a fraction of the destination shares received, at
+/// most those still held); matured entries are out of reach. The funds stay in the delegation
+/// escrow; returns the total the caller must burn or pay out. Runs over the delegators with
+/// entries from this validator, pruning those with none left.
 pub(crate) fn slash(
     c: &mut Ctx<'_>,
     operator: Address,
@@ -246,7 +279,7 @@ pub(crate) fn slash(
     let now = U256::from(c.timestamp());
     let delegators = address_slot(operator, U256::from(slot::UNBONDING_DELEGATORS));
     let mut count = c.sload(delegators)?.saturating_to::<u64>();
-    let mut unbonding_cut = U256::ZERO;
+    let (mut unbonding_cut, mut redelegated_cut) = (U256::ZERO, U256::ZERO);
     let mut i = 0;
     while i < count {
         let delegator = word_address(c.sload(array_slot(delegators, i, 1))?);
@@ -271,7 +304,10 @@ pub(crate) fn slash(
                 unbonding_cut += cut;
             }
         }
-        if live {
+        let (redelegation_live, cut) =
+            slash_redelegations(c, delegator, operator, bps, since_height)?;
+        redelegated_cut += cut;
+        if live || redelegation_live {
             i += 1;
             continue;
         }
@@ -289,7 +325,49 @@ pub(crate) fn slash(
         )?;
     }
     c.sub(U256::from(slot::TOTAL_UNBONDING), unbonding_cut)?;
-    Ok(bonded_cut + unbonding_cut)
+    Ok(bonded_cut + unbonding_cut + redelegated_cut)
+}
+
+/// Cuts `bps` of the destination shares of `delegator`'s unmatured redelegations away from
+/// `operator` created at or after `since_height`; returns whether any unmatured one is left and
+/// the tokens cut (taken from the destinations' stake).
+fn slash_redelegations(
+    c: &mut Ctx<'_>,
+    delegator: Address,
+    operator: Address,
+    bps: U256,
+    since_height: u64,
+) -> Result<(bool, U256), Exit> {
+    let now = U256::from(c.timestamp());
+    let list = address_slot(delegator, U256::from(slot::REDELEGATIONS));
+    let len = c.sload(list)?.saturating_to::<u64>();
+    let (mut live, mut cut) = (false, U256::ZERO);
+    for j in 0..len {
+        let entry = |field| array_slot(list, j, redelegation::SIZE) + U256::from(field);
+        if word_address(c.sload(entry(redelegation::SRC))?) != operator
+            || c.sload(entry(redelegation::COMPLETION))? <= now
+        {
+            continue;
+        }
+        live = true;
+        if c.sload(entry(redelegation::HEIGHT))? < U256::from(since_height) {
+            continue;
+        }
+        let dst = word_address(c.sload(entry(redelegation::DST))?);
+        let entry_shares = c.sload(entry(redelegation::DST_SHARES))?;
+        let held = c.sload(at(delegation_base(delegator, dst), delegation::SHARES))?;
+        let shares = (entry_shares * bps / U256::from(BPS)).min(held);
+        if shares.is_zero() {
+            continue;
+        }
+        settle(c, delegator, dst)?;
+        cut += burn_shares(c, delegator, dst, shares)?;
+        c.sstore(entry(redelegation::DST_SHARES), entry_shares - shares)?;
+        if delegator == dst {
+            update_status(c, dst)?;
+        }
+    }
+    Ok((live, cut))
 }
 
 /// Jails `operator` for good: out of the active set, never unjailed, never bonded to again.

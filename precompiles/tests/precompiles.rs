@@ -2529,3 +2529,43 @@ fn consensus_keys_must_be_ed25519_points() {
         )
         .revert(IStaking::InvalidConsensusKey { key: not_a_point });
 }
+
+#[test]
+fn zero_amounts_are_refused() {
+    let mut chain = Chain::new(&[]);
+    chain.create(addr(1), 1, ether(100), 0).ok();
+    chain.delegate(addr(5), addr(1), ether(5)).ok();
+    for (from, to, data) in [
+        (
+            addr(1),
+            STAKING_ADDRESS,
+            IStaking::addStakeCall {}.abi_encode(),
+        ),
+        (
+            addr(1),
+            STAKING_ADDRESS,
+            IStaking::unstakeCall { amount: U256::ZERO }.abi_encode(),
+        ),
+    ] {
+        chain
+            .call(from, to, U256::ZERO, data)
+            .revert(IStaking::ZeroAmount {});
+    }
+    for data in [
+        IDelegation::undelegateCall {
+            validator: addr(1),
+            amount: U256::ZERO,
+        }
+        .abi_encode(),
+        IDelegation::cancelUnbondingCall {
+            validator: addr(1),
+            amount: U256::ZERO,
+            creationHeight: 1,
+        }
+        .abi_encode(),
+    ] {
+        chain
+            .call(addr(5), DELEGATION_ADDRESS, U256::ZERO, data)
+            .revert(IDelegation::ZeroAmount {});
+    }
+}

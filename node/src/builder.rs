@@ -3,16 +3,16 @@
 //! to seal; that belongs to the dev sealer today and the consensus engine later.
 
 use crate::{
+    block_roots::{self, BloomlessReceiptBuilder},
+    block_state::BlockState,
     chainspec::ChainSpec,
     evm::ComputeEvmFactory,
     storage::{NewBlock, Reader, SealedHeader, StoreError},
 };
 use alloy::{
     consensus::{
-        EMPTY_OMMER_ROOT_HASH, Header, ReceiptEnvelope, Transaction, TxEnvelope, TxReceipt,
-        constants::EMPTY_WITHDRAWALS,
-        proofs::{calculate_receipt_root, calculate_transaction_root},
-        transaction::Recovered,
+        EMPTY_OMMER_ROOT_HASH, Header, ReceiptEnvelope, Transaction, TxEnvelope,
+        constants::EMPTY_WITHDRAWALS, transaction::Recovered,
     },
     eips::eip7840::BlobParams,
     primitives::{Address, B256, Bytes, U256},
@@ -20,18 +20,19 @@ use alloy::{
 use alloy_evm::{
     EvmEnv, EvmFactory,
     block::{BlockExecutionError, BlockExecutor, BlockExecutorFactory, BlockValidationError},
-    eth::{
-        EthBlockExecutionCtx, EthBlockExecutorFactory, NextEvmEnvAttributes,
-        receipt_builder::AlloyReceiptBuilder,
-    },
+    eth::{EthBlockExecutionCtx, EthBlockExecutorFactory, NextEvmEnvAttributes},
 };
 use computechain_precompiles::{STAKING_ADDRESS, SYSTEM_ADDRESS, interfaces::IStaking};
-use revm::database::{
-    OriginalValuesKnown, State, WrapDatabaseRef, states::bundle_state::BundleRetention,
+use revm::{
+    DatabaseCommit,
+    database::{DatabaseCommitExt, WrapDatabaseRef},
 };
-use revm::{DatabaseCommit, database::DatabaseCommitExt};
 use std::{borrow::Cow, sync::Arc};
 use tracing::trace;
+
+/// Transactions handed to the roots thread at a time: one wake-up per batch, not per
+/// transaction.
+const ROOTS_BATCH: usize = 128;
 
 /// What the consensus side supplies for a new block.
 #[derive(Debug, Clone)]
@@ -76,17 +77,14 @@ pub struct BuiltBlock {
 #[derive(Debug, Clone)]
 pub struct BlockBuilder {
     spec: Arc<ChainSpec>,
-    executors: EthBlockExecutorFactory<AlloyReceiptBuilder, Arc<ChainSpec>, ComputeEvmFactory>,
+    executors: EthBlockExecutorFactory<BloomlessReceiptBuilder, Arc<ChainSpec>, ComputeEvmFactory>,
 }
 
 impl BlockBuilder {
     /// A builder for `spec`'s chain.
     pub fn new(spec: Arc<ChainSpec>) -> Self {
-        let executors = EthBlockExecutorFactory::new(
-            AlloyReceiptBuilder::default(),
-            spec.clone(),
-            ComputeEvmFactory,
-        );
+        let executors =
+            EthBlockExecutorFactory::new(BloomlessReceiptBuilder, spec.clone(), ComputeEvmFactory);
         Self { spec, executors }
     }
 
@@ -205,124 +203,141 @@ impl BlockBuilder {
         let gas_limit = parent.gas_limit;
         let base_fee = env.block_env.basefee;
         let state_db = reader.state_at(None);
-        let mut state = State::builder()
-            .with_database(WrapDatabaseRef(&state_db))
-            .with_bundle_update()
-            .build();
-        let evm = self.executors.evm_factory().create_evm(&mut state, env);
-        let ctx = EthBlockExecutionCtx {
-            parent_hash: parent.hash(),
-            parent_beacon_block_root: Some(B256::ZERO),
-            ommers: &[],
-            withdrawals: Some(Cow::Owned(vec![])),
-            extra_data: Bytes::new(),
-            tx_count_hint: None,
-            slot_number: None,
-        };
-        let mut executor = self.executors.create_executor(evm, ctx);
-        executor
-            .apply_pre_execution_changes()
-            .map_err(|e| BuildError::Execution(e.to_string()))?;
-
-        let mut included = Vec::new();
-        let mut invalid = Vec::new();
-        let mut gas_used = 0u64;
-        // Priority fees paid into the staking pool (the block's fee recipient).
-        let mut fees = U256::ZERO;
-        let mut skipped_senders = alloy::primitives::map::HashSet::<Address>::default();
-        for tx in transactions {
-            if skipped_senders.contains(&tx.signer()) {
-                continue;
-            }
-            if tx.gas_limit() > gas_limit - gas_used {
-                // Does not fit; later transactions of this sender depend on it.
-                skipped_senders.insert(tx.signer());
-                continue;
-            }
-            match executor.execute_transaction_without_commit(tx.as_recovered_ref()) {
-                Ok(result) => {
-                    let used = executor.commit_transaction(result).tx_gas_used();
-                    gas_used += used;
-                    let tip = tx.effective_tip_per_gas(base_fee).unwrap_or_default();
-                    fees += U256::from(used) * U256::from(tip);
-                    included.push(tx);
+        let mut state = BlockState::new(WrapDatabaseRef(&state_db));
+        std::thread::scope(|scope| {
+            let evm = self.executors.evm_factory().create_evm(&mut state, env);
+            let ctx = EthBlockExecutionCtx {
+                parent_hash: parent.hash(),
+                parent_beacon_block_root: Some(B256::ZERO),
+                ommers: &[],
+                withdrawals: Some(Cow::Owned(vec![])),
+                extra_data: Bytes::new(),
+                tx_count_hint: None,
+                slot_number: None,
+            };
+            let mut executor = self.executors.create_executor(evm, ctx);
+            executor
+                .apply_pre_execution_changes()
+                .map_err(|e| BuildError::Execution(e.to_string()))?;
+            // Roots and blooms are computed on a second thread while the transactions execute.
+            let (to_roots, items) = std::sync::mpsc::channel();
+            let roots_thread = scope.spawn(move || block_roots::compute(items));
+            let mut included = Vec::new();
+            let mut invalid = Vec::new();
+            let mut gas_used = 0u64;
+            // Priority fees paid into the staking pool (the block's fee recipient).
+            let mut fees = U256::ZERO;
+            let mut skipped_senders = alloy::primitives::map::HashSet::<Address>::default();
+            let mut batch = Vec::with_capacity(ROOTS_BATCH);
+            for tx in transactions {
+                if !skipped_senders.is_empty() && skipped_senders.contains(&tx.signer()) {
+                    continue;
                 }
-                Err(BlockExecutionError::Validation(BlockValidationError::InvalidTx {
-                    hash,
-                    error,
-                })) => {
-                    trace!(target: "builder", %hash, %error, "dropping invalid transaction");
+                if tx.gas_limit() > gas_limit - gas_used {
+                    // Does not fit; later transactions of this sender depend on it.
                     skipped_senders.insert(tx.signer());
-                    invalid.push((hash, error.to_string()));
+                    continue;
                 }
-                Err(e) => return Err(BuildError::Execution(e.to_string())),
+                match executor.execute_transaction_without_commit(tx.as_recovered_ref()) {
+                    Ok(result) => {
+                        let used = executor.commit_transaction(result).tx_gas_used();
+                        gas_used += used;
+                        let tip = tx.effective_tip_per_gas(base_fee).unwrap_or_default();
+                        fees += U256::from(used) * U256::from(tip);
+                        let receipt = executor.receipts().last().cloned().ok_or_else(|| {
+                            BuildError::Execution("executor produced no receipt".into())
+                        })?;
+                        batch.push((tx.clone(), receipt));
+                        if batch.len() == ROOTS_BATCH {
+                            // The roots thread only ends when this side hangs up.
+                            let _ = to_roots.send(std::mem::take(&mut batch));
+                        }
+                        included.push(tx);
+                    }
+                    Err(BlockExecutionError::Validation(BlockValidationError::InvalidTx {
+                        hash,
+                        error,
+                    })) => {
+                        trace!(target: "builder", %hash, %error, "dropping invalid transaction");
+                        skipped_senders.insert(tx.signer());
+                        invalid.push((hash, error.to_string()));
+                    }
+                    Err(e) => return Err(BuildError::Execution(e.to_string())),
+                }
             }
-        }
-        let executed = started.elapsed();
-        let system_logs = self.distribute_rewards(
-            &mut executor,
-            parent.number + 1,
-            attrs.proposer,
-            fees,
-            U256::from(gas_used) * U256::from(base_fee),
-        )?;
-        let (_evm, result) = executor
-            .finish()
-            .map_err(|e| BuildError::Execution(e.to_string()))?;
-        state.merge_transitions(BundleRetention::PlainState);
-        let changes = state.take_bundle().to_plain_state(OriginalValuesKnown::Yes);
+            let _ = to_roots.send(batch);
+            drop(to_roots);
+            let executed = started.elapsed();
+            let system_logs = self.distribute_rewards(
+                &mut executor,
+                parent.number + 1,
+                attrs.proposer,
+                fees,
+                U256::from(gas_used) * U256::from(base_fee),
+            )?;
+            let (_, result) = executor
+                .finish()
+                .map_err(|e| BuildError::Execution(e.to_string()))?;
+            let changes = state.into_changes();
+            let roots = roots_thread
+                .join()
+                .map_err(|_| BuildError::Execution("block roots thread panicked".into()))?;
 
-        let receipts: Vec<ReceiptEnvelope> = result.receipts;
-        let transactions: Vec<TxEnvelope> = included.iter().map(|tx| tx.inner().clone()).collect();
-        let senders: Vec<Address> = included.iter().map(|tx| tx.signer()).collect();
-        // Chain rule: the header bloom covers the system calls' logs too, so log queries that skip
-        // blocks by bloom still find them.
-        let logs_bloom = receipts.iter().fold(
-            alloy::primitives::logs_bloom(system_logs.iter()),
-            |acc, r| acc | r.bloom(),
-        );
-        let header = Header {
-            parent_hash: parent.hash(),
-            ommers_hash: EMPTY_OMMER_ROOT_HASH,
-            beneficiary: STAKING_ADDRESS,
-            state_root: B256::ZERO,
-            transactions_root: calculate_transaction_root(&transactions),
-            receipts_root: calculate_receipt_root(&receipts),
-            logs_bloom,
-            difficulty: U256::ZERO,
-            number: parent.number + 1,
-            gas_limit,
-            gas_used: result.gas_used,
-            timestamp: attrs.timestamp,
-            extra_data: Bytes::new(),
-            mix_hash: attrs.prev_randao,
-            nonce: Default::default(),
-            base_fee_per_gas: Some(base_fee),
-            withdrawals_root: Some(EMPTY_WITHDRAWALS),
-            blob_gas_used: Some(0),
-            excess_blob_gas: Some(0),
-            parent_beacon_block_root: Some(B256::ZERO),
-            requests_hash: Some(result.requests.requests_hash()),
-            block_access_list_hash: None,
-            slot_number: None,
-        };
-        trace!(
-            target: "builder",
-            txs = included.len(),
-            execute_ms = executed.as_secs_f64() * 1e3,
-            assemble_ms = (started.elapsed() - executed).as_secs_f64() * 1e3,
-            "block built"
-        );
-        Ok(BuiltBlock {
-            block: NewBlock {
-                header,
-                transactions,
-                senders,
-                receipts,
-                changes,
-                system_logs,
-            },
-            invalid,
+            let mut receipts: Vec<ReceiptEnvelope> = result.receipts;
+            for (receipt, bloom) in receipts.iter_mut().zip(&roots.blooms) {
+                if let Some(with_bloom) = receipt.as_receipt_with_bloom_mut() {
+                    with_bloom.logs_bloom = *bloom;
+                }
+            }
+            let transactions: Vec<TxEnvelope> =
+                included.iter().map(|tx| tx.inner().clone()).collect();
+            let senders: Vec<Address> = included.iter().map(|tx| tx.signer()).collect();
+            // Chain rule: the header bloom covers the system calls' logs too, so log queries that
+            // skip blocks by bloom still find them.
+            let logs_bloom = roots.logs_bloom | alloy::primitives::logs_bloom(system_logs.iter());
+            let header = Header {
+                parent_hash: parent.hash(),
+                ommers_hash: EMPTY_OMMER_ROOT_HASH,
+                beneficiary: STAKING_ADDRESS,
+                state_root: B256::ZERO,
+                transactions_root: roots.transactions_root,
+                receipts_root: roots.receipts_root,
+                logs_bloom,
+                difficulty: U256::ZERO,
+                number: parent.number + 1,
+                gas_limit,
+                gas_used: result.gas_used,
+                timestamp: attrs.timestamp,
+                extra_data: Bytes::new(),
+                mix_hash: attrs.prev_randao,
+                nonce: Default::default(),
+                base_fee_per_gas: Some(base_fee),
+                withdrawals_root: Some(EMPTY_WITHDRAWALS),
+                blob_gas_used: Some(0),
+                excess_blob_gas: Some(0),
+                parent_beacon_block_root: Some(B256::ZERO),
+                requests_hash: Some(result.requests.requests_hash()),
+                block_access_list_hash: None,
+                slot_number: None,
+            };
+            trace!(
+                target: "builder",
+                txs = included.len(),
+                execute_ms = executed.as_secs_f64() * 1e3,
+                assemble_ms = (started.elapsed() - executed).as_secs_f64() * 1e3,
+                "block built"
+            );
+            Ok(BuiltBlock {
+                block: NewBlock {
+                    header,
+                    transactions,
+                    senders,
+                    receipts,
+                    changes,
+                    system_logs,
+                },
+                invalid,
+            })
         })
     }
 }

@@ -5,6 +5,8 @@
 //! `ARCHITECTURE.md`.
 
 pub mod bench;
+pub mod block_roots;
+pub mod block_state;
 pub mod builder;
 pub mod chainspec;
 pub mod cli;

@@ -38,6 +38,9 @@ pub(crate) struct EthApi {
     pub(crate) node: Arc<Node>,
     /// Filters installed with `eth_new*Filter`.
     pub(crate) filters: super::filters::Filters,
+    /// The suggested tip and the head it was computed at: wallets ask for it often, and it only
+    /// changes with a new block.
+    pub(crate) suggested_tip: parking_lot::Mutex<Option<(B256, u128)>>,
 }
 
 impl EthApi {
@@ -260,21 +263,34 @@ impl EthApi {
         Ok(tips)
     }
 
-    /// Suggested priority fee: the 60th percentile of tips over the last 20 blocks.
+    /// Suggested priority fee: the 60th percentile of tips over the last 20 blocks (computed
+    /// once per head).
     pub(crate) fn suggested_tip(&self) -> RpcResult<u128> {
         let reader = self.node.store.read().map_err(internal)?;
         let head = head_number(&reader)?;
+        let head_hash = reader
+            .canonical_hash(head)
+            .map_err(internal)?
+            .unwrap_or_default();
+        if let Some((hash, tip)) = *self.suggested_tip.lock()
+            && hash == head_hash
+        {
+            return Ok(tip);
+        }
         let mut tips = Vec::new();
         for n in head.saturating_sub(19)..=head {
             if let Some(h) = reader.sealed_header(n).map_err(internal)? {
                 tips.extend(self.block_tips(&reader, &h)?.into_iter().map(|(t, _)| t));
             }
         }
-        if tips.is_empty() {
-            return Ok(DEFAULT_TIP);
-        }
-        tips.sort_unstable();
-        Ok(tips[(tips.len() - 1) * 60 / 100])
+        let tip = if tips.is_empty() {
+            DEFAULT_TIP
+        } else {
+            tips.sort_unstable();
+            tips[(tips.len() - 1) * 60 / 100]
+        };
+        *self.suggested_tip.lock() = Some((head_hash, tip));
+        Ok(tip)
     }
 
     /// `eth_feeHistory`.

@@ -80,6 +80,7 @@ pub async fn start(node: Arc<Node>, config: RpcConfig) -> eyre::Result<(ServerHa
     let api = EthApi {
         node,
         filters: Filters::default(),
+        suggested_tip: Default::default(),
     };
     let handle = server.start(module(api)?);
     info!(target: "rpc", %addr, "JSON-RPC listening (HTTP and WebSocket)");

@@ -228,6 +228,15 @@ impl Chain {
         )
     }
 
+    fn undelegate(&mut self, delegator: Address, validator: Address, amount: U256) -> Outcome {
+        self.call(
+            delegator,
+            DELEGATION_ADDRESS,
+            U256::ZERO,
+            IDelegation::undelegateCall { validator, amount }.abi_encode(),
+        )
+    }
+
     /// Starts the next epoch (as the block producer does at a boundary); returns its active set.
     fn next_epoch(&mut self) -> Vec<Address> {
         let (_, logs) = self
@@ -1153,22 +1162,8 @@ fn downtime_jails_slashes_with_escalation_and_unjail_follows_the_rules() {
     chain.delegate(addr(5), addr(2), ether(100)).ok();
     chain.delegate(addr(6), addr(2), ether(50)).ok();
     assert_eq!(chain.next_epoch(), vec![addr(2), addr(1)]);
-    let undelegate = |chain: &mut Chain, delegator: Address, amount: U256| {
-        chain
-            .call(
-                delegator,
-                DELEGATION_ADDRESS,
-                U256::ZERO,
-                IDelegation::undelegateCall {
-                    validator: addr(2),
-                    amount,
-                }
-                .abi_encode(),
-            )
-            .ok();
-    };
     // At block 1: long before the offence's window, so out of the slash's reach.
-    undelegate(&mut chain, addr(6), ether(10));
+    chain.undelegate(addr(6), addr(2), ether(10)).ok();
     let record = |chain: &mut Chain, signers: Vec<Address>| -> Vec<Log> {
         let (_, logs) = chain
             .call(
@@ -1226,7 +1221,7 @@ fn downtime_jails_slashes_with_escalation_and_unjail_follows_the_rules() {
     assert_eq!(info(&mut chain, addr(2)).status, 1);
     assert_eq!(info(&mut chain, addr(2)).missedBlocks, U256::from(2));
     // Fleeing within the window does not escape the slash.
-    undelegate(&mut chain, addr(6), ether(20));
+    chain.undelegate(addr(6), addr(2), ether(20)).ok();
     // Block 13 is a third miss within the window: jailed and slashed 5%: of the bonded 220
     // (100 self + 100 + 20) and of the unbonding entry created in the window (20), not of the
     // older one.
@@ -2269,20 +2264,6 @@ fn double_sign_evidence_slashes_tombstones_and_pays_the_reporter() {
     chain.delegate(addr(5), addr(2), ether(100)).ok();
     chain.delegate(addr(6), addr(2), ether(50)).ok();
     chain.delegate(addr(8), addr(2), ether(40)).ok();
-    let undelegate = |chain: &mut Chain, delegator: Address, amount: U256| {
-        chain
-            .call(
-                delegator,
-                DELEGATION_ADDRESS,
-                U256::ZERO,
-                IDelegation::undelegateCall {
-                    validator: addr(2),
-                    amount,
-                }
-                .abi_encode(),
-            )
-            .ok();
-    };
     let redelegate = |chain: &mut Chain, src: Address, dst: Address, amount: U256| {
         chain.call(
             addr(8),
@@ -2299,7 +2280,7 @@ fn double_sign_evidence_slashes_tombstones_and_pays_the_reporter() {
     // Unbonding and redelegating before the infraction (height 40) are out of reach; after it,
     // they are slashed.
     chain.number = 30;
-    undelegate(&mut chain, addr(6), ether(30));
+    chain.undelegate(addr(6), addr(2), ether(30)).ok();
     redelegate(&mut chain, addr(2), addr(1), ether(10)).ok();
     chain.number = 45;
     redelegate(&mut chain, addr(2), addr(1), ether(20)).ok();
@@ -2318,7 +2299,7 @@ fn double_sign_evidence_slashes_tombstones_and_pays_the_reporter() {
         vec![(addr(2), ether(10), 30), (addr(2), ether(20), 45)]
     );
     chain.number = 50;
-    undelegate(&mut chain, addr(5), ether(40));
+    chain.undelegate(addr(5), addr(2), ether(40)).ok();
     assert_eq!(
         chain
             .view(
@@ -2493,7 +2474,7 @@ fn double_sign_evidence_slashes_tombstones_and_pays_the_reporter() {
         )
         .revert(IStaking::Tombstoned { operator: addr(2) });
     // Delegators leave with what the slash left: 60 * 0.95.
-    undelegate(&mut chain, addr(5), ether(57));
+    chain.undelegate(addr(5), addr(2), ether(57)).ok();
     assert_eq!(
         chain.view(
             DELEGATION_ADDRESS,

@@ -336,21 +336,40 @@ alloy::sol! {
     }
 }
 
+/// Sends `tx` from `provider`'s account and waits for its receipt, which must show success.
+pub async fn send_ok(
+    provider: &DynProvider,
+    tx: alloy::rpc::types::TransactionRequest,
+) -> alloy::rpc::types::TransactionReceipt {
+    let receipt = provider
+        .send_transaction(tx)
+        .await
+        .expect("transaction sent")
+        .get_receipt()
+        .await
+        .expect("receipt");
+    assert!(receipt.status(), "transaction failed: {receipt:?}");
+    receipt
+}
+
+/// The revert data of a failed `eth_call`/`eth_estimateGas`.
+pub fn revert_data(error: &alloy::transports::TransportError) -> alloy::primitives::Bytes {
+    error
+        .as_error_resp()
+        .and_then(|e| e.as_revert_data())
+        .unwrap_or_else(|| panic!("not a revert: {error}"))
+}
+
 /// Deploys the example Counter from dev account 1; returns its address.
 pub async fn deploy_counter(node: &TestNode) -> alloy::primitives::Address {
     use alloy::network::TransactionBuilder;
-    let receipt = node
-        .provider(1)
-        .send_transaction(
-            alloy::rpc::types::TransactionRequest::default().with_deploy_code(counter_bytecode()),
-        )
-        .await
-        .expect("deploy sent")
-        .get_receipt()
-        .await
-        .expect("deploy receipt");
-    assert!(receipt.status(), "deploy failed");
-    receipt.contract_address.expect("contract address")
+    send_ok(
+        &node.provider(1),
+        alloy::rpc::types::TransactionRequest::default().with_deploy_code(counter_bytecode()),
+    )
+    .await
+    .contract_address
+    .expect("contract address")
 }
 
 impl TestNode {

@@ -9,7 +9,7 @@ use alloy::{
     rpc::types::{TransactionReceipt, TransactionRequest},
     sol_types::{SolCall, SolError, SolEvent},
 };
-use computechain_e2e::{DEV_KEYS, TestNode, run_tool};
+use computechain_e2e::{DEV_KEYS, TestNode, revert_data, run_tool, send_ok};
 use computechain_precompiles::{
     DELEGATION_ADDRESS, STAKING_ADDRESS,
     interfaces::{IDelegation, IStaking},
@@ -445,8 +445,9 @@ async fn double_sign_evidence_slashes_and_pays_the_reporter_end_to_end() {
     };
     let (p1, p2, p3) = (node.provider(1), node.provider(2), node.provider(3));
     let consensus = SigningKey::from_bytes(&[0x42; 32]);
-    let created = p1
-        .send_transaction(send(
+    send_ok(
+        &p1,
+        send(
             STAKING_ADDRESS,
             IStaking::createValidatorCall {
                 consensusKey: consensus.verifying_key().to_bytes().into(),
@@ -457,28 +458,21 @@ async fn double_sign_evidence_slashes_and_pays_the_reporter_end_to_end() {
             }
             .abi_encode(),
             ether(200),
-        ))
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    assert!(created.status());
-    let delegated = p2
-        .send_transaction(send(
+        ),
+    )
+    .await;
+    send_ok(
+        &p2,
+        send(
             DELEGATION_ADDRESS,
             IDelegation::delegateCall {
                 validator: ACCOUNT1,
             }
             .abi_encode(),
             ether(100),
-        ))
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    assert!(delegated.status());
+        ),
+    )
+    .await;
 
     // Two votes for different blocks at the same height and round, signed with the key.
     let height = p3.get_block_number().await.unwrap();
@@ -516,12 +510,8 @@ async fn double_sign_evidence_slashes_and_pays_the_reporter_end_to_end() {
         .call(evidence(vote(&consensus, a), forged).with_from(ACCOUNT3))
         .await
         .unwrap_err();
-    let data = err
-        .as_error_resp()
-        .and_then(|e| e.as_revert_data())
-        .unwrap();
     assert_eq!(
-        IStaking::InvalidVoteSignature::abi_decode(&data).unwrap(),
+        IStaking::InvalidVoteSignature::abi_decode(&revert_data(&err)).unwrap(),
         IStaking::InvalidVoteSignature {
             height,
             round: 0,
@@ -530,14 +520,7 @@ async fn double_sign_evidence_slashes_and_pays_the_reporter_end_to_end() {
     );
 
     let before = p3.get_balance(ACCOUNT3).await.unwrap();
-    let r = p3
-        .send_transaction(evidence(vote(&consensus, a), vote(&consensus, b)))
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    assert!(r.status());
+    let r = send_ok(&p3, evidence(vote(&consensus, a), vote(&consensus, b))).await;
     println!("submitDoubleSignEvidence gas_used={}", r.gas_used);
     // 5% of the 300 bonded; the reporter receives 10% of it, the rest is burned.
     let logs = r.inner.logs();

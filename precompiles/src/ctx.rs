@@ -35,11 +35,29 @@ impl<E: SolError> From<E> for Exit {
 pub(crate) struct Ctx<'a> {
     pub(crate) input: PrecompileInput<'a>,
     gas_used: u64,
+    /// Protocol work inside a user call (a slash walking the offender's entries) is not metered.
+    unmetered: bool,
 }
 
 impl<'a> Ctx<'a> {
     pub(crate) fn new(input: PrecompileInput<'a>) -> Self {
-        Self { input, gas_used: 0 }
+        Self {
+            input,
+            gas_used: 0,
+            unmetered: false,
+        }
+    }
+
+    /// Runs `work` without charging gas: protocol work whose size the caller does not control
+    /// and must not be able to price out of reach.
+    pub(crate) fn unmetered<T>(
+        &mut self,
+        work: impl FnOnce(&mut Self) -> Result<T, Exit>,
+    ) -> Result<T, Exit> {
+        let was = std::mem::replace(&mut self.unmetered, true);
+        let result = work(self);
+        self.unmetered = was;
+        result
     }
 
     pub(crate) fn caller(&self) -> Address {
@@ -53,7 +71,7 @@ impl<'a> Ctx<'a> {
     pub(crate) fn charge(&mut self, gas: u64) -> Result<(), Exit> {
         // Protocol work at block boundaries is not metered: its cost grows with the validator
         // count, and running out of gas there would stop every block from being built.
-        if self.input.caller == crate::SYSTEM_ADDRESS {
+        if self.unmetered || self.input.caller == crate::SYSTEM_ADDRESS {
             return Ok(());
         }
         self.gas_used = self.gas_used.saturating_add(gas);

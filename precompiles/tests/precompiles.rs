@@ -2550,3 +2550,42 @@ fn zero_amounts_are_refused() {
             .revert(IDelegation::ZeroAmount {});
     }
 }
+
+#[test]
+fn evidence_fits_however_many_entries_the_offender_has() {
+    // 300 delegators with an unbonding entry each after the infraction: walking them at EVM rates
+    // would cost more than the 5M gas the test's calls carry. The walk is protocol work, so the
+    // reporter pays only for the evidence.
+    let mut chain = Chain::new(&[]);
+    chain.create(addr(2), 2, ether(100), 0).ok();
+    chain.number = 10;
+    for i in 0..300u32 {
+        let delegator = Address::from_word(keccak256(i.to_be_bytes()));
+        chain.db.insert_account_info(
+            delegator,
+            AccountInfo {
+                balance: ether(10),
+                ..Default::default()
+            },
+        );
+        chain.delegate(delegator, addr(2), ether(2)).ok();
+        chain.undelegate(delegator, addr(2), ether(1)).ok();
+    }
+    let (a, b) = (B256::repeat_byte(1), B256::repeat_byte(2));
+    let (_, logs) = chain
+        .call(
+            addr(7),
+            STAKING_ADDRESS,
+            U256::ZERO,
+            IStaking::submitDoubleSignEvidenceCall {
+                consensusKey: consensus_key(2),
+                first: vote(2, 10, 0, a),
+                second: vote(2, 10, 0, b),
+            }
+            .abi_encode(),
+        )
+        .ok();
+    let slashed = IStaking::ValidatorSlashed::decode_log_data(&logs[0].data).unwrap();
+    // 5% of the 400 bonded and of the 300 unbonding.
+    assert_eq!(slashed.amount, ether(20) + ether(15));
+}

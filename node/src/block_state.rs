@@ -4,7 +4,10 @@
 //! execution). Reads and commits follow revm's `State`/`CacheDB` semantics; a test checks the
 //! changes against revm's bundle state.
 
-use alloy::primitives::{Address, B256, KECCAK256_EMPTY, U256, map::HashMap};
+use alloy::primitives::{
+    Address, B256, KECCAK256_EMPTY, U256,
+    map::{Entry, HashMap},
+};
 use revm::{
     Database, DatabaseCommit,
     bytecode::Bytecode,
@@ -53,21 +56,25 @@ impl<DB: Database> BlockState<DB> {
         }
     }
 
-    fn account(&mut self, address: Address) -> Result<&mut CachedAccount, DB::Error> {
-        if !self.accounts.contains_key(&address) {
-            let original = self.db.basic(address)?;
-            self.accounts.insert(
-                address,
-                CachedAccount {
+    /// The cached account, loaded from `db` on first use (one map lookup when cached).
+    fn cached<'a>(
+        db: &mut DB,
+        accounts: &'a mut HashMap<Address, CachedAccount>,
+        address: Address,
+    ) -> Result<&'a mut CachedAccount, DB::Error> {
+        Ok(match accounts.entry(address) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                let original = db.basic(address)?;
+                entry.insert(CachedAccount {
                     current: original.clone(),
                     original,
                     cleared: false,
                     changed: false,
                     storage: HashMap::default(),
-                },
-            );
-        }
-        Ok(self.accounts.get_mut(&address).expect("inserted above"))
+                })
+            }
+        })
     }
 
     /// The block's changes, as the store commits them.
@@ -134,7 +141,9 @@ impl<DB: Database> Database for BlockState<DB> {
     type Error = DB::Error;
 
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, Self::Error> {
-        Ok(self.account(address)?.current.clone())
+        Ok(Self::cached(&mut self.db, &mut self.accounts, address)?
+            .current
+            .clone())
     }
 
     fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, Self::Error> {
@@ -149,7 +158,7 @@ impl<DB: Database> Database for BlockState<DB> {
         address: Address,
         index: StorageKey,
     ) -> Result<StorageValue, Self::Error> {
-        let account = self.account(address)?;
+        let account = Self::cached(&mut self.db, &mut self.accounts, address)?;
         if let Some(slot) = account.storage.get(&index) {
             return Ok(slot.current);
         }
@@ -158,17 +167,13 @@ impl<DB: Database> Database for BlockState<DB> {
         } else {
             self.db.storage(address, index)?
         };
-        self.accounts
-            .get_mut(&address)
-            .expect("loaded above")
-            .storage
-            .insert(
-                index,
-                Slot {
-                    original: value,
-                    current: value,
-                },
-            );
+        account.storage.insert(
+            index,
+            Slot {
+                original: value,
+                current: value,
+            },
+        );
         Ok(value)
     }
 
@@ -184,7 +189,7 @@ impl<DB: Database> DatabaseCommit for BlockState<DB> {
                 continue;
             }
             // The journal loaded every account it commits; a failed load here cannot happen.
-            let Ok(cached) = self.account(address) else {
+            let Ok(cached) = Self::cached(&mut self.db, &mut self.accounts, address) else {
                 continue;
             };
             cached.changed = true;

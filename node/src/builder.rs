@@ -250,7 +250,9 @@ impl BlockBuilder {
                         batch.push((tx.clone(), receipt));
                         if batch.len() == ROOTS_BATCH {
                             // The roots thread only ends when this side hangs up.
-                            let _ = to_roots.send(std::mem::take(&mut batch));
+                            let full =
+                                std::mem::replace(&mut batch, Vec::with_capacity(ROOTS_BATCH));
+                            let _ = to_roots.send(full);
                         }
                         included.push(tx);
                     }

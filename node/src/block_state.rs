@@ -217,14 +217,18 @@ impl<DB: Database> DatabaseCommit for BlockState<DB> {
                 }
             }
             // EIP-161: a touched empty account is removed.
+            // Remember new code only (a contract's code is in every commit that touches it).
+            let new_code = cached.current.as_ref().map(|info| info.code_hash)
+                != Some(account.info.code_hash)
+                && account.info.code_hash != KECCAK256_EMPTY;
             cached.current = (!empty).then_some(account.info);
-            let code = cached
-                .current
-                .as_ref()
-                .filter(|info| info.code_hash != KECCAK256_EMPTY)
-                .and_then(|info| Some((info.code_hash, info.code.clone()?)));
-            if let Some((hash, code)) = code {
-                self.contracts.entry(hash).or_insert(code);
+            if new_code
+                && let Some(info) = &cached.current
+                && let Some(code) = &info.code
+            {
+                self.contracts
+                    .entry(info.code_hash)
+                    .or_insert_with(|| code.clone());
             }
         }
     }

@@ -156,24 +156,48 @@ pub(crate) fn bond(
     Ok(shares)
 }
 
-/// Removes `shares` (at most the delegation's) from a (settled) delegation and the tokens they
-/// are worth from the validator's stake; returns those tokens (left in the escrow).
-fn burn_shares(
-    c: &mut Ctx<'_>,
-    delegator: Address,
-    operator: Address,
+/// A delegation's shares with its validator's totals, as loaded.
+struct Holding {
+    delegation: U256,
+    validator: U256,
     shares: U256,
-) -> Result<U256, Exit> {
-    let v = validator_base(operator);
-    let d = delegation_base(delegator, operator);
-    let total_shares = c.sload(at(v, validator::TOTAL_SHARES))?;
-    let total_stake = c.sload(at(v, validator::TOTAL_STAKE))?;
-    let tokens = shares_worth(shares, total_shares, total_stake);
-    c.sub(at(d, delegation::SHARES), shares)?;
-    c.sstore(at(v, validator::TOTAL_SHARES), total_shares - shares)?;
-    c.sstore(at(v, validator::TOTAL_STAKE), total_stake - tokens)?;
-    c.sub(U256::from(slot::TOTAL_BONDED), tokens)?;
-    Ok(tokens)
+    total_shares: U256,
+    total_stake: U256,
+}
+
+impl Holding {
+    fn load(c: &mut Ctx<'_>, delegator: Address, operator: Address) -> Result<Self, Exit> {
+        let delegation = delegation_base(delegator, operator);
+        let validator = validator_base(operator);
+        Ok(Self {
+            shares: c.sload(at(delegation, delegation::SHARES))?,
+            total_shares: c.sload(at(validator, validator::TOTAL_SHARES))?,
+            total_stake: c.sload(at(validator, validator::TOTAL_STAKE))?,
+            delegation,
+            validator,
+        })
+    }
+
+    fn worth(&self, shares: U256) -> U256 {
+        shares_worth(shares, self.total_shares, self.total_stake)
+    }
+
+    /// Removes `shares` of the delegation and `tokens` (left in the escrow) from the stake.
+    fn remove(&self, c: &mut Ctx<'_>, shares: U256, tokens: U256) -> Result<(), Exit> {
+        c.sstore(
+            at(self.delegation, delegation::SHARES),
+            self.shares - shares,
+        )?;
+        c.sstore(
+            at(self.validator, validator::TOTAL_SHARES),
+            self.total_shares - shares,
+        )?;
+        c.sstore(
+            at(self.validator, validator::TOTAL_STAKE),
+            self.total_stake - tokens,
+        )?;
+        c.sub(U256::from(slot::TOTAL_BONDED), tokens)
+    }
 }
 
 /// Takes `amount` (at most its worth, which the caller checks) out of a (settled) delegation,
@@ -184,21 +208,14 @@ pub(crate) fn take_shares(
     operator: Address,
     amount: U256,
 ) -> Result<(), Exit> {
-    let v = validator_base(operator);
-    let d = delegation_base(delegator, operator);
-    let shares = c.sload(at(d, delegation::SHARES))?;
-    let total_shares = c.sload(at(v, validator::TOTAL_SHARES))?;
-    let total_stake = c.sload(at(v, validator::TOTAL_STAKE))?;
-    let burned = if amount == shares_worth(shares, total_shares, total_stake) {
-        shares
+    let holding = Holding::load(c, delegator, operator)?;
+    let burned = if amount == holding.worth(holding.shares) {
+        holding.shares
     } else {
         // Rounded up, so what stays behind is never worth more than the shares left.
-        (amount * total_shares).div_ceil(total_stake)
+        (amount * holding.total_shares).div_ceil(holding.total_stake)
     };
-    c.sstore(at(d, delegation::SHARES), shares - burned)?;
-    c.sstore(at(v, validator::TOTAL_SHARES), total_shares - burned)?;
-    c.sstore(at(v, validator::TOTAL_STAKE), total_stake - amount)?;
-    c.sub(U256::from(slot::TOTAL_BONDED), amount)
+    holding.remove(c, burned, amount)
 }
 
 /// Burns `amount` held by `account` (an escrow) and counts it in `totalBurned`.
@@ -355,13 +372,15 @@ fn slash_redelegations(
         }
         let dst = word_address(c.sload(entry(redelegation::DST))?);
         let entry_shares = c.sload(entry(redelegation::DST_SHARES))?;
-        let held = c.sload(at(delegation_base(delegator, dst), delegation::SHARES))?;
-        let shares = (entry_shares * bps / U256::from(BPS)).min(held);
+        let holding = Holding::load(c, delegator, dst)?;
+        let shares = (entry_shares * bps / U256::from(BPS)).min(holding.shares);
         if shares.is_zero() {
             continue;
         }
         settle(c, delegator, dst)?;
-        cut += burn_shares(c, delegator, dst, shares)?;
+        let tokens = holding.worth(shares);
+        holding.remove(c, shares, tokens)?;
+        cut += tokens;
         c.sstore(entry(redelegation::DST_SHARES), entry_shares - shares)?;
         if delegator == dst {
             update_status(c, dst)?;

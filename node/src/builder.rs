@@ -459,6 +459,7 @@ mod tests {
         assert_eq!(built.invalid.len(), 1);
         assert!(built.block.receipts.iter().all(|r| r.status()));
         let header = store.commit_block(&built.block).unwrap();
+        store.flush().unwrap();
         let reader = store.read().unwrap();
         assert_eq!(
             header.state_root,

@@ -1,13 +1,18 @@
 //! Chain storage in MDBX.
 //!
-//! One MDBX write transaction per block: the header, body, senders, receipts, transaction index,
-//! state changes (plain and hashed), per-block changesets and the history index commit together
-//! or not at all, so a crash at any instant leaves the last committed block whole. Historical
-//! state (archive) is answered from the changesets: the value of a key after block `n` is the
-//! "before" value recorded by the first block after `n` that changed it, or the current value if
-//! none did.
+//! Committing a block stages it (its state root computed over the committed state, new trie
+//! nodes kept in memory), appends it to the durable block log in one small write, and makes it
+//! readable from memory ([`overlay`]). A background persister then writes the header, body,
+//! senders, receipts, transaction index, state changes (plain and hashed), per-block changesets,
+//! history index and trie nodes of one or more blocks to the tables in one MDBX write
+//! transaction, and drops them from memory. A crash at any instant loses no committed block: the
+//! log holds every block the tables do not, and opening the store replays it. Historical state
+//! (archive) is answered from the changesets: the value of a key after block `n` is the "before"
+//! value recorded by the first block after `n` that changed it, or the current value if none did.
 
 mod codec;
+mod log;
+mod overlay;
 mod state;
 
 pub use codec::StoredAccount;
@@ -25,9 +30,20 @@ use libmdbx::{
     Database, DatabaseOptions, Mode, NoWriteMap, RO, RW, ReadWriteOptions, SyncMode, Table,
     TableFlags, Transaction, WriteFlags,
 };
+use log::BlockLog;
+use overlay::{LayeredTrie, PendingBlock, TrieEdits, TrieId};
+use parking_lot::{Condvar, Mutex, RwLock};
 use revm::database::states::StateChangeset;
-use std::{collections::HashSet, path::Path};
-use tracing::debug;
+use std::{
+    collections::HashSet,
+    path::Path,
+    sync::{
+        Arc,
+        mpsc::{Receiver, SyncSender, TrySendError},
+    },
+    thread::JoinHandle,
+};
+use tracing::{debug, error};
 
 /// A header with its hash.
 pub type SealedHeader = Sealed<Header>;
@@ -54,6 +70,10 @@ pub enum StoreError {
         /// Genesis hash of the configured chain.
         expected: B256,
     },
+    /// Writing committed blocks to the tables failed; they are safe in the block log and will be
+    /// written when the store is next opened.
+    #[error("persisting blocks failed: {0}")]
+    Persist(String),
     /// The data directory could not be created.
     #[error("cannot create data directory {path}: {error}")]
     DataDir {
@@ -137,9 +157,39 @@ pub struct NewBlock {
     pub system_logs: Vec<alloy::primitives::Log>,
 }
 
+/// Blocks the persister writes to the tables in one transaction, at most.
+const MAX_PERSIST_BATCH: usize = 16;
+/// Committed blocks waiting for the persister before `commit_block` waits for it: bounds the
+/// memory the overlay holds if the disk falls behind.
+const MAX_QUEUED_BLOCKS: usize = 8;
+
 /// The chain database.
 pub struct Store {
+    shared: Arc<Shared>,
+    /// Serializes commits: staging reads the head the commit extends.
+    commit_lock: Mutex<()>,
+    /// Hands committed blocks to the persister (`None` once the store is closing, or when
+    /// persistence is paused in tests).
+    persist_tx: Option<SyncSender<Arc<PendingBlock>>>,
+    persister: Option<JoinHandle<()>>,
+}
+
+/// What the committing side and the persister share.
+struct Shared {
     db: Database<NoWriteMap>,
+    log: BlockLog,
+    /// Committed blocks the tables do not hold yet, oldest first.
+    pending: RwLock<Vec<Arc<PendingBlock>>>,
+    progress: Mutex<PersistProgress>,
+    persisted: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct PersistProgress {
+    /// Newest block the tables hold.
+    through: u64,
+    /// Why the persister stopped, if it did.
+    error: Option<String>,
 }
 
 impl std::fmt::Debug for Store {
@@ -149,14 +199,19 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database in `dir`. Exclusive: a second node on the same
-    /// directory fails here instead of corrupting it.
+    /// Opens (creating if needed) the database in `dir`, replaying blocks the block log holds
+    /// beyond the tables. Exclusive: a second node on the same directory fails here instead of
+    /// corrupting it.
     pub fn open(dir: &Path) -> StoreResult<Self> {
+        Self::open_with(dir, true)
+    }
+
+    fn open_with(dir: &Path, persist: bool) -> StoreResult<Self> {
         let options = DatabaseOptions {
             max_tables: Some(tables::ALL.len() as u64 + 4),
             exclusive: true,
             mode: Mode::ReadWrite(ReadWriteOptions {
-                // Durable: a commit returns only once data and meta pages are on disk.
+                // Durable: the block log may drop a block only once the tables hold it.
                 sync_mode: SyncMode::Durable,
                 max_size: Some(1 << 40),
                 growth_step: Some(64 << 20),
@@ -170,7 +225,44 @@ impl Store {
             txn.create_table(Some(name), TableFlags::empty())?;
         }
         txn.commit()?;
-        Ok(Self { db })
+        let log = BlockLog::open(&dir.join("log"))?;
+        let shared = Arc::new(Shared {
+            db,
+            log,
+            pending: RwLock::new(Vec::new()),
+            progress: Mutex::new(PersistProgress::default()),
+            persisted: Condvar::new(),
+        });
+        let through = shared.read()?.db_head_number()?.unwrap_or_default();
+        shared.progress.lock().through = through;
+        let (persist_tx, persister) = if persist {
+            let (tx, rx) = std::sync::mpsc::sync_channel(MAX_QUEUED_BLOCKS);
+            let worker = shared.clone();
+            let handle = std::thread::Builder::new()
+                .name("persister".into())
+                .spawn(move || persist_loop(&worker, rx))
+                .map_err(|error| StoreError::DataDir {
+                    path: dir.display().to_string(),
+                    error,
+                })?;
+            (Some(tx), Some(handle))
+        } else {
+            (None, None)
+        };
+        let store = Self {
+            shared,
+            commit_lock: Mutex::new(()),
+            persist_tx,
+            persister,
+        };
+        let replay = store.shared.log.blocks_after(through)?;
+        for block in replay {
+            let logged_root = block.header.state_root;
+            let number = block.header.number;
+            let header = store.commit_staged(block, Some(logged_root))?;
+            debug!(target: "storage", number, hash = %header.hash(), "replayed block from the log");
+        }
+        Ok(store)
     }
 
     /// Writes the genesis block if the database is empty, or checks that it holds the same
@@ -188,49 +280,95 @@ impl Store {
             }
             return Ok(head);
         }
-        let block = NewBlock {
-            header: header.clone(),
-            transactions: vec![],
-            senders: vec![],
-            receipts: vec![],
-            changes: trie::genesis_changeset(&genesis.alloc),
-            system_logs: vec![],
-        };
-        let txn = self.db.begin_rw_txn()?;
-        let sealed = write_block(&txn, &block, RootMode::Rebuild)?;
-        if sealed.state_root != header.state_root {
+        let changes = trie::genesis_changeset(&genesis.alloc);
+        let txn = self.shared.db.begin_rw_txn()?;
+        apply_state(&txn, 0, &changes)?;
+        let mut header = header.clone();
+        let expected_root = header.state_root;
+        header.state_root = rebuild_state_root(&txn)?;
+        if header.state_root != expected_root {
             return Err(corrupt(
                 ACCOUNTS_TRIE,
-                format!(
-                    "genesis root {} != {}",
-                    sealed.state_root, header.state_root
-                ),
+                format!("genesis root {} != {expected_root}", header.state_root),
             ));
         }
+        let sealed = header.seal_slow();
+        write_block_data(&txn, &sealed, &[], &[], &[], &[])?;
         txn.commit()?;
         Ok(sealed)
     }
 
     /// A consistent read-only view of the database.
     pub fn read(&self) -> StoreResult<Reader<'_>> {
-        Ok(Reader {
-            txn: self.db.begin_ro_txn()?,
-        })
+        self.shared.read()
     }
 
-    /// Commits a block atomically: applies its state changes, computes the state root, and writes
-    /// the sealed header, body, senders, receipts and indexes in one transaction.
+    /// Commits a block: computes its state root, makes it durable in the block log and readable,
+    /// and queues it for the tables. Returns its sealed header.
     pub fn commit_block(&self, block: &NewBlock) -> StoreResult<SealedHeader> {
+        let block = NewBlock {
+            header: block.header.clone(),
+            transactions: block.transactions.clone(),
+            senders: block.senders.clone(),
+            receipts: block.receipts.clone(),
+            changes: block.changes.clone(),
+            system_logs: block.system_logs.clone(),
+        };
+        self.commit_staged(block, None)
+    }
+
+    /// Stages, logs (unless `replayed_root` says the block came from the log, whose root it must
+    /// reproduce) and publishes a block.
+    fn commit_staged(
+        &self,
+        block: NewBlock,
+        replayed_root: Option<B256>,
+    ) -> StoreResult<SealedHeader> {
+        let _commit = self.commit_lock.lock();
+        if let Some(error) = &self.shared.progress.lock().error {
+            return Err(StoreError::Persist(error.clone()));
+        }
         let started = std::time::Instant::now();
-        let txn = self.db.begin_rw_txn()?;
-        let sealed = write_block(&txn, block, RootMode::Incremental)?;
-        let written = started.elapsed();
-        txn.commit()?;
+        let (root, tries) = overlay::stage_state_root(&self.read()?, &block.changes)?;
+        let staged = started.elapsed();
+        let mut block = block;
+        if let Some(logged) = replayed_root
+            && logged != root
+        {
+            return Err(corrupt(
+                "Blocks",
+                format!(
+                    "block {} replays to root {root}, logged {logged}",
+                    block.header.number
+                ),
+            ));
+        }
+        block.header.state_root = root;
+        let sealed = block.header.clone().seal_slow();
+        if replayed_root.is_none() {
+            let persisted = self.shared.progress.lock().through;
+            self.shared.log.append(&block.header, &block, persisted)?;
+        }
+        let pending = Arc::new(PendingBlock::new(sealed.clone(), block, tries));
+        self.shared.pending.write().push(pending.clone());
+        if let Some(tx) = &self.persist_tx {
+            match tx.try_send(pending) {
+                Ok(()) => {}
+                Err(TrySendError::Full(pending)) => {
+                    debug!(target: "storage", "persister behind; waiting");
+                    tx.send(pending)
+                        .map_err(|_| StoreError::Persist("persister stopped".into()))?;
+                }
+                Err(TrySendError::Disconnected(_)) => {
+                    return Err(StoreError::Persist("persister stopped".into()));
+                }
+            }
+        }
         debug!(
             target: "storage",
             number = sealed.number,
-            write_ms = written.as_secs_f64() * 1e3,
-            commit_ms = (started.elapsed() - written).as_secs_f64() * 1e3,
+            root_ms = staged.as_secs_f64() * 1e3,
+            log_ms = (started.elapsed() - staged).as_secs_f64() * 1e3,
             "block committed"
         );
         Ok(sealed)
@@ -238,55 +376,140 @@ impl Store {
 
     /// Computes the state root the block would have, without committing anything (for verifying
     /// a proposed block).
-    pub fn state_root_after(&self, number: u64, changes: &StateChangeset) -> StoreResult<B256> {
-        let txn = self.db.begin_rw_txn()?;
-        let touched = apply_state(&txn, number, changes)?;
-        let root = update_state_root(&txn, &touched)?;
-        drop(txn); // aborts
-        Ok(root)
+    pub fn state_root_after(&self, _number: u64, changes: &StateChangeset) -> StoreResult<B256> {
+        Ok(overlay::stage_state_root(&self.read()?, changes)?.0)
+    }
+
+    /// Waits until the tables hold every committed block.
+    pub fn flush(&self) -> StoreResult<()> {
+        let mut progress = self.shared.progress.lock();
+        loop {
+            if let Some(error) = &progress.error {
+                return Err(StoreError::Persist(error.clone()));
+            }
+            if self.shared.pending.read().is_empty() {
+                return Ok(());
+            }
+            self.shared.persisted.wait(&mut progress);
+        }
     }
 }
 
-/// How a block's state root is computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RootMode {
-    /// Update the stored tries along the changed keys.
-    Incremental,
-    /// Build the tries from the hashed state (genesis: there is nothing to update).
-    Rebuild,
+impl Drop for Store {
+    /// Lets the persister write what is queued, then stops it.
+    fn drop(&mut self) {
+        self.persist_tx.take();
+        if let Some(persister) = self.persister.take() {
+            let _ = persister.join();
+        }
+    }
 }
 
-fn write_block(
+impl Shared {
+    fn read(&self) -> StoreResult<Reader<'_>> {
+        // Taken together under the lock: the persister drops blocks from `pending` only after the
+        // tables hold them, so every block is in one or the other.
+        let pending = self.pending.read();
+        Ok(Reader {
+            txn: self.db.begin_ro_txn()?,
+            pending: pending.clone(),
+        })
+    }
+}
+
+/// The persister: writes queued blocks to the tables, several per transaction when it is behind.
+fn persist_loop(shared: &Shared, queue: Receiver<Arc<PendingBlock>>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_PERSIST_BATCH {
+            match queue.try_recv() {
+                Ok(block) => batch.push(block),
+                Err(_) => break,
+            }
+        }
+        let started = std::time::Instant::now();
+        let result = persist_blocks(&shared.db, &batch);
+        let through = batch.last().map(|b| b.number()).unwrap_or_default();
+        match result {
+            Ok(()) => {
+                debug!(
+                    target: "storage",
+                    through,
+                    blocks = batch.len(),
+                    persist_ms = started.elapsed().as_secs_f64() * 1e3,
+                    "blocks persisted"
+                );
+                shared.pending.write().retain(|p| p.number() > through);
+                shared.progress.lock().through = through;
+                shared.persisted.notify_all();
+            }
+            Err(e) => {
+                error!(target: "storage", %e, through, "persisting blocks failed; they stay in the block log");
+                shared.progress.lock().error = Some(e.to_string());
+                shared.persisted.notify_all();
+                return;
+            }
+        }
+    }
+}
+
+/// Writes blocks, in order, to the tables in one durable transaction.
+fn persist_blocks(db: &Database<NoWriteMap>, blocks: &[Arc<PendingBlock>]) -> StoreResult<()> {
+    let txn = db.begin_rw_txn()?;
+    for pending in blocks {
+        let NewBlock {
+            transactions,
+            senders,
+            receipts,
+            changes,
+            system_logs,
+            ..
+        } = &pending.block;
+        apply_state(&txn, pending.number(), changes)?;
+        write_trie_edits(&txn, &pending.tries)?;
+        write_block_data(
+            &txn,
+            &pending.header,
+            transactions,
+            senders,
+            receipts,
+            system_logs,
+        )?;
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+/// Writes a block's trie node edits.
+fn write_trie_edits(txn: &Transaction<'_, RW, NoWriteMap>, edits: &TrieEdits) -> StoreResult<()> {
+    use trie::NodeSink;
+    for (hashed_address, storage) in &edits.storages {
+        let mut trie = &DbTrie::storage(txn, hashed_address)?;
+        if storage.cleared {
+            trie.clear()?;
+        }
+        for (path, rlp) in &storage.nodes {
+            trie.write(path, rlp.as_deref())?;
+        }
+    }
+    let mut accounts = &DbTrie::accounts(txn)?;
+    for (path, rlp) in &edits.accounts {
+        accounts.write(path, rlp.as_deref())?;
+    }
+    Ok(())
+}
+
+/// Writes a sealed block's header, body, senders, receipts, system logs and transaction index,
+/// and makes it the tables' head.
+fn write_block_data(
     txn: &Transaction<'_, RW, NoWriteMap>,
-    block: &NewBlock,
-    mode: RootMode,
-) -> StoreResult<SealedHeader> {
-    let NewBlock {
-        header,
-        transactions,
-        senders,
-        receipts,
-        changes,
-        system_logs,
-    } = block;
-    let mut header = header.clone();
-    let number = header.number;
-    let started = std::time::Instant::now();
-    let touched = apply_state(txn, number, changes)?;
-    let applied = started.elapsed();
-    header.state_root = match mode {
-        RootMode::Incremental => update_state_root(txn, &touched)?,
-        RootMode::Rebuild => rebuild_state_root(txn)?,
-    };
-    debug!(
-        target: "storage",
-        number,
-        accounts = touched.accounts.len(),
-        state_ms = applied.as_secs_f64() * 1e3,
-        trie_ms = (started.elapsed() - applied).as_secs_f64() * 1e3,
-        "state applied"
-    );
-    let sealed = header.seal_slow();
+    sealed: &SealedHeader,
+    transactions: &[TxEnvelope],
+    senders: &[Address],
+    receipts: &[ReceiptEnvelope],
+    system_logs: &[alloy::primitives::Log],
+) -> StoreResult<()> {
+    let number = sealed.number;
     let hash = sealed.hash();
 
     let mut buf = Vec::with_capacity(1024);
@@ -311,7 +534,7 @@ fn write_block(
     )?;
 
     buf.clear();
-    transactions.encode(&mut buf);
+    alloy::rlp::encode_list::<TxEnvelope, _>(transactions, &mut buf);
     txn.put(
         &txn.open_table(Some(BODIES))?,
         block_key(number),
@@ -336,7 +559,7 @@ fn write_block(
     )?;
     if !system_logs.is_empty() {
         buf.clear();
-        system_logs.encode(&mut buf);
+        alloy::rlp::encode_list::<alloy::primitives::Log, _>(system_logs, &mut buf);
         txn.put(
             &txn.open_table(Some(SYSTEM_LOGS))?,
             block_key(number),
@@ -360,25 +583,15 @@ fn write_block(
         WriteFlags::UPSERT,
     )?;
     debug!(target: "storage", number, %hash, txs = transactions.len(), "block written");
-    Ok(sealed)
+    Ok(())
 }
 
-/// The hashed keys a block changed: what the tries must be updated with.
-#[derive(Debug, Default)]
-struct TouchedKeys {
-    /// Accounts whose leaf must be rewritten (changed account or storage root).
-    accounts: HashSet<B256>,
-    /// Per account: whether its storage was wiped, and the slots set (zero: deleted).
-    storage: Vec<(B256, bool, Vec<(B256, U256)>)>,
-}
-
-/// Applies a block's state changes (plain + hashed state, changesets, history index) and returns
-/// the hashed keys it touched.
+/// Applies a block's state changes: plain and hashed state, changesets, history index, code.
 fn apply_state(
     txn: &Transaction<'_, RW, NoWriteMap>,
     number: u64,
     changes: &StateChangeset,
-) -> StoreResult<TouchedKeys> {
+) -> StoreResult<()> {
     let plain_accounts = txn.open_table(Some(PLAIN_ACCOUNTS))?;
     let hashed_accounts = txn.open_table(Some(HASHED_ACCOUNTS))?;
     let plain_storage = txn.open_table(Some(PLAIN_STORAGE))?;
@@ -387,7 +600,6 @@ fn apply_state(
     let storage_changesets = txn.open_table(Some(STORAGE_CHANGESETS))?;
     let account_history = txn.open_table(Some(ACCOUNT_HISTORY))?;
     let storage_history = txn.open_table(Some(STORAGE_HISTORY))?;
-    let mut touched = TouchedKeys::default();
 
     // Genesis has no earlier state to record: queries at any block read changes after it.
     let keep_history = number > 0;
@@ -408,7 +620,6 @@ fn apply_state(
             )?;
         }
         let hashed = keccak256(address);
-        touched.accounts.insert(hashed);
         match info {
             Some(info) => {
                 let enc = StoredAccount::from(info).encode();
@@ -448,7 +659,6 @@ fn apply_state(
         let address = change.address;
         let hashed_address = keccak256(address);
         let mut recorded = HashSet::new();
-        let mut slots = Vec::with_capacity(change.storage.len());
         if change.wipe_storage {
             let mut wiped = Vec::new();
             let mut cursor = txn.cursor(&plain_storage)?;
@@ -479,9 +689,7 @@ fn apply_state(
                 .map(|v| decode_word(&v))
                 .unwrap_or_default();
             record_old(&address, &slot, &old, &mut recorded)?;
-            let hashed_slot = keccak256(slot);
-            slots.push((hashed_slot, *value));
-            let hashed_key = hashed_storage_key(&hashed_address, &hashed_slot);
+            let hashed_key = hashed_storage_key(&hashed_address, &keccak256(slot));
             if value.is_zero() {
                 txn.del(&plain_storage, key, None)?;
                 txn.del(&hashed_storage, hashed_key, None)?;
@@ -495,10 +703,6 @@ fn apply_state(
                 )?;
             }
         }
-        touched.accounts.insert(hashed_address);
-        touched
-            .storage
-            .push((hashed_address, change.wipe_storage, slots));
     }
 
     let bytecodes = txn.open_table(Some(BYTECODES))?;
@@ -510,21 +714,7 @@ fn apply_state(
             WriteFlags::UPSERT,
         )?;
     }
-    Ok(touched)
-}
-
-/// A stored trie read through a read-only snapshot.
-struct ReadTrie<'r, 'db> {
-    reader: &'r Reader<'db>,
-    table: &'static str,
-    prefix: Vec<u8>,
-}
-
-impl trie::NodeSource for ReadTrie<'_, '_> {
-    fn node_rlp(&self, path: &alloy_trie::Nibbles) -> StoreResult<Option<Vec<u8>>> {
-        self.reader
-            .get(self.table, trie::node_key(&self.prefix, path))
-    }
+    Ok(())
 }
 
 /// A trie in one of the trie tables: the account trie (empty prefix) or one account's storage
@@ -566,21 +756,6 @@ impl<'t, 'db> DbTrie<'t, 'db> {
         }
         Ok(())
     }
-
-    /// The committed root hash of this trie.
-    fn root(&self) -> StoreResult<B256> {
-        Ok(trie::NodeSource::node_rlp(&self, &Default::default())?
-            .map(keccak256)
-            .unwrap_or(alloy_trie::EMPTY_ROOT_HASH))
-    }
-}
-
-impl trie::NodeSource for &DbTrie<'_, '_> {
-    fn node_rlp(&self, path: &alloy_trie::Nibbles) -> StoreResult<Option<Vec<u8>>> {
-        Ok(self
-            .txn
-            .get(&self.table, trie::node_key(&self.prefix, path))?)
-    }
 }
 
 impl trie::NodeSink for &DbTrie<'_, '_> {
@@ -594,51 +769,6 @@ impl trie::NodeSink for &DbTrie<'_, '_> {
         }
         Ok(())
     }
-}
-
-/// Updates the stored storage tries, then the account trie, with a block's touched keys.
-fn update_state_root(
-    txn: &Transaction<'_, RW, NoWriteMap>,
-    touched: &TouchedKeys,
-) -> StoreResult<B256> {
-    use alloy_trie::Nibbles;
-    for (hashed_address, wiped, slots) in &touched.storage {
-        let trie = DbTrie::storage(txn, hashed_address)?;
-        if *wiped {
-            trie.clear()?;
-        }
-        let mut update = trie::TrieUpdate::new(&trie);
-        for (hashed_slot, value) in slots {
-            if value.is_zero() {
-                update.delete(Nibbles::unpack(hashed_slot))?;
-            } else {
-                update.insert(Nibbles::unpack(hashed_slot), trie::storage_leaf(value))?;
-            }
-        }
-        update.commit(&mut &trie)?;
-    }
-    let hashed_accounts = txn.open_table(Some(HASHED_ACCOUNTS))?;
-    let accounts = DbTrie::accounts(txn)?;
-    let mut update = trie::TrieUpdate::new(&accounts);
-    for hashed_address in &touched.accounts {
-        let key = Nibbles::unpack(hashed_address);
-        let storage = DbTrie::storage(txn, hashed_address)?;
-        match txn.get::<Vec<u8>>(&hashed_accounts, hashed_address)? {
-            Some(raw) => {
-                let acc = StoredAccount::decode(&raw)
-                    .ok_or_else(|| corrupt(HASHED_ACCOUNTS, "account"))?;
-                update.insert(
-                    key,
-                    trie::account_leaf(acc.nonce, acc.balance, storage.root()?, acc.code_hash),
-                )?;
-            }
-            None => {
-                storage.clear()?;
-                update.delete(key)?;
-            }
-        }
-    }
-    update.commit(&mut &accounts)
 }
 
 /// Builds every trie from the hashed state (genesis: the trie tables are empty).
@@ -694,9 +824,12 @@ fn rebuild_state_root(txn: &Transaction<'_, RW, NoWriteMap>) -> StoreResult<B256
     trie::build_trie(&leaves, &mut &DbTrie::accounts(txn)?)
 }
 
-/// A read-only snapshot of the database.
+/// A read-only snapshot of the database: the tables, and the committed blocks they do not hold
+/// yet.
 pub struct Reader<'db> {
     txn: Transaction<'db, RO, NoWriteMap>,
+    /// Committed blocks past the tables' head, oldest first.
+    pending: Vec<Arc<PendingBlock>>,
 }
 
 impl std::fmt::Debug for Reader<'_> {
@@ -721,11 +854,26 @@ impl<'db> Reader<'db> {
         Ok(self.txn.get(&self.table(name)?, key)?)
     }
 
-    /// Number of the newest committed block.
-    pub fn head_number(&self) -> StoreResult<Option<u64>> {
+    /// Number of the newest block the tables hold.
+    fn db_head_number(&self) -> StoreResult<Option<u64>> {
         self.get(META, META_HEAD)?
             .map(|v| decode_u64(&v).ok_or_else(|| corrupt(META, "head")))
             .transpose()
+    }
+
+    /// Block `number` if it is committed but not yet in the tables.
+    fn pending_block(&self, number: u64) -> Option<&PendingBlock> {
+        let first = self.pending.first()?.number();
+        let index = usize::try_from(number.checked_sub(first)?).ok()?;
+        self.pending.get(index).map(|p| &**p)
+    }
+
+    /// Number of the newest committed block.
+    pub fn head_number(&self) -> StoreResult<Option<u64>> {
+        match self.pending.last() {
+            Some(newest) => Ok(Some(newest.number())),
+            None => self.db_head_number(),
+        }
     }
 
     /// The newest committed header.
@@ -738,6 +886,9 @@ impl<'db> Reader<'db> {
 
     /// Header of block `number`.
     pub fn header(&self, number: u64) -> StoreResult<Option<Header>> {
+        if let Some(pending) = self.pending_block(number) {
+            return Ok(Some(pending.header.inner().clone()));
+        }
         self.get(HEADERS, block_key(number))?
             .map(|v| Header::decode(&mut v.as_slice()).map_err(|e| corrupt(HEADERS, e)))
             .transpose()
@@ -745,6 +896,9 @@ impl<'db> Reader<'db> {
 
     /// Header of block `number` with its hash.
     pub fn sealed_header(&self, number: u64) -> StoreResult<Option<SealedHeader>> {
+        if let Some(pending) = self.pending_block(number) {
+            return Ok(Some(pending.header.clone()));
+        }
         let (Some(header), Some(hash)) = (self.header(number)?, self.canonical_hash(number)?)
         else {
             return Ok(None);
@@ -754,6 +908,9 @@ impl<'db> Reader<'db> {
 
     /// Hash of canonical block `number`.
     pub fn canonical_hash(&self, number: u64) -> StoreResult<Option<B256>> {
+        if let Some(pending) = self.pending_block(number) {
+            return Ok(Some(pending.header.hash()));
+        }
         Ok(self
             .get(CANONICAL_HASHES, block_key(number))?
             .map(|v| B256::from_slice(&v)))
@@ -761,6 +918,9 @@ impl<'db> Reader<'db> {
 
     /// Number of the block with `hash`.
     pub fn block_number(&self, hash: B256) -> StoreResult<Option<u64>> {
+        if let Some(pending) = self.pending.iter().find(|p| p.header.hash() == hash) {
+            return Ok(Some(pending.number()));
+        }
         self.get(HEADER_NUMBERS, hash)?
             .map(|v| decode_u64(&v).ok_or_else(|| corrupt(HEADER_NUMBERS, "number")))
             .transpose()
@@ -768,6 +928,9 @@ impl<'db> Reader<'db> {
 
     /// Transactions of block `number`.
     pub fn transactions(&self, number: u64) -> StoreResult<Option<Vec<TxEnvelope>>> {
+        if let Some(pending) = self.pending_block(number) {
+            return Ok(Some(pending.block.transactions.clone()));
+        }
         self.get(BODIES, block_key(number))?
             .map(|v| Vec::<TxEnvelope>::decode(&mut v.as_slice()).map_err(|e| corrupt(BODIES, e)))
             .transpose()
@@ -775,6 +938,9 @@ impl<'db> Reader<'db> {
 
     /// Senders of block `number`'s transactions.
     pub fn senders(&self, number: u64) -> StoreResult<Option<Vec<Address>>> {
+        if let Some(pending) = self.pending_block(number) {
+            return Ok(Some(pending.block.senders.clone()));
+        }
         Ok(self
             .get(SENDERS, block_key(number))?
             .map(|v| v.chunks_exact(20).map(Address::from_slice).collect()))
@@ -782,6 +948,9 @@ impl<'db> Reader<'db> {
 
     /// Receipts of block `number`.
     pub fn receipts(&self, number: u64) -> StoreResult<Option<Vec<ReceiptEnvelope>>> {
+        if let Some(pending) = self.pending_block(number) {
+            return Ok(Some(pending.block.receipts.clone()));
+        }
         let Some(v) = self.get(RECEIPTS, block_key(number))? else {
             return Ok(None);
         };
@@ -797,6 +966,9 @@ impl<'db> Reader<'db> {
 
     /// Logs of block `number`'s system calls.
     pub fn system_logs(&self, number: u64) -> StoreResult<Vec<alloy::primitives::Log>> {
+        if let Some(pending) = self.pending_block(number) {
+            return Ok(pending.block.system_logs.clone());
+        }
         self.get(SYSTEM_LOGS, block_key(number))?
             .map(|v| {
                 Vec::<alloy::primitives::Log>::decode(&mut v.as_slice())
@@ -808,6 +980,11 @@ impl<'db> Reader<'db> {
 
     /// `(block number, index)` of a mined transaction.
     pub fn transaction_location(&self, hash: B256) -> StoreResult<Option<(u64, u32)>> {
+        for pending in &self.pending {
+            if let Some(index) = pending.transaction_index(&hash) {
+                return Ok(Some((pending.number(), index)));
+            }
+        }
         self.get(TX_LOOKUP, hash)?
             .map(|v| decode_tx_location(&v).ok_or_else(|| corrupt(TX_LOOKUP, "location")))
             .transpose()
@@ -835,15 +1012,15 @@ impl<'db> Reader<'db> {
                 code_hash: revm::primitives::KECCAK_EMPTY,
                 ..Default::default()
             });
-        let accounts = ReadTrie {
+        let accounts = LayeredTrie {
             reader: self,
-            table: ACCOUNTS_TRIE,
-            prefix: vec![],
+            staged: None,
+            trie: TrieId::Accounts,
         };
-        let storage = ReadTrie {
+        let storage = LayeredTrie {
             reader: self,
-            table: STORAGES_TRIE,
-            prefix: hashed.to_vec(),
+            staged: None,
+            trie: TrieId::Storage(hashed),
         };
         let storage_hash = trie::NodeSource::node_rlp(&storage, &Nibbles::default())?
             .map(keccak256)
@@ -870,7 +1047,8 @@ impl<'db> Reader<'db> {
     }
 
     /// The state root recomputed from scratch from the *plain* tables, independently of the
-    /// hashed tables and cached storage roots the commit path uses: a cross-check for tests.
+    /// hashed tables and stored tries the commit path uses: a cross-check for tests (after
+    /// [`Store::flush`], as it reads the tables alone).
     pub fn full_state_root_from_plain_state(&self) -> StoreResult<B256> {
         let accounts_table = self.table(PLAIN_ACCOUNTS)?;
         let storage_table = self.table(PLAIN_STORAGE)?;
@@ -1063,6 +1241,14 @@ mod tests {
         let mut head = store
             .init_genesis(&spec.genesis, spec.genesis_header())
             .unwrap();
+        // The same blocks on a store whose persister never runs: each is staged over all the
+        // blocks before it in memory, then recovered from the block log alone.
+        let paused_dir = tempfile::tempdir().unwrap();
+        let paused = Store::open_with(paused_dir.path(), false).unwrap();
+        let mut paused_head = paused
+            .init_genesis(&spec.genesis, spec.genesis_header())
+            .unwrap();
+        let mut snapshots = Vec::new();
         let mut seed = 42u64;
         let mut rand = move |n: u64| {
             seed = seed
@@ -1135,7 +1321,11 @@ mod tests {
                     storage: dedup(slots),
                 });
             }
+            paused_head = block_on(&paused, &paused_head, changes.clone());
             head = block_on(&store, &head, changes);
+            assert_eq!(paused_head.hash(), head.hash(), "block {}", head.number);
+            store.flush().unwrap();
+            snapshots.push(snapshot(&store.read().unwrap(), &addresses, head.number));
             let full = store
                 .read()
                 .unwrap()
@@ -1155,6 +1345,45 @@ mod tests {
         };
         let predicted = store.state_root_after(head.number + 1, &changes).unwrap();
         assert_eq!(block_on(&store, &head, changes).state_root, predicted);
+
+        // Every block served from memory reads as the persisted one does, at every height.
+        let reader = paused.read().unwrap();
+        assert_eq!(reader.db_head_number().unwrap(), Some(0));
+        for (number, expected) in snapshots.iter().enumerate() {
+            assert_eq!(&snapshot(&reader, &addresses, number as u64 + 1), expected);
+        }
+        drop(reader);
+        drop(paused);
+        // Reopened, the store replays the log (checking each root) and persists it.
+        let recovered = Store::open(paused_dir.path()).unwrap();
+        assert_eq!(
+            recovered.read().unwrap().head().unwrap().unwrap().hash(),
+            paused_head.hash()
+        );
+        recovered.flush().unwrap();
+        let reader = recovered.read().unwrap();
+        assert_eq!(reader.db_head_number().unwrap(), Some(paused_head.number));
+        assert_eq!(
+            reader.full_state_root_from_plain_state().unwrap(),
+            paused_head.state_root
+        );
+        for (number, expected) in snapshots.iter().enumerate() {
+            assert_eq!(&snapshot(&reader, &addresses, number as u64 + 1), expected);
+        }
+    }
+
+    /// Block `number` as a reader sees it: its hash and the accounts and slots 0..8 of
+    /// `addresses` after it.
+    fn snapshot(reader: &Reader<'_>, addresses: &[Address], number: u64) -> String {
+        let state = reader.state_at(Some(number));
+        let mut out = format!("{:?}\n", reader.canonical_hash(number).unwrap());
+        for a in addresses.iter().chain([&Address::repeat_byte(0xbb)]) {
+            let slots: Vec<U256> = (0..8u64)
+                .map(|i| state.storage(a, &B256::from(U256::from(i))).unwrap())
+                .collect();
+            out += &format!("{a} {:?} {slots:?}\n", state.account(a).unwrap());
+        }
+        out
     }
 
     fn dedup(slots: Vec<(U256, U256)>) -> Vec<(U256, U256)> {

@@ -1,6 +1,6 @@
 //! Account and storage reads at a given block, for revm and the RPC.
 
-use super::{Reader, StoreError, StoreResult, codec::*, corrupt, tables::*};
+use super::{Reader, StoreError, StoreResult, codec::*, corrupt, overlay::PendingBlock, tables::*};
 use alloy::primitives::{Address, B256, U256};
 use revm::{
     DatabaseRef,
@@ -8,23 +8,42 @@ use revm::{
     primitives::{KECCAK_EMPTY, StorageKey, StorageValue},
     state::AccountInfo,
 };
+use std::sync::Arc;
 
 /// State at the end of a block (or the latest state), readable by revm through [`DatabaseRef`].
 #[derive(Debug)]
 pub struct StateDb<'r, 'db> {
     reader: &'r Reader<'db>,
-    /// `None`: latest; `Some(n)`: as of the end of block `n`.
+    /// Committed blocks not yet in the tables, up to the requested block, oldest first: their
+    /// changes are read before the tables'.
+    pending: &'r [Arc<PendingBlock>],
+    /// What to read from the tables. `None`: their latest state; `Some(n)`: as of the end of
+    /// block `n`.
     at: Option<u64>,
 }
 
 impl<'r, 'db> StateDb<'r, 'db> {
     pub(super) fn new(reader: &'r Reader<'db>, at: Option<u64>) -> Self {
-        // A block at or above the head is the latest state.
-        let at = match (at, reader.head_number().ok().flatten()) {
-            (Some(n), Some(head)) if n >= head => None,
-            (at, _) => at,
-        };
-        Self { reader, at }
+        let tables_head = reader.db_head_number().ok().flatten();
+        match at {
+            // Older than the tables' head: history, from the tables alone.
+            Some(n) if tables_head.is_some_and(|head| n < head) => Self {
+                reader,
+                pending: &[],
+                at: Some(n),
+            },
+            // At or past it: the pending blocks up to `n` over the tables' latest state.
+            Some(n) => Self {
+                reader,
+                pending: &reader.pending[..reader.pending.partition_point(|p| p.number() <= n)],
+                at: None,
+            },
+            None => Self {
+                reader,
+                pending: &reader.pending,
+                at: None,
+            },
+        }
     }
 
     /// The first block after `self.at` whose history entry under `prefix` exists, if any.
@@ -44,6 +63,9 @@ impl<'r, 'db> StateDb<'r, 'db> {
 
     /// The account at this block, `None` if it did not exist.
     pub fn account(&self, address: &Address) -> StoreResult<Option<StoredAccount>> {
+        if let Some(account) = self.pending.iter().rev().find_map(|p| p.account(address)) {
+            return Ok(account);
+        }
         let raw = match self.first_change_after(ACCOUNT_HISTORY, address.as_slice())? {
             Some(block) => self
                 .reader
@@ -66,6 +88,14 @@ impl<'r, 'db> StateDb<'r, 'db> {
 
     /// A storage slot at this block (zero if unset).
     pub fn storage(&self, address: &Address, slot: &B256) -> StoreResult<U256> {
+        if let Some(value) = self
+            .pending
+            .iter()
+            .rev()
+            .find_map(|p| p.storage(address, slot))
+        {
+            return Ok(value);
+        }
         let key = storage_key(address, slot);
         let raw = match self.first_change_after(STORAGE_HISTORY, &key)? {
             Some(block) => self
@@ -86,6 +116,10 @@ impl<'r, 'db> StateDb<'r, 'db> {
     pub fn code(&self, hash: &B256) -> StoreResult<Option<Bytecode>> {
         if *hash == KECCAK_EMPTY {
             return Ok(Some(Bytecode::default()));
+        }
+        // Any committed block's code will do: code never changes under its hash.
+        if let Some(code) = self.reader.pending.iter().find_map(|p| p.code(hash)) {
+            return Ok(Some(code));
         }
         Ok(self
             .reader

@@ -1,0 +1,328 @@
+//! Committed blocks the state tables do not hold yet.
+//!
+//! A committed block is durable in the block log and kept here, in memory, until the persister
+//! has written it to the tables. Every read consults these blocks (newest first) before the
+//! tables, so a block is fully visible (header, body, receipts, state, trie nodes) the moment it
+//! is committed. Staging a block computes its state root from its changes over this overlay and
+//! the tables, keeping the new trie nodes in memory: nothing on the commit path writes to the
+//! large tables.
+
+use super::{
+    NewBlock, Reader, SealedHeader, StoreResult, StoredAccount,
+    tables::{ACCOUNTS_TRIE, STORAGES_TRIE},
+};
+use crate::trie;
+use alloy::primitives::{Address, B256, U256, keccak256, map::HashMap};
+use alloy_trie::{EMPTY_ROOT_HASH, Nibbles};
+use revm::{bytecode::Bytecode, database::states::StateChangeset};
+
+/// Trie node edits of one block: `Some(rlp)` written, `None` removed.
+type NodeEdits = HashMap<Nibbles, Option<Vec<u8>>>;
+
+/// Edits to one account's storage trie.
+#[derive(Debug, Default)]
+pub(super) struct StorageTrieEdits {
+    /// The trie was emptied before `nodes` were written.
+    pub(super) cleared: bool,
+    /// Nodes written or removed.
+    pub(super) nodes: NodeEdits,
+}
+
+/// The trie nodes a block changed.
+#[derive(Debug, Default)]
+pub(super) struct TrieEdits {
+    /// Account trie.
+    pub(super) accounts: NodeEdits,
+    /// Storage tries by hashed address.
+    pub(super) storages: HashMap<B256, StorageTrieEdits>,
+}
+
+impl TrieEdits {
+    /// `Some(node)` if these edits decide the node at `path` (including "removed" and "in a
+    /// cleared trie"), `None` to look further down.
+    fn lookup(&self, trie: &TrieId, path: &Nibbles) -> Option<Option<Vec<u8>>> {
+        match trie {
+            TrieId::Accounts => self.accounts.get(path).cloned(),
+            TrieId::Storage(hashed) => {
+                let edits = self.storages.get(hashed)?;
+                match edits.nodes.get(path) {
+                    Some(node) => Some(node.clone()),
+                    None if edits.cleared => Some(None),
+                    None => None,
+                }
+            }
+        }
+    }
+}
+
+/// Which stored trie.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum TrieId {
+    /// The account trie.
+    Accounts,
+    /// The storage trie of the account with this hashed address.
+    Storage(B256),
+}
+
+impl TrieId {
+    fn table_and_prefix(&self) -> (&'static str, &[u8]) {
+        match self {
+            TrieId::Accounts => (ACCOUNTS_TRIE, &[]),
+            TrieId::Storage(hashed) => (STORAGES_TRIE, hashed.as_slice()),
+        }
+    }
+}
+
+/// A trie as of a reader's snapshot: staged edits, then the pending blocks newest first, then the
+/// tables.
+pub(super) struct LayeredTrie<'a, 'db> {
+    pub(super) reader: &'a Reader<'db>,
+    pub(super) staged: Option<&'a TrieEdits>,
+    pub(super) trie: TrieId,
+}
+
+impl trie::NodeSource for LayeredTrie<'_, '_> {
+    fn node_rlp(&self, path: &Nibbles) -> StoreResult<Option<Vec<u8>>> {
+        let layers = self
+            .staged
+            .into_iter()
+            .chain(self.reader.pending.iter().rev().map(|p| &p.tries));
+        for edits in layers {
+            if let Some(node) = edits.lookup(&self.trie, path) {
+                return Ok(node);
+            }
+        }
+        let (table, prefix) = self.trie.table_and_prefix();
+        self.reader.get(table, trie::node_key(prefix, path))
+    }
+}
+
+impl LayeredTrie<'_, '_> {
+    fn root(&self) -> StoreResult<B256> {
+        Ok(trie::NodeSource::node_rlp(self, &Nibbles::default())?
+            .map(keccak256)
+            .unwrap_or(EMPTY_ROOT_HASH))
+    }
+}
+
+/// Collects the nodes a trie update commits.
+#[derive(Default)]
+struct CollectNodes(NodeEdits);
+
+impl trie::NodeSink for CollectNodes {
+    fn write(&mut self, path: &Nibbles, rlp: Option<&[u8]>) -> StoreResult<()> {
+        self.0.insert(*path, rlp.map(<[u8]>::to_vec));
+        Ok(())
+    }
+}
+
+/// A slot map of one account in one block.
+#[derive(Debug, Default)]
+struct PendingStorage {
+    /// Storage was wiped before `slots` were set.
+    wiped: bool,
+    slots: HashMap<B256, U256>,
+}
+
+/// A committed block the tables do not hold yet, indexed for reads.
+#[derive(Debug)]
+pub(super) struct PendingBlock {
+    /// Sealed header (with the state root).
+    pub(super) header: SealedHeader,
+    /// The block as committed.
+    pub(super) block: NewBlock,
+    /// Trie nodes the block changed.
+    pub(super) tries: TrieEdits,
+    tx_index: HashMap<B256, u32>,
+    accounts: HashMap<Address, Option<StoredAccount>>,
+    storage: HashMap<Address, PendingStorage>,
+    contracts: HashMap<B256, Bytecode>,
+}
+
+impl PendingBlock {
+    /// Indexes a staged block. `block.header` must be `header`'s.
+    pub(super) fn new(header: SealedHeader, block: NewBlock, tries: TrieEdits) -> Self {
+        let changes = &block.changes;
+        let accounts = changes
+            .accounts
+            .iter()
+            .map(|(a, info)| (*a, info.as_ref().map(StoredAccount::from)))
+            .collect();
+        let storage = changes
+            .storage
+            .iter()
+            .map(|change| {
+                let slots = change
+                    .storage
+                    .iter()
+                    .map(|(slot, value)| (B256::from(*slot), *value))
+                    .collect();
+                (
+                    change.address,
+                    PendingStorage {
+                        wiped: change.wipe_storage,
+                        slots,
+                    },
+                )
+            })
+            .collect();
+        let contracts = changes.contracts.iter().cloned().collect();
+        let tx_index = block
+            .transactions
+            .iter()
+            .enumerate()
+            .map(|(i, tx)| (*tx.tx_hash(), i as u32))
+            .collect();
+        Self {
+            header,
+            block,
+            tries,
+            tx_index,
+            accounts,
+            storage,
+            contracts,
+        }
+    }
+
+    /// Block number.
+    pub(super) fn number(&self) -> u64 {
+        self.header.number
+    }
+
+    /// The account after this block, if the block changed it (`Some(None)`: removed).
+    pub(super) fn account(&self, address: &Address) -> Option<Option<StoredAccount>> {
+        self.accounts.get(address).copied()
+    }
+
+    /// The slot after this block, if the block decided it (set, or wiped to zero).
+    pub(super) fn storage(&self, address: &Address, slot: &B256) -> Option<U256> {
+        let storage = self.storage.get(address)?;
+        match storage.slots.get(slot) {
+            Some(value) => Some(*value),
+            None if storage.wiped => Some(U256::ZERO),
+            None => None,
+        }
+    }
+
+    /// Code the block deployed.
+    pub(super) fn code(&self, hash: &B256) -> Option<Bytecode> {
+        self.contracts.get(hash).cloned()
+    }
+
+    /// Index of transaction `hash` in this block.
+    pub(super) fn transaction_index(&self, hash: &B256) -> Option<u32> {
+        self.tx_index.get(hash).copied()
+    }
+}
+
+/// Computes the state root after `changes` on top of `reader`'s latest state, returning it with
+/// the trie nodes the change writes. Reads only the nodes on the changed keys' paths.
+pub(super) fn stage_state_root(
+    reader: &Reader<'_>,
+    changes: &StateChangeset,
+) -> StoreResult<(B256, TrieEdits)> {
+    let mut staged = TrieEdits::default();
+    let mut storage_roots: HashMap<B256, B256> = HashMap::default();
+    let mut touched: HashMap<Address, B256> = HashMap::default();
+
+    for change in &changes.storage {
+        let hashed_address = keccak256(change.address);
+        touched.insert(change.address, hashed_address);
+        if change.wipe_storage {
+            staged.storages.insert(
+                hashed_address,
+                StorageTrieEdits {
+                    cleared: true,
+                    nodes: HashMap::default(),
+                },
+            );
+        }
+        let mut update = trie::TrieUpdate::new(LayeredTrie {
+            reader,
+            staged: Some(&staged),
+            trie: TrieId::Storage(hashed_address),
+        });
+        for (slot, value) in &change.storage {
+            let key = Nibbles::unpack(keccak256(B256::from(*slot)));
+            if value.is_zero() {
+                update.delete(key)?;
+            } else {
+                update.insert(key, trie::storage_leaf(value))?;
+            }
+        }
+        let mut written = CollectNodes::default();
+        let root = update.commit(&mut written)?;
+        staged
+            .storages
+            .entry(hashed_address)
+            .or_default()
+            .nodes
+            .extend(written.0);
+        storage_roots.insert(hashed_address, root);
+    }
+
+    let latest = reader.state_at(None);
+    let changed: HashMap<Address, Option<StoredAccount>> = changes
+        .accounts
+        .iter()
+        .map(|(a, info)| (*a, info.as_ref().map(StoredAccount::from)))
+        .collect();
+    for address in changed.keys() {
+        touched
+            .entry(*address)
+            .or_insert_with(|| keccak256(address));
+    }
+    let mut removed = Vec::new();
+    let mut update = trie::TrieUpdate::new(LayeredTrie {
+        reader,
+        staged: Some(&staged),
+        trie: TrieId::Accounts,
+    });
+    for (address, hashed_address) in &touched {
+        let account = match changed.get(address) {
+            Some(account) => *account,
+            None => latest.account(address)?,
+        };
+        let key = Nibbles::unpack(hashed_address);
+        match account {
+            Some(account) => {
+                let storage_root = match storage_roots.get(hashed_address) {
+                    Some(root) => *root,
+                    None => LayeredTrie {
+                        reader,
+                        staged: Some(&staged),
+                        trie: TrieId::Storage(*hashed_address),
+                    }
+                    .root()?,
+                };
+                update.insert(
+                    key,
+                    trie::account_leaf(
+                        account.nonce,
+                        account.balance,
+                        storage_root,
+                        account.code_hash,
+                    ),
+                )?;
+            }
+            None => {
+                removed.push(*hashed_address);
+                update.delete(key)?;
+            }
+        }
+    }
+    let mut written = CollectNodes::default();
+    let root = update.commit(&mut written)?;
+    staged.accounts = written.0;
+    // A removed account's storage trie goes with it.
+    for hashed_address in removed {
+        staged.storages.insert(
+            hashed_address,
+            StorageTrieEdits {
+                cleared: true,
+                nodes: HashMap::default(),
+            },
+        );
+    }
+    Ok((root, staged))
+}

@@ -382,12 +382,39 @@ impl<S: NodeSource> TrieUpdate<S> {
             // Nothing changed at the root: the committed root stands.
             None => self.source.node_rlp(&root_path)?.map(keccak256),
         };
+        self.write_removals(sink)?;
+        Ok(root.unwrap_or(EMPTY_ROOT_HASH))
+    }
+
+    /// Hashes the edited subtree at `path` and writes its nodes to `sink`; returns the reference
+    /// its parent holds (`None`: the subtree is gone). Removals are written by
+    /// [`Self::write_removals`].
+    fn commit_subtree(
+        &mut self,
+        path: Nibbles,
+        sink: &mut impl NodeSink,
+    ) -> Result<Option<RlpNode>, StoreError> {
+        match self.dirty.get(&path) {
+            Some(Some(_)) => Ok(Some(self.hash_node(
+                path,
+                sink,
+                &mut Vec::with_capacity(600),
+            )?)),
+            Some(None) => Ok(None),
+            None => Ok(self
+                .source
+                .node_rlp(&path)?
+                .map(|rlp| RlpNode::from_rlp(&rlp))),
+        }
+    }
+
+    fn write_removals(&self, sink: &mut impl NodeSink) -> Result<(), StoreError> {
         for (path, node) in &self.dirty {
             if node.is_none() {
                 sink.write(path, None)?;
             }
         }
-        Ok(root.unwrap_or(EMPTY_ROOT_HASH))
+        Ok(())
     }
 
     /// Re-encodes the edited node at `path` (its edited children first); leaves its RLP in `buf`.
@@ -397,10 +424,10 @@ impl<S: NodeSource> TrieUpdate<S> {
         sink: &mut impl NodeSink,
         buf: &mut Vec<u8>,
     ) -> Result<RlpNode, StoreError> {
+        // Each edited node is hashed once, so it can leave the map (removals stay, as `None`).
         let mut node = self
             .dirty
-            .get(&path)
-            .cloned()
+            .remove(&path)
             .flatten()
             .expect("hash_node on an edited node");
         match &mut node {
@@ -425,6 +452,102 @@ impl<S: NodeSource> TrieUpdate<S> {
         let rlp = node.encode(buf);
         sink.write(&path, Some(buf))?;
         Ok(rlp)
+    }
+}
+
+/// A change to one key of a trie: its new leaf value, or `None` to delete it.
+pub(crate) type KeyChange = (Nibbles, Option<Vec<u8>>);
+
+/// Applies `changes` to a trie whose root is a branch, the subtrees below the root's children
+/// updated and hashed on one thread per `workers` source (each a view of the same trie), and
+/// returns the new root hash with the written nodes, or `None` when the shortcut does not apply
+/// (the root is not a branch, or keeps fewer than two children): then apply the changes with
+/// [`TrieUpdate`].
+pub(crate) fn update_below_root<S: NodeSource + Send>(
+    root: &impl NodeSource,
+    workers: Vec<S>,
+    changes: &[KeyChange],
+) -> Result<Option<(B256, HashMap<Nibbles, Option<Vec<u8>>>)>, StoreError> {
+    let root_path = Nibbles::default();
+    let Some(Node::Branch(mut children)) = root
+        .node_rlp(&root_path)?
+        .map(|rlp| Node::decode(&rlp))
+        .transpose()?
+    else {
+        return Ok(None);
+    };
+    let mut by_nibble: [Vec<&KeyChange>; 16] = Default::default();
+    for change in changes {
+        by_nibble[change.0.get_unchecked(0) as usize].push(change);
+    }
+    // Largest subtrees first, each to the least loaded worker.
+    let mut order: Vec<u8> = (0..16)
+        .filter(|n| !by_nibble[*n as usize].is_empty())
+        .collect();
+    order.sort_by_key(|n| std::cmp::Reverse(by_nibble[*n as usize].len()));
+    let mut shares: Vec<(usize, Vec<u8>)> = workers.iter().map(|_| (0, Vec::new())).collect();
+    for n in order {
+        if let Some(share) = shares.iter_mut().min_by_key(|(load, _)| *load) {
+            share.0 += by_nibble[n as usize].len();
+            share.1.push(n);
+        }
+    }
+    type Subtrees = (Vec<(u8, Option<RlpNode>)>, CollectedNodes);
+    let run = |source: S, nibbles: Vec<u8>| -> Result<Subtrees, StoreError> {
+        let mut update = TrieUpdate::new(source);
+        let mut sink = CollectedNodes::default();
+        let mut refs = Vec::with_capacity(nibbles.len());
+        for n in nibbles {
+            let path = Nibbles::from_nibbles([n]);
+            for (key, value) in &by_nibble[n as usize] {
+                match value {
+                    Some(value) => update.insert_at(path, key.slice(1..), value.clone())?,
+                    None => update.delete_at(path, key.slice(1..))?,
+                }
+            }
+            refs.push((n, update.commit_subtree(path, &mut sink)?));
+        }
+        update.write_removals(&mut sink)?;
+        Ok((refs, sink))
+    };
+    let results: Vec<Result<Subtrees, StoreError>> = std::thread::scope(|scope| {
+        let run = &run;
+        let handles: Vec<_> = workers
+            .into_iter()
+            .zip(shares)
+            .map(|(source, (_, nibbles))| scope.spawn(move || run(source, nibbles)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("trie worker panicked"))
+            .collect()
+    });
+    let mut written = CollectedNodes::default();
+    for result in results {
+        let (refs, sink) = result?;
+        for (n, child) in refs {
+            children[n as usize] = child;
+        }
+        written.0.extend(sink.0);
+    }
+    if children.iter().flatten().count() < 2 {
+        return Ok(None);
+    }
+    let mut buf = Vec::with_capacity(600);
+    Node::Branch(children).encode(&mut buf);
+    let root_hash = keccak256(&buf);
+    written.0.insert(root_path, Some(buf));
+    Ok(Some((root_hash, written.0)))
+}
+
+/// Nodes written by an update, by path (`None`: removed).
+#[derive(Debug, Default)]
+pub(crate) struct CollectedNodes(pub(crate) HashMap<Nibbles, Option<Vec<u8>>>);
+
+impl NodeSink for CollectedNodes {
+    fn write(&mut self, path: &Nibbles, rlp: Option<&[u8]>) -> Result<(), StoreError> {
+        self.0.insert(*path, rlp.map(<[u8]>::to_vec));
+        Ok(())
     }
 }
 
@@ -653,6 +776,29 @@ mod tests {
         *seed >> 33
     }
 
+    /// Applies `changes` to `nodes`, below the root on two threads when `parallel` (falling back
+    /// to one update as the caller would).
+    fn apply(nodes: &mut MemNodes, changes: &[KeyChange], parallel: bool) -> B256 {
+        let snapshot = nodes.clone();
+        if parallel
+            && let Some((root, written)) =
+                update_below_root(&&snapshot, vec![&snapshot, &snapshot], changes).unwrap()
+        {
+            for (path, rlp) in written {
+                nodes.write(&path, rlp.as_deref()).unwrap();
+            }
+            return root;
+        }
+        let mut update = TrieUpdate::new(&snapshot);
+        for (key, value) in changes {
+            match value {
+                Some(value) => update.insert(*key, value.clone()).unwrap(),
+                None => update.delete(*key).unwrap(),
+            }
+        }
+        update.commit(nodes).unwrap()
+    }
+
     #[test]
     fn random_updates_match_full_recomputation_and_leave_no_garbage() {
         let mut seed = 7u64;
@@ -660,25 +806,22 @@ mod tests {
         let mut model: Map<B256, U256> = Map::new();
         // Small key space so keys are reused, deleted and re-created.
         let keys: Vec<B256> = (0..300u64).map(|i| keccak256(i.to_be_bytes())).collect();
-        for round in 0..60 {
-            let mut update = TrieUpdate::new(&nodes);
-            let changes = 1 + lcg(&mut seed) % 40;
-            for _ in 0..changes {
+        for round in 0..90 {
+            // Later rounds mostly delete, down to tries whose root is a leaf or a short branch.
+            let delete_one_in = if round < 60 { 3 } else { 1 };
+            let mut changes = Vec::new();
+            for _ in 0..1 + lcg(&mut seed) % 120 {
                 let key = keys[(lcg(&mut seed) % keys.len() as u64) as usize];
-                if lcg(&mut seed) % 3 == 0 {
-                    update.delete(Nibbles::unpack(key)).unwrap();
+                if lcg(&mut seed) % delete_one_in == 0 {
+                    changes.push((Nibbles::unpack(key), None));
                     model.remove(&key);
                 } else {
                     let v = U256::from(1 + lcg(&mut seed));
-                    update
-                        .insert(Nibbles::unpack(key), storage_leaf(&v))
-                        .unwrap();
+                    changes.push((Nibbles::unpack(key), Some(storage_leaf(&v))));
                     model.insert(key, v);
                 }
             }
-            let mut next = nodes.clone();
-            let root = update.commit(&mut next).unwrap();
-            nodes = next;
+            let root = apply(&mut nodes, &changes, round % 2 == 1);
             assert_eq!(
                 root,
                 storage_root(model.iter().map(|(k, v)| (*k, *v))),
@@ -696,6 +839,7 @@ mod tests {
                 "round {round}: stored nodes differ from a fresh build"
             );
         }
+        assert!(model.len() < 3, "the trie shrank to almost nothing");
     }
 
     #[test]

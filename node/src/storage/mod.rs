@@ -377,6 +377,8 @@ impl Store {
     /// Computes the state root the block would have, without committing anything (for verifying
     /// a proposed block).
     pub fn state_root_after(&self, _number: u64, changes: &StateChangeset) -> StoreResult<B256> {
+        // Staging relies on no block being committed meanwhile (see `Reader::fork`).
+        let _commit = self.commit_lock.lock();
         Ok(overlay::stage_state_root(&self.read()?, changes)?.0)
     }
 
@@ -854,6 +856,15 @@ impl<'db> Reader<'db> {
         Ok(self.txn.get(&self.table(name)?, key)?)
     }
 
+    /// A second view of the same committed blocks, through a snapshot of its own that is at
+    /// least as new (for reading on another thread).
+    fn fork(&self) -> StoreResult<Reader<'_>> {
+        Ok(Reader {
+            txn: self.txn.db().begin_ro_txn()?,
+            pending: self.pending.clone(),
+        })
+    }
+
     /// Number of the newest block the tables hold.
     fn db_head_number(&self) -> StoreResult<Option<u64>> {
         self.get(META, META_HEAD)?
@@ -1306,6 +1317,17 @@ mod tests {
                             wipe_storage: false,
                             storage: dedup(slots),
                         });
+                    }
+                }
+            }
+            // Every few blocks, hundreds of accounts at once (the account trie is then updated
+            // on several threads): created, changed and removed again.
+            if block % 4 == 3 {
+                for i in 0..400u64 {
+                    let a = Address::from_word(keccak256((i + 1000 * rand(2)).to_be_bytes()));
+                    if used.insert(a) {
+                        let info = (rand(3) > 0).then(|| account(1 + rand(1000), 0)).flatten();
+                        changes.accounts.push((a, info));
                     }
                 }
             }

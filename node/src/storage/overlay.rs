@@ -97,22 +97,20 @@ impl trie::NodeSource for LayeredTrie<'_, '_> {
     }
 }
 
-impl LayeredTrie<'_, '_> {
+impl<'a, 'db> LayeredTrie<'a, 'db> {
+    /// The account trie with `staged` edits over `reader`'s.
+    fn accounts(reader: &'a Reader<'db>, staged: &'a TrieEdits) -> Self {
+        Self {
+            reader,
+            staged: Some(staged),
+            trie: TrieId::Accounts,
+        }
+    }
+
     fn root(&self) -> StoreResult<B256> {
         Ok(trie::NodeSource::node_rlp(self, &Nibbles::default())?
             .map(keccak256)
             .unwrap_or(EMPTY_ROOT_HASH))
-    }
-}
-
-/// Collects the nodes a trie update commits.
-#[derive(Default)]
-struct CollectNodes(NodeEdits);
-
-impl trie::NodeSink for CollectNodes {
-    fn write(&mut self, path: &Nibbles, rlp: Option<&[u8]>) -> StoreResult<()> {
-        self.0.insert(*path, rlp.map(<[u8]>::to_vec));
-        Ok(())
     }
 }
 
@@ -215,6 +213,11 @@ impl PendingBlock {
     }
 }
 
+/// Threads that update the account trie's subtrees at most.
+const MAX_TRIE_WORKERS: usize = 4;
+/// Changed accounts below which the account trie is updated on the calling thread alone.
+const MIN_PARALLEL_KEYS: usize = 256;
+
 /// Computes the state root after `changes` on top of `reader`'s latest state, returning it with
 /// the trie nodes the change writes. Reads only the nodes on the changed keys' paths.
 pub(super) fn stage_state_root(
@@ -250,7 +253,7 @@ pub(super) fn stage_state_root(
                 update.insert(key, trie::storage_leaf(value))?;
             }
         }
-        let mut written = CollectNodes::default();
+        let mut written = trie::CollectedNodes::default();
         let root = update.commit(&mut written)?;
         staged
             .storages
@@ -273,11 +276,7 @@ pub(super) fn stage_state_root(
             .or_insert_with(|| keccak256(address));
     }
     let mut removed = Vec::new();
-    let mut update = trie::TrieUpdate::new(LayeredTrie {
-        reader,
-        staged: Some(&staged),
-        trie: TrieId::Accounts,
-    });
+    let mut leaves: Vec<trie::KeyChange> = Vec::with_capacity(touched.len());
     for (address, hashed_address) in &touched {
         let account = match changed.get(address) {
             Some(account) => *account,
@@ -295,25 +294,50 @@ pub(super) fn stage_state_root(
                     }
                     .root()?,
                 };
-                update.insert(
-                    key,
-                    trie::account_leaf(
-                        account.nonce,
-                        account.balance,
-                        storage_root,
-                        account.code_hash,
-                    ),
-                )?;
+                let leaf = trie::account_leaf(
+                    account.nonce,
+                    account.balance,
+                    storage_root,
+                    account.code_hash,
+                );
+                leaves.push((key, Some(leaf)));
             }
             None => {
                 removed.push(*hashed_address);
-                update.delete(key)?;
+                leaves.push((key, None));
             }
         }
     }
-    let mut written = CollectNodes::default();
-    let root = update.commit(&mut written)?;
-    staged.accounts = written.0;
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_TRIE_WORKERS));
+    let in_parallel = if workers > 1 && leaves.len() >= MIN_PARALLEL_KEYS {
+        // Each worker reads through a snapshot of its own: a transaction serves one read at a
+        // time. Newer snapshots agree: only blocks in `reader.pending` can have been persisted.
+        let forks = (0..workers)
+            .map(|_| reader.fork())
+            .collect::<StoreResult<Vec<_>>>()?;
+        let views = forks
+            .iter()
+            .map(|fork| LayeredTrie::accounts(fork, &staged))
+            .collect();
+        trie::update_below_root(&LayeredTrie::accounts(reader, &staged), views, &leaves)?
+    } else {
+        None
+    };
+    let (root, written) = match in_parallel {
+        Some(done) => done,
+        None => {
+            let mut update = trie::TrieUpdate::new(LayeredTrie::accounts(reader, &staged));
+            for (key, leaf) in leaves {
+                match leaf {
+                    Some(leaf) => update.insert(key, leaf)?,
+                    None => update.delete(key)?,
+                }
+            }
+            let mut written = trie::CollectedNodes::default();
+            (update.commit(&mut written)?, written.0)
+        }
+    };
+    staged.accounts = written;
     // A removed account's storage trie goes with it.
     for hashed_address in removed {
         staged.storages.insert(

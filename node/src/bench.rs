@@ -97,7 +97,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1_000_000)]
     pub large_state: usize,
     /// state: blocks sealed per state size (the median is reported).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 9)]
     pub seal_rounds: u64,
 }
 

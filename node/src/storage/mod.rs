@@ -14,6 +14,7 @@ mod codec;
 mod log;
 mod overlay;
 mod state;
+mod top_nodes;
 
 pub use codec::StoredAccount;
 pub use state::StateDb;
@@ -43,6 +44,7 @@ use std::{
     },
     thread::JoinHandle,
 };
+use top_nodes::TopNodes;
 use tracing::{debug, error};
 
 /// A header with its hash.
@@ -182,6 +184,8 @@ struct Shared {
     pending: RwLock<Vec<Arc<PendingBlock>>>,
     progress: Mutex<PersistProgress>,
     persisted: Condvar,
+    /// The account trie's top levels as the tables hold them.
+    top_nodes: TopNodes,
 }
 
 #[derive(Debug, Default)]
@@ -232,8 +236,11 @@ impl Store {
             pending: RwLock::new(Vec::new()),
             progress: Mutex::new(PersistProgress::default()),
             persisted: Condvar::new(),
+            top_nodes: TopNodes::default(),
         });
-        let through = shared.read()?.db_head_number()?.unwrap_or_default();
+        let tables_head = shared.read()?.tables_head;
+        shared.top_nodes.reset(tables_head);
+        let through = tables_head.unwrap_or_default();
         shared.progress.lock().through = through;
         let (persist_tx, persister) = if persist {
             let (tx, rx) = std::sync::mpsc::sync_channel(MAX_QUEUED_BLOCKS);
@@ -295,6 +302,7 @@ impl Store {
         let sealed = header.seal_slow();
         write_block_data(&txn, &sealed, &[], &[], &[], &[])?;
         txn.commit()?;
+        self.shared.top_nodes.reset(Some(0));
         Ok(sealed)
     }
 
@@ -412,10 +420,7 @@ impl Shared {
         // Taken together under the lock: the persister drops blocks from `pending` only after the
         // tables hold them, so every block is in one or the other.
         let pending = self.pending.read();
-        Ok(Reader {
-            txn: self.db.begin_ro_txn()?,
-            pending: pending.clone(),
-        })
+        Reader::new(self.db.begin_ro_txn()?, pending.clone(), &self.top_nodes)
     }
 }
 
@@ -441,6 +446,12 @@ fn persist_loop(shared: &Shared, queue: Receiver<Arc<PendingBlock>>) {
                     persist_ms = started.elapsed().as_secs_f64() * 1e3,
                     "blocks persisted"
                 );
+                // The cache moves on before the blocks leave `pending`: a reader finds each node
+                // in one or the other.
+                let from = batch.first().map(|b| b.number() - 1);
+                shared
+                    .top_nodes
+                    .advance(from, through, batch.iter().map(|b| &b.tries));
                 shared.pending.write().retain(|p| p.number() > through);
                 shared.progress.lock().through = through;
                 shared.persisted.notify_all();
@@ -832,6 +843,9 @@ pub struct Reader<'db> {
     txn: Transaction<'db, RO, NoWriteMap>,
     /// Committed blocks past the tables' head, oldest first.
     pending: Vec<Arc<PendingBlock>>,
+    /// The newest block the snapshot's tables hold.
+    tables_head: Option<u64>,
+    top_nodes: &'db TopNodes,
 }
 
 impl std::fmt::Debug for Reader<'_> {
@@ -859,17 +873,34 @@ impl<'db> Reader<'db> {
     /// A second view of the same committed blocks, through a snapshot of its own that is at
     /// least as new (for reading on another thread).
     fn fork(&self) -> StoreResult<Reader<'_>> {
-        Ok(Reader {
-            txn: self.txn.db().begin_ro_txn()?,
-            pending: self.pending.clone(),
-        })
+        Reader::new(
+            self.txn.db().begin_ro_txn()?,
+            self.pending.clone(),
+            self.top_nodes,
+        )
+    }
+
+    fn new(
+        txn: Transaction<'db, RO, NoWriteMap>,
+        pending: Vec<Arc<PendingBlock>>,
+        top_nodes: &'db TopNodes,
+    ) -> StoreResult<Self> {
+        let mut reader = Reader {
+            txn,
+            pending,
+            tables_head: None,
+            top_nodes,
+        };
+        reader.tables_head = reader
+            .get(META, META_HEAD)?
+            .map(|v| decode_u64(&v).ok_or_else(|| corrupt(META, "head")))
+            .transpose()?;
+        Ok(reader)
     }
 
     /// Number of the newest block the tables hold.
     fn db_head_number(&self) -> StoreResult<Option<u64>> {
-        self.get(META, META_HEAD)?
-            .map(|v| decode_u64(&v).ok_or_else(|| corrupt(META, "head")))
-            .transpose()
+        Ok(self.tables_head)
     }
 
     /// Block `number` if it is committed but not yet in the tables.

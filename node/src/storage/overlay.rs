@@ -7,6 +7,7 @@
 //! the tables, keeping the new trie nodes in memory: nothing on the commit path writes to the
 //! large tables.
 
+use super::top_nodes::TopNodes;
 use super::{
     NewBlock, Reader, SealedHeader, StoreResult, StoredAccount,
     tables::{ACCOUNTS_TRIE, STORAGES_TRIE},
@@ -93,7 +94,17 @@ impl trie::NodeSource for LayeredTrie<'_, '_> {
             }
         }
         let (table, prefix) = self.trie.table_and_prefix();
-        self.reader.get(table, trie::node_key(prefix, path))
+        let cached = matches!(self.trie, TrieId::Accounts) && TopNodes::covers(path);
+        let top = self.reader.top_nodes;
+        let at = self.reader.tables_head;
+        if cached && let Some(node) = top.get(at, path) {
+            return Ok(node);
+        }
+        let node = self.reader.get(table, trie::node_key(prefix, path))?;
+        if cached {
+            top.fill(at, path, node.as_deref());
+        }
+        Ok(node)
     }
 }
 

@@ -775,7 +775,7 @@ fn seal_with_state(args: &BenchArgs, accounts: usize) -> eyre::Result<SealFigure
             built.block.transactions.len()
         );
         let build_s = started.elapsed().as_secs_f64();
-        head = store.commit_block(&built.block)?;
+        head = store.commit_block(built.block)?.header.clone();
         let seal_s = started.elapsed().as_secs_f64();
         // The persister writes the block to the tables in the background; waiting for it here
         // keeps one block's table writes from overlapping the next block's timing.

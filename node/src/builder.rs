@@ -458,7 +458,7 @@ mod tests {
         assert_eq!(built.block.transactions.len(), 2);
         assert_eq!(built.invalid.len(), 1);
         assert!(built.block.receipts.iter().all(|r| r.status()));
-        let header = store.commit_block(&built.block).unwrap();
+        let header = store.commit_block(built.block).unwrap().header.clone();
         store.flush().unwrap();
         let reader = store.read().unwrap();
         assert_eq!(

@@ -5,10 +5,10 @@ use crate::{
     builder::{BlockAttributes, BlockBuilder, BuildError},
     chainspec::ChainSpec,
     pool::{PoolConfig, PoolError, SenderState, TxPool},
-    storage::{Reader, SealedHeader, Store, StoreError},
+    storage::{CommittedBlock, Reader, SealedHeader, Store, StoreError},
 };
 use alloy::{
-    consensus::{ReceiptEnvelope, TxEnvelope, transaction::SignerRecoverable},
+    consensus::{TxEnvelope, transaction::SignerRecoverable},
     eips::Decodable2718,
     primitives::{Address, B256, keccak256},
 };
@@ -17,21 +17,6 @@ use revm::primitives::hardfork::SpecId;
 use std::{path::Path, sync::Arc, time::Instant};
 use tokio::sync::broadcast;
 use tracing::info;
-
-/// A committed block, as announced to subscribers.
-#[derive(Debug)]
-pub struct BlockEvent {
-    /// Sealed header.
-    pub header: SealedHeader,
-    /// Transactions.
-    pub transactions: Vec<TxEnvelope>,
-    /// Senders.
-    pub senders: Vec<Address>,
-    /// Receipts.
-    pub receipts: Vec<ReceiptEnvelope>,
-    /// Logs of the block's system calls.
-    pub system_logs: Vec<alloy::primitives::Log>,
-}
 
 /// Why a submitted raw transaction was refused.
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +47,7 @@ pub struct Node {
     /// Block builder (and the EVM factory).
     pub builder: BlockBuilder,
     head: RwLock<SealedHeader>,
-    blocks: broadcast::Sender<Arc<BlockEvent>>,
+    blocks: broadcast::Sender<Arc<CommittedBlock>>,
     proposer: Address,
     sealing: Mutex<()>,
 }
@@ -105,7 +90,7 @@ impl Node {
     }
 
     /// Committed blocks, in order.
-    pub fn subscribe_blocks(&self) -> broadcast::Receiver<Arc<BlockEvent>> {
+    pub fn subscribe_blocks(&self) -> broadcast::Receiver<Arc<CommittedBlock>> {
         self.blocks.subscribe()
     }
 
@@ -161,7 +146,7 @@ impl Node {
     /// Builds, commits and announces the next block at `timestamp` (bumped past the parent's if
     /// needed) from the pool's best transactions. Runs on the calling thread: call it from a
     /// blocking thread, never from an async task.
-    pub fn seal_next_block(&self, timestamp: u64) -> Result<Arc<BlockEvent>, BuildError> {
+    pub fn seal_next_block(&self, timestamp: u64) -> Result<Arc<CommittedBlock>, BuildError> {
         let _sealing = self.sealing.lock();
         let started = Instant::now();
         let parent = self.head();
@@ -178,14 +163,8 @@ impl Node {
             self.builder.build(&reader, &parent, &attrs, candidates)?
         };
         let invalid: Vec<B256> = built.invalid.iter().map(|(h, _)| *h).collect();
-        let header = self.store.commit_block(&built.block)?;
-        let crate::storage::NewBlock {
-            transactions,
-            senders,
-            receipts,
-            system_logs,
-            ..
-        } = built.block;
+        let committed = self.store.commit_block(built.block)?;
+        let header = &committed.header;
         *self.head.write() = header.clone();
         {
             let reader = self.store.read()?;
@@ -197,20 +176,13 @@ impl Node {
             target: "node",
             number = header.number,
             hash = %header.hash(),
-            txs = transactions.len(),
+            txs = committed.transactions.len(),
             gas_used = header.gas_used,
             elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
             "sealed block"
         );
-        let event = Arc::new(BlockEvent {
-            header,
-            transactions,
-            senders,
-            receipts,
-            system_logs,
-        });
-        let _ = self.blocks.send(event.clone());
-        Ok(event)
+        let _ = self.blocks.send(committed.clone());
+        Ok(committed)
     }
 }
 

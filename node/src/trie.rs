@@ -151,11 +151,6 @@ impl<S: NodeSource> TrieUpdate<S> {
         self.dirty.insert(path, None);
     }
 
-    /// Sets `key` (a full 64-nibble hashed key) to the RLP-encoded `value`.
-    pub(crate) fn insert(&mut self, key: Nibbles, value: Vec<u8>) -> Result<(), StoreError> {
-        self.insert_at(Nibbles::default(), key, value)
-    }
-
     fn insert_at(&mut self, path: Nibbles, key: Nibbles, value: Vec<u8>) -> Result<(), StoreError> {
         match self.get(&path)? {
             None => self.put(path, Node::Leaf { key, value }),
@@ -269,9 +264,22 @@ impl<S: NodeSource> TrieUpdate<S> {
         self.put(path, Node::Branch(Box::new(children)));
     }
 
-    /// Removes `key` if present.
-    pub(crate) fn delete(&mut self, key: Nibbles) -> Result<(), StoreError> {
-        self.delete_at(Nibbles::default(), key)
+    /// Sets (`Some`) or removes (`None`) `key`, a remainder below `path`.
+    fn apply_at(
+        &mut self,
+        path: Nibbles,
+        key: Nibbles,
+        value: Option<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        match value {
+            Some(value) => self.insert_at(path, key, value),
+            None => self.delete_at(path, key),
+        }
+    }
+
+    /// Sets `key` (a full 64-nibble hashed key) to its RLP-encoded value, or removes it (`None`).
+    pub(crate) fn apply(&mut self, (key, value): KeyChange) -> Result<(), StoreError> {
+        self.apply_at(Nibbles::default(), key, value)
     }
 
     fn delete_at(&mut self, path: Nibbles, key: Nibbles) -> Result<(), StoreError> {
@@ -371,19 +379,12 @@ impl<S: NodeSource> TrieUpdate<S> {
     /// Hashes the edited nodes bottom-up, writes them (and removals) to `sink`, and returns the
     /// trie's root hash.
     pub(crate) fn commit(mut self, sink: &mut impl NodeSink) -> Result<B256, StoreError> {
-        let root_path = Nibbles::default();
-        let root = match self.dirty.get(&root_path) {
-            Some(Some(_)) => {
-                let mut buf = Vec::with_capacity(600);
-                self.hash_node(root_path, sink, &mut buf)?;
-                Some(keccak256(&buf))
-            }
-            Some(None) => None,
-            // Nothing changed at the root: the committed root stands.
-            None => self.source.node_rlp(&root_path)?.map(keccak256),
-        };
+        let root = self.commit_subtree(Nibbles::default(), sink)?;
         self.write_removals(sink)?;
-        Ok(root.unwrap_or(EMPTY_ROOT_HASH))
+        // The root is hashed even when its encoding is short enough to be inlined.
+        Ok(root.map_or(EMPTY_ROOT_HASH, |root| {
+            root.as_hash().unwrap_or_else(|| keccak256(&root[..]))
+        }))
     }
 
     /// Hashes the edited subtree at `path` and writes its nodes to `sink`; returns the reference
@@ -500,10 +501,7 @@ pub(crate) fn update_below_root<S: NodeSource + Send>(
         for n in nibbles {
             let path = Nibbles::from_nibbles([n]);
             for (key, value) in &by_nibble[n as usize] {
-                match value {
-                    Some(value) => update.insert_at(path, key.slice(1..), value.clone())?,
-                    None => update.delete_at(path, key.slice(1..))?,
-                }
+                update.apply_at(path, key.slice(1..), value.clone())?;
             }
             refs.push((n, update.commit_subtree(path, &mut sink)?));
         }
@@ -790,11 +788,8 @@ mod tests {
             return root;
         }
         let mut update = TrieUpdate::new(&snapshot);
-        for (key, value) in changes {
-            match value {
-                Some(value) => update.insert(*key, value.clone()).unwrap(),
-                None => update.delete(*key).unwrap(),
-            }
+        for change in changes {
+            update.apply(change.clone()).unwrap();
         }
         update.commit(nodes).unwrap()
     }

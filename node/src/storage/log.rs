@@ -6,7 +6,7 @@
 //! the time to commit a block. Entries the tables already hold are pruned on later appends; on
 //! restart, entries past the tables' head are replayed.
 
-use super::{NewBlock, StoreResult, StoredAccount, codec::block_key, corrupt};
+use super::{CommittedBlock, NewBlock, StoreResult, StoredAccount, codec::block_key, corrupt};
 use alloy::{
     consensus::{Header, ReceiptEnvelope, TxEnvelope},
     eips::{Decodable2718, Encodable2718},
@@ -67,10 +67,10 @@ struct LoggedCode {
 }
 
 impl LoggedBlock {
-    fn new(header: &Header, block: &NewBlock) -> Self {
+    fn new(block: &CommittedBlock) -> Self {
         let changes = &block.changes;
         Self {
-            header: header.clone(),
+            header: block.header.inner().clone(),
             transactions: block.transactions.clone(),
             senders: block.senders.clone(),
             receipts: block
@@ -195,16 +195,10 @@ impl BlockLog {
         Ok(Self { db })
     }
 
-    /// Durably appends block `header.number` (its header holding the state root) and drops the
-    /// entries through `persisted`, which the tables hold.
-    pub(super) fn append(
-        &self,
-        header: &Header,
-        block: &NewBlock,
-        persisted: u64,
-    ) -> StoreResult<()> {
+    /// Durably appends `block` and drops the entries through `persisted`, which the tables hold.
+    pub(super) fn append(&self, block: &CommittedBlock, persisted: u64) -> StoreResult<()> {
         let mut buf = Vec::with_capacity(1 << 16);
-        LoggedBlock::new(header, block).encode(&mut buf);
+        LoggedBlock::new(block).encode(&mut buf);
         let txn = self.db.begin_rw_txn()?;
         let table = txn.open_table(Some(BLOCKS))?;
         let mut cursor = txn.cursor(&table)?;
@@ -215,7 +209,12 @@ impl BlockLog {
             cursor.del(WriteFlags::empty())?;
         }
         drop(cursor);
-        txn.put(&table, block_key(header.number), &buf, WriteFlags::UPSERT)?;
+        txn.put(
+            &table,
+            block_key(block.header.number),
+            &buf,
+            WriteFlags::UPSERT,
+        )?;
         txn.commit()?;
         Ok(())
     }

@@ -32,7 +32,7 @@ use libmdbx::{
     TableFlags, Transaction, WriteFlags,
 };
 use log::BlockLog;
-use overlay::{LayeredTrie, PendingBlock, TrieEdits, TrieId};
+use overlay::{LayeredTrie, PendingBlock, StateIndex, TrieEdits, TrieId};
 use parking_lot::{Condvar, Mutex, RwLock};
 use revm::database::states::StateChangeset;
 use std::{
@@ -159,6 +159,23 @@ pub struct NewBlock {
     pub system_logs: Vec<alloy::primitives::Log>,
 }
 
+/// A committed block: its sealed header (state root filled in) and contents.
+#[derive(Debug)]
+pub struct CommittedBlock {
+    /// Sealed header.
+    pub header: SealedHeader,
+    /// Transactions in order.
+    pub transactions: Vec<TxEnvelope>,
+    /// Recovered sender of each transaction.
+    pub senders: Vec<Address>,
+    /// Receipt of each transaction.
+    pub receipts: Vec<ReceiptEnvelope>,
+    /// State changes made by the block.
+    pub changes: StateChangeset,
+    /// Logs of the block-boundary system calls.
+    pub system_logs: Vec<alloy::primitives::Log>,
+}
+
 /// Blocks the persister writes to the tables in one transaction, at most.
 const MAX_PERSIST_BATCH: usize = 16;
 /// Committed blocks waiting for the persister before `commit_block` waits for it: bounds the
@@ -266,8 +283,8 @@ impl Store {
         for block in replay {
             let logged_root = block.header.state_root;
             let number = block.header.number;
-            let header = store.commit_staged(block, Some(logged_root))?;
-            debug!(target: "storage", number, hash = %header.hash(), "replayed block from the log");
+            let committed = store.commit_staged(block, Some(logged_root))?;
+            debug!(target: "storage", number, hash = %committed.header.hash(), "replayed block from the log");
         }
         Ok(store)
     }
@@ -312,16 +329,8 @@ impl Store {
     }
 
     /// Commits a block: computes its state root, makes it durable in the block log and readable,
-    /// and queues it for the tables. Returns its sealed header.
-    pub fn commit_block(&self, block: &NewBlock) -> StoreResult<SealedHeader> {
-        let block = NewBlock {
-            header: block.header.clone(),
-            transactions: block.transactions.clone(),
-            senders: block.senders.clone(),
-            receipts: block.receipts.clone(),
-            changes: block.changes.clone(),
-            system_logs: block.system_logs.clone(),
-        };
+    /// and queues it for the tables.
+    pub fn commit_block(&self, block: NewBlock) -> StoreResult<Arc<CommittedBlock>> {
         self.commit_staged(block, None)
     }
 
@@ -331,15 +340,23 @@ impl Store {
         &self,
         block: NewBlock,
         replayed_root: Option<B256>,
-    ) -> StoreResult<SealedHeader> {
+    ) -> StoreResult<Arc<CommittedBlock>> {
         let _commit = self.commit_lock.lock();
         if let Some(error) = &self.shared.progress.lock().error {
             return Err(StoreError::Persist(error.clone()));
         }
         let started = std::time::Instant::now();
-        let (root, tries) = overlay::stage_state_root(&self.read()?, &block.changes)?;
+        let state = StateIndex::new(&block.changes);
+        let (root, tries) = overlay::stage_state_root(&self.read()?, &block.changes, &state)?;
         let staged = started.elapsed();
-        let mut block = block;
+        let NewBlock {
+            mut header,
+            transactions,
+            senders,
+            receipts,
+            changes,
+            system_logs,
+        } = block;
         if let Some(logged) = replayed_root
             && logged != root
         {
@@ -347,17 +364,24 @@ impl Store {
                 "Blocks",
                 format!(
                     "block {} replays to root {root}, logged {logged}",
-                    block.header.number
+                    header.number
                 ),
             ));
         }
-        block.header.state_root = root;
-        let sealed = block.header.clone().seal_slow();
+        header.state_root = root;
+        let committed = Arc::new(CommittedBlock {
+            header: header.seal_slow(),
+            transactions,
+            senders,
+            receipts,
+            changes,
+            system_logs,
+        });
         if replayed_root.is_none() {
             let persisted = self.shared.progress.lock().through;
-            self.shared.log.append(&block.header, &block, persisted)?;
+            self.shared.log.append(&committed, persisted)?;
         }
-        let pending = Arc::new(PendingBlock::new(sealed.clone(), block, tries));
+        let pending = Arc::new(PendingBlock::new(committed.clone(), state, tries));
         self.shared.pending.write().push(pending.clone());
         if let Some(tx) = &self.persist_tx {
             match tx.try_send(pending) {
@@ -374,20 +398,21 @@ impl Store {
         }
         debug!(
             target: "storage",
-            number = sealed.number,
+            number = committed.header.number,
             root_ms = staged.as_secs_f64() * 1e3,
             log_ms = (started.elapsed() - staged).as_secs_f64() * 1e3,
             "block committed"
         );
-        Ok(sealed)
+        Ok(committed)
     }
 
     /// Computes the state root the block would have, without committing anything (for verifying
     /// a proposed block).
-    pub fn state_root_after(&self, _number: u64, changes: &StateChangeset) -> StoreResult<B256> {
+    pub fn state_root_after(&self, changes: &StateChangeset) -> StoreResult<B256> {
         // Staging relies on no block being committed meanwhile (see `Reader::fork`).
         let _commit = self.commit_lock.lock();
-        Ok(overlay::stage_state_root(&self.read()?, changes)?.0)
+        let state = StateIndex::new(changes);
+        Ok(overlay::stage_state_root(&self.read()?, changes, &state)?.0)
     }
 
     /// Waits until the tables hold every committed block.
@@ -470,24 +495,17 @@ fn persist_loop(shared: &Shared, queue: Receiver<Arc<PendingBlock>>) {
 fn persist_blocks(db: &Database<NoWriteMap>, blocks: &[Arc<PendingBlock>]) -> StoreResult<()> {
     let txn = db.begin_rw_txn()?;
     for pending in blocks {
-        let NewBlock {
+        let CommittedBlock {
+            header,
             transactions,
             senders,
             receipts,
             changes,
             system_logs,
-            ..
-        } = &pending.block;
+        } = &*pending.block;
         apply_state(&txn, pending.number(), changes)?;
         write_trie_edits(&txn, &pending.tries)?;
-        write_block_data(
-            &txn,
-            &pending.header,
-            transactions,
-            senders,
-            receipts,
-            system_logs,
-        )?;
+        write_block_data(&txn, header, transactions, senders, receipts, system_logs)?;
     }
     txn.commit()?;
     Ok(())
@@ -898,11 +916,6 @@ impl<'db> Reader<'db> {
         Ok(reader)
     }
 
-    /// Number of the newest block the tables hold.
-    fn db_head_number(&self) -> StoreResult<Option<u64>> {
-        Ok(self.tables_head)
-    }
-
     /// Block `number` if it is committed but not yet in the tables.
     fn pending_block(&self, number: u64) -> Option<&PendingBlock> {
         let first = self.pending.first()?.number();
@@ -914,7 +927,7 @@ impl<'db> Reader<'db> {
     pub fn head_number(&self) -> StoreResult<Option<u64>> {
         match self.pending.last() {
             Some(newest) => Ok(Some(newest.number())),
-            None => self.db_head_number(),
+            None => Ok(self.tables_head),
         }
     }
 
@@ -929,7 +942,7 @@ impl<'db> Reader<'db> {
     /// Header of block `number`.
     pub fn header(&self, number: u64) -> StoreResult<Option<Header>> {
         if let Some(pending) = self.pending_block(number) {
-            return Ok(Some(pending.header.inner().clone()));
+            return Ok(Some(pending.block.header.inner().clone()));
         }
         self.get(HEADERS, block_key(number))?
             .map(|v| Header::decode(&mut v.as_slice()).map_err(|e| corrupt(HEADERS, e)))
@@ -939,7 +952,7 @@ impl<'db> Reader<'db> {
     /// Header of block `number` with its hash.
     pub fn sealed_header(&self, number: u64) -> StoreResult<Option<SealedHeader>> {
         if let Some(pending) = self.pending_block(number) {
-            return Ok(Some(pending.header.clone()));
+            return Ok(Some(pending.block.header.clone()));
         }
         let (Some(header), Some(hash)) = (self.header(number)?, self.canonical_hash(number)?)
         else {
@@ -951,7 +964,7 @@ impl<'db> Reader<'db> {
     /// Hash of canonical block `number`.
     pub fn canonical_hash(&self, number: u64) -> StoreResult<Option<B256>> {
         if let Some(pending) = self.pending_block(number) {
-            return Ok(Some(pending.header.hash()));
+            return Ok(Some(pending.block.header.hash()));
         }
         Ok(self
             .get(CANONICAL_HASHES, block_key(number))?
@@ -960,7 +973,7 @@ impl<'db> Reader<'db> {
 
     /// Number of the block with `hash`.
     pub fn block_number(&self, hash: B256) -> StoreResult<Option<u64>> {
-        if let Some(pending) = self.pending.iter().find(|p| p.header.hash() == hash) {
+        if let Some(pending) = self.pending.iter().find(|p| p.block.header.hash() == hash) {
             return Ok(Some(pending.number()));
         }
         self.get(HEADER_NUMBERS, hash)?
@@ -1158,7 +1171,7 @@ mod tests {
             ..Default::default()
         };
         store
-            .commit_block(&NewBlock {
+            .commit_block(NewBlock {
                 header,
                 transactions: vec![],
                 senders: vec![],
@@ -1167,6 +1180,8 @@ mod tests {
                 system_logs: vec![],
             })
             .unwrap()
+            .header
+            .clone()
     }
 
     #[test]
@@ -1396,12 +1411,12 @@ mod tests {
             }],
             contracts: vec![],
         };
-        let predicted = store.state_root_after(head.number + 1, &changes).unwrap();
+        let predicted = store.state_root_after(&changes).unwrap();
         assert_eq!(block_on(&store, &head, changes).state_root, predicted);
 
         // Every block served from memory reads as the persisted one does, at every height.
         let reader = paused.read().unwrap();
-        assert_eq!(reader.db_head_number().unwrap(), Some(0));
+        assert_eq!(reader.tables_head, Some(0));
         for (number, expected) in snapshots.iter().enumerate() {
             assert_eq!(&snapshot(&reader, &addresses, number as u64 + 1), expected);
         }
@@ -1415,7 +1430,7 @@ mod tests {
         );
         recovered.flush().unwrap();
         let reader = recovered.read().unwrap();
-        assert_eq!(reader.db_head_number().unwrap(), Some(paused_head.number));
+        assert_eq!(reader.tables_head, Some(paused_head.number));
         assert_eq!(
             reader.full_state_root_from_plain_state().unwrap(),
             paused_head.state_root

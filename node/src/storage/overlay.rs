@@ -9,13 +9,14 @@
 
 use super::top_nodes::TopNodes;
 use super::{
-    NewBlock, Reader, SealedHeader, StoreResult, StoredAccount,
+    CommittedBlock, Reader, StoreResult, StoredAccount,
     tables::{ACCOUNTS_TRIE, STORAGES_TRIE},
 };
 use crate::trie;
 use alloy::primitives::{Address, B256, U256, keccak256, map::HashMap};
 use alloy_trie::{EMPTY_ROOT_HASH, Nibbles};
 use revm::{bytecode::Bytecode, database::states::StateChangeset};
+use std::sync::Arc;
 
 /// Trie node edits of one block: `Some(rlp)` written, `None` removed.
 type NodeEdits = HashMap<Nibbles, Option<Vec<u8>>>;
@@ -27,6 +28,16 @@ pub(super) struct StorageTrieEdits {
     pub(super) cleared: bool,
     /// Nodes written or removed.
     pub(super) nodes: NodeEdits,
+}
+
+impl StorageTrieEdits {
+    /// The trie emptied, nothing written yet.
+    fn cleared() -> Self {
+        Self {
+            cleared: true,
+            nodes: HashMap::default(),
+        }
+    }
 }
 
 /// The trie nodes a block changed.
@@ -133,25 +144,17 @@ struct PendingStorage {
     slots: HashMap<B256, U256>,
 }
 
-/// A committed block the tables do not hold yet, indexed for reads.
+/// A block's state changes, indexed by key.
 #[derive(Debug)]
-pub(super) struct PendingBlock {
-    /// Sealed header (with the state root).
-    pub(super) header: SealedHeader,
-    /// The block as committed.
-    pub(super) block: NewBlock,
-    /// Trie nodes the block changed.
-    pub(super) tries: TrieEdits,
-    tx_index: HashMap<B256, u32>,
+pub(super) struct StateIndex {
     accounts: HashMap<Address, Option<StoredAccount>>,
     storage: HashMap<Address, PendingStorage>,
     contracts: HashMap<B256, Bytecode>,
 }
 
-impl PendingBlock {
-    /// Indexes a staged block. `block.header` must be `header`'s.
-    pub(super) fn new(header: SealedHeader, block: NewBlock, tries: TrieEdits) -> Self {
-        let changes = &block.changes;
+impl StateIndex {
+    /// Indexes `changes`.
+    pub(super) fn new(changes: &StateChangeset) -> Self {
         let accounts = changes
             .accounts
             .iter()
@@ -176,34 +179,19 @@ impl PendingBlock {
             })
             .collect();
         let contracts = changes.contracts.iter().cloned().collect();
-        let tx_index = block
-            .transactions
-            .iter()
-            .enumerate()
-            .map(|(i, tx)| (*tx.tx_hash(), i as u32))
-            .collect();
         Self {
-            header,
-            block,
-            tries,
-            tx_index,
             accounts,
             storage,
             contracts,
         }
     }
 
-    /// Block number.
-    pub(super) fn number(&self) -> u64 {
-        self.header.number
-    }
-
-    /// The account after this block, if the block changed it (`Some(None)`: removed).
+    /// The account after the block, if the block changed it (`Some(None)`: removed).
     pub(super) fn account(&self, address: &Address) -> Option<Option<StoredAccount>> {
         self.accounts.get(address).copied()
     }
 
-    /// The slot after this block, if the block decided it (set, or wiped to zero).
+    /// The slot after the block, if the block decided it (set, or wiped to zero).
     pub(super) fn storage(&self, address: &Address, slot: &B256) -> Option<U256> {
         let storage = self.storage.get(address)?;
         match storage.slots.get(slot) {
@@ -217,6 +205,41 @@ impl PendingBlock {
     pub(super) fn code(&self, hash: &B256) -> Option<Bytecode> {
         self.contracts.get(hash).cloned()
     }
+}
+
+/// A committed block the tables do not hold yet, indexed for reads.
+#[derive(Debug)]
+pub(super) struct PendingBlock {
+    /// The block as committed.
+    pub(super) block: Arc<CommittedBlock>,
+    /// Its state changes by key.
+    pub(super) state: StateIndex,
+    /// Trie nodes the block changed.
+    pub(super) tries: TrieEdits,
+    tx_index: HashMap<B256, u32>,
+}
+
+impl PendingBlock {
+    /// Indexes a staged block.
+    pub(super) fn new(block: Arc<CommittedBlock>, state: StateIndex, tries: TrieEdits) -> Self {
+        let tx_index = block
+            .transactions
+            .iter()
+            .enumerate()
+            .map(|(i, tx)| (*tx.tx_hash(), i as u32))
+            .collect();
+        Self {
+            block,
+            state,
+            tries,
+            tx_index,
+        }
+    }
+
+    /// Block number.
+    pub(super) fn number(&self) -> u64 {
+        self.block.header.number
+    }
 
     /// Index of transaction `hash` in this block.
     pub(super) fn transaction_index(&self, hash: &B256) -> Option<u32> {
@@ -229,11 +252,13 @@ const MAX_TRIE_WORKERS: usize = 4;
 /// Changed accounts below which the account trie is updated on the calling thread alone.
 const MIN_PARALLEL_KEYS: usize = 256;
 
-/// Computes the state root after `changes` on top of `reader`'s latest state, returning it with
-/// the trie nodes the change writes. Reads only the nodes on the changed keys' paths.
+/// Computes the state root after `changes` (indexed as `index`) on top of `reader`'s latest
+/// state, returning it with the trie nodes the change writes. Reads only the nodes on the changed
+/// keys' paths.
 pub(super) fn stage_state_root(
     reader: &Reader<'_>,
     changes: &StateChangeset,
+    index: &StateIndex,
 ) -> StoreResult<(B256, TrieEdits)> {
     let mut staged = TrieEdits::default();
     let mut storage_roots: HashMap<B256, B256> = HashMap::default();
@@ -243,13 +268,9 @@ pub(super) fn stage_state_root(
         let hashed_address = keccak256(change.address);
         touched.insert(change.address, hashed_address);
         if change.wipe_storage {
-            staged.storages.insert(
-                hashed_address,
-                StorageTrieEdits {
-                    cleared: true,
-                    nodes: HashMap::default(),
-                },
-            );
+            staged
+                .storages
+                .insert(hashed_address, StorageTrieEdits::cleared());
         }
         let mut update = trie::TrieUpdate::new(LayeredTrie {
             reader,
@@ -258,11 +279,7 @@ pub(super) fn stage_state_root(
         });
         for (slot, value) in &change.storage {
             let key = Nibbles::unpack(keccak256(B256::from(*slot)));
-            if value.is_zero() {
-                update.delete(key)?;
-            } else {
-                update.insert(key, trie::storage_leaf(value))?;
-            }
+            update.apply((key, (!value.is_zero()).then(|| trie::storage_leaf(value))))?;
         }
         let mut written = trie::CollectedNodes::default();
         let root = update.commit(&mut written)?;
@@ -276,11 +293,7 @@ pub(super) fn stage_state_root(
     }
 
     let latest = reader.state_at(None);
-    let changed: HashMap<Address, Option<StoredAccount>> = changes
-        .accounts
-        .iter()
-        .map(|(a, info)| (*a, info.as_ref().map(StoredAccount::from)))
-        .collect();
+    let changed = &index.accounts;
     for address in changed.keys() {
         touched
             .entry(*address)
@@ -338,11 +351,8 @@ pub(super) fn stage_state_root(
         Some(done) => done,
         None => {
             let mut update = trie::TrieUpdate::new(LayeredTrie::accounts(reader, &staged));
-            for (key, leaf) in leaves {
-                match leaf {
-                    Some(leaf) => update.insert(key, leaf)?,
-                    None => update.delete(key)?,
-                }
+            for change in leaves {
+                update.apply(change)?;
             }
             let mut written = trie::CollectedNodes::default();
             (update.commit(&mut written)?, written.0)
@@ -351,13 +361,9 @@ pub(super) fn stage_state_root(
     staged.accounts = written;
     // A removed account's storage trie goes with it.
     for hashed_address in removed {
-        staged.storages.insert(
-            hashed_address,
-            StorageTrieEdits {
-                cleared: true,
-                nodes: HashMap::default(),
-            },
-        );
+        staged
+            .storages
+            .insert(hashed_address, StorageTrieEdits::cleared());
     }
     Ok((root, staged))
 }

@@ -24,10 +24,9 @@ pub struct StateDb<'r, 'db> {
 
 impl<'r, 'db> StateDb<'r, 'db> {
     pub(super) fn new(reader: &'r Reader<'db>, at: Option<u64>) -> Self {
-        let tables_head = reader.db_head_number().ok().flatten();
         match at {
             // Older than the tables' head: history, from the tables alone.
-            Some(n) if tables_head.is_some_and(|head| n < head) => Self {
+            Some(n) if reader.tables_head.is_some_and(|head| n < head) => Self {
                 reader,
                 pending: &[],
                 at: Some(n),
@@ -63,7 +62,12 @@ impl<'r, 'db> StateDb<'r, 'db> {
 
     /// The account at this block, `None` if it did not exist.
     pub fn account(&self, address: &Address) -> StoreResult<Option<StoredAccount>> {
-        if let Some(account) = self.pending.iter().rev().find_map(|p| p.account(address)) {
+        if let Some(account) = self
+            .pending
+            .iter()
+            .rev()
+            .find_map(|p| p.state.account(address))
+        {
             return Ok(account);
         }
         let raw = match self.first_change_after(ACCOUNT_HISTORY, address.as_slice())? {
@@ -92,7 +96,7 @@ impl<'r, 'db> StateDb<'r, 'db> {
             .pending
             .iter()
             .rev()
-            .find_map(|p| p.storage(address, slot))
+            .find_map(|p| p.state.storage(address, slot))
         {
             return Ok(value);
         }
@@ -118,7 +122,7 @@ impl<'r, 'db> StateDb<'r, 'db> {
             return Ok(Some(Bytecode::default()));
         }
         // Any committed block's code will do: code never changes under its hash.
-        if let Some(code) = self.reader.pending.iter().find_map(|p| p.code(hash)) {
+        if let Some(code) = self.reader.pending.iter().find_map(|p| p.state.code(hash)) {
             return Ok(Some(code));
         }
         Ok(self

@@ -152,6 +152,14 @@ impl<S: NodeSource> TrieUpdate<S> {
     }
 
     fn insert_at(&mut self, path: Nibbles, key: Nibbles, value: Vec<u8>) -> Result<(), StoreError> {
+        // An edited branch that already has the child needs no change itself (its reference to
+        // the child is recomputed on commit): descend without copying it.
+        if let Some(Some(Node::Branch(children))) = self.dirty.get(&path) {
+            let n = key.get_unchecked(0);
+            if children[n as usize].is_some() {
+                return self.insert_at(with_nibble(&path, n), key.slice(1..), value);
+            }
+        }
         match self.get(&path)? {
             None => self.put(path, Node::Leaf { key, value }),
             Some(Node::Leaf {

@@ -7,7 +7,7 @@ use crate::{
     block_state::BlockState,
     chainspec::ChainSpec,
     evm::ComputeEvmFactory,
-    storage::{NewBlock, Reader, SealedHeader, StoreError},
+    storage::{NewBlock, Reader, SealedHeader, StoreError, StoreResult, WarmTrie},
 };
 use alloy::{
     consensus::{
@@ -19,20 +19,102 @@ use alloy::{
 };
 use alloy_evm::{
     EvmEnv, EvmFactory,
-    block::{BlockExecutionError, BlockExecutor, BlockExecutorFactory, BlockValidationError},
+    block::{
+        BlockExecutionError, BlockExecutor, BlockExecutorFactory, BlockValidationError, TxResult,
+    },
     eth::{EthBlockExecutionCtx, EthBlockExecutorFactory, NextEvmEnvAttributes},
 };
 use computechain_precompiles::{STAKING_ADDRESS, SYSTEM_ADDRESS, interfaces::IStaking};
 use revm::{
     DatabaseCommit,
     database::{DatabaseCommitExt, WrapDatabaseRef},
+    state::EvmState,
 };
-use std::{borrow::Cow, sync::Arc};
-use tracing::trace;
+use std::{
+    borrow::Cow,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+        mpsc,
+    },
+    thread::{Scope, ScopedJoinHandle},
+};
+use tracing::{debug, trace};
 
 /// Transactions handed to the roots thread at a time: one wake-up per batch, not per
 /// transaction.
 const ROOTS_BATCH: usize = 128;
+/// Changed accounts handed to the trie read-ahead thread at a time.
+const READ_AHEAD_BATCH: usize = 64;
+
+/// Reads, on a thread of its own, the account-trie nodes the block's state root will read, as
+/// the transactions changing those accounts execute. When execution ends it stops where it got
+/// to; the commit reads the rest.
+struct TrieReadAhead<'scope> {
+    to_thread: mpsc::Sender<Vec<Address>>,
+    batch: Vec<Address>,
+    stop: Arc<AtomicBool>,
+    thread: ScopedJoinHandle<'scope, StoreResult<WarmTrie>>,
+}
+
+impl<'scope> TrieReadAhead<'scope> {
+    fn start<'env>(scope: &'scope Scope<'scope, 'env>, reader: &'env Reader<'_>) -> StoreResult<Self> {
+        let mut warmer = reader.trie_warmer()?;
+        let (to_thread, changed) = mpsc::channel::<Vec<Address>>();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = scope.spawn(move || {
+            'batches: for batch in changed {
+                for address in &batch {
+                    if stopped.load(Ordering::Relaxed) {
+                        break 'batches;
+                    }
+                    warmer.read(address)?;
+                }
+            }
+            warmer.finish()
+        });
+        Ok(Self {
+            to_thread,
+            batch: Vec::with_capacity(READ_AHEAD_BATCH),
+            stop,
+            thread,
+        })
+    }
+
+    /// Queues the accounts a transaction changed.
+    fn changed(&mut self, state: &EvmState) {
+        self.batch.extend(
+            state
+                .iter()
+                .filter(|(_, account)| account.is_touched())
+                .map(|(address, _)| *address),
+        );
+        if self.batch.len() >= READ_AHEAD_BATCH {
+            let full = std::mem::replace(&mut self.batch, Vec::with_capacity(READ_AHEAD_BATCH));
+            // The thread only ends when stopped or hung up on.
+            let _ = self.to_thread.send(full);
+        }
+    }
+
+    /// Stops reading; the nodes read so far.
+    fn finish(self) -> Option<WarmTrie> {
+        self.stop.store(true, Ordering::Relaxed);
+        drop(self.to_thread);
+        match self.thread.join() {
+            Ok(Ok(warm)) => Some(warm),
+            // Only a shortcut: the commit reads (and reports failures of) the same nodes.
+            Ok(Err(error)) => {
+                debug!(target: "builder", %error, "trie read-ahead failed");
+                None
+            }
+            Err(_) => {
+                debug!(target: "builder", "trie read-ahead thread panicked");
+                None
+            }
+        }
+    }
+}
 
 /// What the consensus side supplies for a new block.
 #[derive(Debug, Clone)]
@@ -222,6 +304,7 @@ impl BlockBuilder {
             // Roots and blooms are computed on a second thread while the transactions execute.
             let (to_roots, items) = std::sync::mpsc::channel();
             let roots_thread = scope.spawn(move || block_roots::compute(items));
+            let mut read_ahead = TrieReadAhead::start(scope, reader)?;
             let mut included = Vec::new();
             let mut invalid = Vec::new();
             let mut gas_used = 0u64;
@@ -240,6 +323,7 @@ impl BlockBuilder {
                 }
                 match executor.execute_transaction_without_commit(tx.as_recovered_ref()) {
                     Ok(result) => {
+                        read_ahead.changed(&result.result().state);
                         let used = executor.commit_transaction(result).tx_gas_used();
                         gas_used += used;
                         let tip = tx.effective_tip_per_gas(base_fee).unwrap_or_default();
@@ -269,6 +353,7 @@ impl BlockBuilder {
             }
             let _ = to_roots.send(batch);
             drop(to_roots);
+            let warm_trie = read_ahead.finish();
             let executed = started.elapsed();
             let system_logs = self.distribute_rewards(
                 &mut executor,
@@ -337,6 +422,7 @@ impl BlockBuilder {
                     receipts,
                     changes,
                     system_logs,
+                    warm_trie,
                 },
                 invalid,
             })

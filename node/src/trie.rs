@@ -10,12 +10,15 @@
 use crate::storage::StoreError;
 use alloy::{
     genesis::GenesisAccount,
-    primitives::{Address, B256, Bytes, U256, keccak256, map::HashMap},
-    rlp::{Decodable, Encodable},
+    primitives::{
+        Address, B256, Bytes, U256, keccak256,
+        map::{Entry, HashMap},
+    },
+    rlp::{Decodable, EMPTY_STRING_CODE, Encodable, Header},
 };
 use alloy_trie::{
-    EMPTY_ROOT_HASH, Nibbles, TrieAccount, TrieMask,
-    nodes::{BranchNode, ExtensionNode, LeafNode, RlpNode, TrieNode},
+    EMPTY_ROOT_HASH, Nibbles, TrieAccount,
+    nodes::{ExtensionNodeRef, LeafNodeRef, RlpNode, TrieNode},
 };
 use revm::{
     bytecode::Bytecode,
@@ -29,6 +32,13 @@ use std::collections::BTreeMap;
 pub(crate) trait NodeSource {
     /// The RLP of the node at `path`, if any.
     fn node_rlp(&self, path: &Nibbles) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// The node at `path`, decoded. (Sources holding decoded nodes answer without decoding.)
+    fn node(&self, path: &Nibbles) -> Result<Option<Node>, StoreError> {
+        self.node_rlp(path)?
+            .map(|rlp| Node::decode(&rlp))
+            .transpose()
+    }
 }
 
 /// Writes committed trie nodes.
@@ -45,17 +55,35 @@ pub(crate) fn node_key(prefix: &[u8], path: &Nibbles) -> Vec<u8> {
     key
 }
 
-/// A node being edited: branch children by nibble, with the references they had when committed
-/// (stale for children edited since; those are re-hashed).
+/// A decoded node, as edited: branch children by nibble, with the references they had when
+/// committed (stale for children edited since; those are re-hashed).
 #[derive(Debug, Clone)]
-enum Node {
+pub(crate) enum Node {
+    /// A branch: the reference to each child.
     Branch(Box<[Option<RlpNode>; 16]>),
-    Extension { key: Nibbles, child: RlpNode },
-    Leaf { key: Nibbles, value: Vec<u8> },
+    /// An extension: the shared key part and the reference to the branch below.
+    Extension {
+        /// Shared nibbles.
+        key: Nibbles,
+        /// Reference to the child branch.
+        child: RlpNode,
+    },
+    /// A leaf: the rest of the key and the value's RLP.
+    Leaf {
+        /// Remaining nibbles of the key.
+        key: Nibbles,
+        /// RLP of the value.
+        value: Vec<u8>,
+    },
 }
 
 impl Node {
-    fn decode(rlp: &[u8]) -> Result<Self, StoreError> {
+    /// Decodes a stored node.
+    pub(crate) fn decode(rlp: &[u8]) -> Result<Self, StoreError> {
+        // Branches, most of what is read, are decoded straight into their children.
+        if let Some(children) = decode_branch(rlp) {
+            return Ok(Node::Branch(children));
+        }
         let node = TrieNode::decode(&mut &rlp[..]).map_err(|e| StoreError::Corrupt {
             table: "trie",
             detail: e.to_string(),
@@ -88,26 +116,63 @@ impl Node {
         })
     }
 
+    /// Writes the node's RLP to `buf` (cleared first); returns the reference its parent holds.
     fn encode(&self, buf: &mut Vec<u8>) -> RlpNode {
         buf.clear();
         match self {
             Node::Branch(children) => {
-                let mut state_mask = TrieMask::default();
-                let mut stack = Vec::new();
-                for (n, child) in children.iter().enumerate() {
-                    if let Some(child) = child {
-                        state_mask.set_bit(n as u8);
-                        stack.push(child.clone());
+                // As alloy-trie's `BranchNodeRef` encodes it, without gathering the children.
+                let payload_length = children
+                    .iter()
+                    .map(|child| child.as_ref().map_or(1, |child| child.len()))
+                    .sum::<usize>()
+                    + 1;
+                Header {
+                    list: true,
+                    payload_length,
+                }
+                .encode(buf);
+                for child in children.iter() {
+                    match child {
+                        Some(child) => buf.extend_from_slice(child),
+                        None => buf.push(EMPTY_STRING_CODE),
                     }
                 }
-                BranchNode::new(stack, state_mask).as_ref().rlp(buf)
+                buf.push(EMPTY_STRING_CODE);
+                RlpNode::from_rlp(buf)
             }
-            Node::Extension { key, child } => {
-                ExtensionNode::new(*key, child.clone()).as_ref().rlp(buf)
-            }
-            Node::Leaf { key, value } => LeafNode::new(*key, value.clone()).as_ref().rlp(buf),
+            Node::Extension { key, child } => ExtensionNodeRef::new(key, child).rlp(buf),
+            Node::Leaf { key, value } => LeafNodeRef::new(key, value).rlp(buf),
         }
     }
+
+    /// The node's RLP.
+    pub(crate) fn rlp(&self) -> Vec<u8> {
+        let mut buf = Vec::new();
+        self.encode(&mut buf);
+        buf
+    }
+}
+
+/// The children of a stored branch node (a list of 16 references and an empty value), or `None`
+/// if `rlp` is not one.
+fn decode_branch(rlp: &[u8]) -> Option<Box<[Option<RlpNode>; 16]>> {
+    let mut rest = rlp;
+    let list = Header::decode(&mut rest).ok()?;
+    if !list.list || rest.len() != list.payload_length {
+        return None;
+    }
+    let mut children: Box<[Option<RlpNode>; 16]> = Box::default();
+    for child in children.iter_mut() {
+        let item_start = rest;
+        let item = Header::decode(&mut rest).ok()?;
+        rest = rest.get(item.payload_length..)?;
+        let item = &item_start[..item_start.len() - rest.len()];
+        if item != [EMPTY_STRING_CODE] {
+            *child = Some(RlpNode::from_raw(item)?);
+        }
+    }
+    (rest == [EMPTY_STRING_CODE]).then_some(children)
 }
 
 fn with_nibble(path: &Nibbles, nibble: u8) -> Nibbles {
@@ -137,10 +202,7 @@ impl<S: NodeSource> TrieUpdate<S> {
         if let Some(node) = self.dirty.get(path) {
             return Ok(node.clone());
         }
-        self.source
-            .node_rlp(path)?
-            .map(|rlp| Node::decode(&rlp))
-            .transpose()
+        self.source.node(path)
     }
 
     fn put(&mut self, path: Nibbles, node: Node) {
@@ -544,6 +606,50 @@ pub(crate) fn update_below_root<S: NodeSource + Send>(
     let root_hash = keccak256(&buf);
     written.0.insert(root_path, Some(buf));
     Ok(Some((root_hash, written.0)))
+}
+
+/// Committed nodes of one trie read ahead of an update, decoded, by path (`None`: no node
+/// there). Reading them while a block executes takes the table reads and decoding off the path
+/// from execution to the state root.
+#[derive(Debug, Default)]
+pub(crate) struct WarmNodes(HashMap<Nibbles, Option<Node>>);
+
+impl WarmNodes {
+    /// Reads the nodes from the root towards `key` (64 nibbles) that are not held yet, as
+    /// updating `key` will read them.
+    pub(crate) fn read_path(
+        &mut self,
+        source: &impl NodeSource,
+        key: &Nibbles,
+    ) -> Result<(), StoreError> {
+        let mut path = Nibbles::default();
+        loop {
+            let node = match self.0.entry(path) {
+                Entry::Occupied(held) => held.into_mut(),
+                Entry::Vacant(missing) => {
+                    missing.insert(source.node(&path)?)
+                }
+            };
+            let rest = key.slice(path.len()..);
+            path = match node {
+                Some(Node::Branch(children)) if children[rest.get_unchecked(0) as usize].is_some() => {
+                    with_nibble(&path, rest.get_unchecked(0))
+                }
+                Some(Node::Extension { key: ext, .. }) if rest.starts_with(ext) => path.join(ext),
+                _ => return Ok(()),
+            };
+        }
+    }
+
+    /// The node read at `path`, if it was read (`Some(None)`: read, and there is none).
+    pub(crate) fn get(&self, path: &Nibbles) -> Option<Option<Node>> {
+        self.0.get(path).cloned()
+    }
+
+    /// Nodes held.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
 }
 
 /// Nodes written by an update, by path (`None`: removed).

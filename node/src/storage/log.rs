@@ -143,6 +143,7 @@ impl LoggedBlock {
             senders: self.senders,
             receipts,
             system_logs: self.system_logs,
+            warm_trie: None,
             changes: StateChangeset {
                 accounts,
                 storage: self

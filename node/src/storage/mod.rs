@@ -15,9 +15,11 @@ mod log;
 mod overlay;
 mod state;
 mod top_nodes;
+mod warm;
 
 pub use codec::StoredAccount;
 pub use state::StateDb;
+pub use warm::{TrieWarmer, WarmTrie};
 
 use crate::trie;
 use alloy::{
@@ -157,6 +159,8 @@ pub struct NewBlock {
     pub changes: StateChangeset,
     /// Logs of the block-boundary system calls (in no receipt; kept so `eth_getLogs` finds them).
     pub system_logs: Vec<alloy::primitives::Log>,
+    /// Account-trie nodes read while the block executed (used if still current at commit).
+    pub warm_trie: Option<WarmTrie>,
 }
 
 /// A committed block: its sealed header (state root filled in) and contents.
@@ -347,7 +351,20 @@ impl Store {
         }
         let started = std::time::Instant::now();
         let state = StateIndex::new(&block.changes);
-        let (root, tries) = overlay::stage_state_root(&self.read()?, &block.changes, &state)?;
+        let reader = self.read()?;
+        let warm = match &block.warm_trie {
+            Some(warm_trie) => {
+                let nodes = warm_trie.nodes_at(&reader)?;
+                if nodes.is_none() {
+                    debug!(target: "storage", "trie nodes read ahead are of an older state; unused");
+                }
+                nodes
+            }
+            None => None,
+        };
+        let warm_nodes = warm.map_or(0, trie::WarmNodes::len);
+        let (root, tries) = overlay::stage_state_root(&reader, &block.changes, &state, warm)?;
+        drop(reader);
         let staged = started.elapsed();
         let NewBlock {
             mut header,
@@ -356,6 +373,7 @@ impl Store {
             receipts,
             changes,
             system_logs,
+            warm_trie: _,
         } = block;
         if let Some(logged) = replayed_root
             && logged != root
@@ -399,6 +417,7 @@ impl Store {
         debug!(
             target: "storage",
             number = committed.header.number,
+            warm_nodes,
             root_ms = staged.as_secs_f64() * 1e3,
             log_ms = (started.elapsed() - staged).as_secs_f64() * 1e3,
             "block committed"
@@ -412,7 +431,7 @@ impl Store {
         // Staging relies on no block being committed meanwhile (see `Reader::fork`).
         let _commit = self.commit_lock.lock();
         let state = StateIndex::new(changes);
-        Ok(overlay::stage_state_root(&self.read()?, changes, &state)?.0)
+        Ok(overlay::stage_state_root(&self.read()?, changes, &state, None)?.0)
     }
 
     /// Waits until the tables hold every committed block.
@@ -888,6 +907,12 @@ impl<'db> Reader<'db> {
         Ok(self.txn.get(&self.table(name)?, key)?)
     }
 
+    /// A reader of the account-trie paths a block built on this state will update, for
+    /// [`NewBlock::warm_trie`].
+    pub fn trie_warmer(&self) -> StoreResult<TrieWarmer<'_>> {
+        Ok(TrieWarmer::new(self.fork()?))
+    }
+
     /// A second view of the same committed blocks, through a snapshot of its own that is at
     /// least as new (for reading on another thread).
     fn fork(&self) -> StoreResult<Reader<'_>> {
@@ -1067,16 +1092,8 @@ impl<'db> Reader<'db> {
                 code_hash: revm::primitives::KECCAK_EMPTY,
                 ..Default::default()
             });
-        let accounts = LayeredTrie {
-            reader: self,
-            staged: None,
-            trie: TrieId::Accounts,
-        };
-        let storage = LayeredTrie {
-            reader: self,
-            staged: None,
-            trie: TrieId::Storage(hashed),
-        };
+        let accounts = LayeredTrie::committed(self, TrieId::Accounts);
+        let storage = LayeredTrie::committed(self, TrieId::Storage(hashed));
         let storage_hash = trie::NodeSource::node_rlp(&storage, &Nibbles::default())?
             .map(keccak256)
             .unwrap_or(alloy_trie::EMPTY_ROOT_HASH);
@@ -1164,6 +1181,16 @@ mod tests {
     }
 
     fn block_on(store: &Store, parent: &SealedHeader, changes: StateChangeset) -> SealedHeader {
+        block_on_warmed(store, parent, changes, None)
+    }
+
+    /// Commits a block with account-trie nodes read ahead (`warm_trie`).
+    fn block_on_warmed(
+        store: &Store,
+        parent: &SealedHeader,
+        changes: StateChangeset,
+        warm_trie: Option<WarmTrie>,
+    ) -> SealedHeader {
         let header = Header {
             number: parent.number + 1,
             parent_hash: parent.hash(),
@@ -1178,10 +1205,21 @@ mod tests {
                 receipts: vec![],
                 changes,
                 system_logs: vec![],
+                warm_trie,
             })
             .unwrap()
             .header
             .clone()
+    }
+
+    /// The account-trie nodes on the paths to `addresses`, read at `store`'s latest block.
+    fn read_ahead(store: &Store, addresses: &[Address]) -> WarmTrie {
+        let reader = store.read().unwrap();
+        let mut warmer = reader.trie_warmer().unwrap();
+        for address in addresses {
+            warmer.read(address).unwrap();
+        }
+        warmer.finish().unwrap()
     }
 
     #[test]
@@ -1306,6 +1344,9 @@ mod tests {
             .init_genesis(&spec.genesis, spec.genesis_header())
             .unwrap();
         let mut snapshots = Vec::new();
+        // Nodes the paused store read ahead for the block before: stale when offered with the
+        // next block, which must not use them.
+        let mut stale_warm: Option<WarmTrie> = None;
         let mut seed = 42u64;
         let mut rand = move |n: u64| {
             seed = seed
@@ -1389,8 +1430,17 @@ mod tests {
                     storage: dedup(slots),
                 });
             }
-            paused_head = block_on(&paused, &paused_head, changes.clone());
-            head = block_on(&store, &head, changes);
+            // Half the changed accounts' trie paths read ahead, as the builder does while the
+            // block executes (the other half the commit reads itself).
+            let changed: Vec<Address> = changes.accounts.iter().map(|(a, _)| *a).step_by(2).collect();
+            let warm = read_ahead(&store, &changed);
+            assert!(warm.nodes_at(&store.read().unwrap()).unwrap().is_some());
+            let stale = stale_warm.replace(read_ahead(&paused, &changed));
+            if let Some(stale) = &stale {
+                assert!(stale.nodes_at(&paused.read().unwrap()).unwrap().is_none());
+            }
+            paused_head = block_on_warmed(&paused, &paused_head, changes.clone(), stale);
+            head = block_on_warmed(&store, &head, changes, Some(warm));
             assert_eq!(paused_head.hash(), head.hash(), "block {}", head.number);
             store.flush().unwrap();
             snapshots.push(snapshot(&store.read().unwrap(), &addresses, head.number));

@@ -85,46 +85,64 @@ impl TrieId {
     }
 }
 
-/// A trie as of a reader's snapshot: staged edits, then the pending blocks newest first, then the
-/// tables.
+/// A trie as of a reader's snapshot: staged edits, then nodes read ahead at the same state (if
+/// any), then the pending blocks newest first, then the tables.
 pub(super) struct LayeredTrie<'a, 'db> {
     pub(super) reader: &'a Reader<'db>,
     pub(super) staged: Option<&'a TrieEdits>,
+    /// Nodes of this trie read ahead through the same committed state.
+    pub(super) warm: Option<&'a trie::WarmNodes>,
     pub(super) trie: TrieId,
 }
 
 impl trie::NodeSource for LayeredTrie<'_, '_> {
     fn node_rlp(&self, path: &Nibbles) -> StoreResult<Option<Vec<u8>>> {
-        let layers = self
-            .staged
-            .into_iter()
-            .chain(self.reader.pending.iter().rev().map(|p| &p.tries));
-        for edits in layers {
-            if let Some(node) = edits.lookup(&self.trie, path) {
-                return Ok(node);
-            }
-        }
-        let (table, prefix) = self.trie.table_and_prefix();
-        let cached = matches!(self.trie, TrieId::Accounts) && TopNodes::covers(path);
-        let top = self.reader.top_nodes;
-        let at = self.reader.tables_head;
-        if cached && let Some(node) = top.get(at, path) {
+        if let Some(node) = self.staged.and_then(|edits| edits.lookup(&self.trie, path)) {
             return Ok(node);
         }
-        let node = self.reader.get(table, trie::node_key(prefix, path))?;
-        if cached {
-            top.fill(at, path, node.as_deref());
+        self.committed_rlp(path)
+    }
+
+    fn node(&self, path: &Nibbles) -> StoreResult<Option<trie::Node>> {
+        if let Some(node) = self.staged.and_then(|edits| edits.lookup(&self.trie, path)) {
+            return node.map(|rlp| trie::Node::decode(&rlp)).transpose();
         }
-        Ok(node)
+        if let Some(node) = self.warm.and_then(|warm| warm.get(path)) {
+            return Ok(node);
+        }
+        if let Some(node) = self.pending_rlp(path) {
+            return node.map(|rlp| trie::Node::decode(&rlp)).transpose();
+        }
+        if self.top_cached(path) {
+            return self.top_node(path);
+        }
+        self.table_rlp(path)?
+            .map(|rlp| trie::Node::decode(&rlp))
+            .transpose()
     }
 }
 
 impl<'a, 'db> LayeredTrie<'a, 'db> {
-    /// The account trie with `staged` edits over `reader`'s.
-    fn accounts(reader: &'a Reader<'db>, staged: &'a TrieEdits) -> Self {
+    /// Trie `trie` as `reader` sees it, without staged edits.
+    pub(super) fn committed(reader: &'a Reader<'db>, trie: TrieId) -> Self {
+        Self {
+            reader,
+            staged: None,
+            warm: None,
+            trie,
+        }
+    }
+
+    /// The account trie with `staged` edits (and nodes read ahead, `warm`) over `reader`'s.
+    fn accounts(
+        reader: &'a Reader<'db>,
+        staged: &'a TrieEdits,
+        warm: Option<&'a trie::WarmNodes>,
+    ) -> Self {
         Self {
             reader,
             staged: Some(staged),
+            warm,
             trie: TrieId::Accounts,
         }
     }
@@ -133,6 +151,51 @@ impl<'a, 'db> LayeredTrie<'a, 'db> {
         Ok(trie::NodeSource::node_rlp(self, &Nibbles::default())?
             .map(keccak256)
             .unwrap_or(EMPTY_ROOT_HASH))
+    }
+
+    /// The committed node at `path`: pending blocks newest first, then the tables.
+    fn committed_rlp(&self, path: &Nibbles) -> StoreResult<Option<Vec<u8>>> {
+        if let Some(node) = self.pending_rlp(path) {
+            return Ok(node);
+        }
+        if self.top_cached(path) {
+            return Ok(self.top_node(path)?.map(|node| node.rlp()));
+        }
+        self.table_rlp(path)
+    }
+
+    /// The node at `path` if a pending block decides it (newest first).
+    fn pending_rlp(&self, path: &Nibbles) -> Option<Option<Vec<u8>>> {
+        self.reader
+            .pending
+            .iter()
+            .rev()
+            .find_map(|pending| pending.tries.lookup(&self.trie, path))
+    }
+
+    /// Whether the node at `path` is in the tables' levels kept in memory.
+    fn top_cached(&self, path: &Nibbles) -> bool {
+        matches!(self.trie, TrieId::Accounts) && TopNodes::covers(path)
+    }
+
+    /// The tables' node at a cached `path`, from the cache (filled from the tables on a miss).
+    fn top_node(&self, path: &Nibbles) -> StoreResult<Option<trie::Node>> {
+        let (top, at) = (self.reader.top_nodes, self.reader.tables_head);
+        if let Some(node) = top.get(at, path) {
+            return Ok(node);
+        }
+        let node = self
+            .table_rlp(path)?
+            .map(|rlp| trie::Node::decode(&rlp))
+            .transpose()?;
+        top.fill(at, path, node.as_ref());
+        Ok(node)
+    }
+
+    /// The tables' node at `path`.
+    fn table_rlp(&self, path: &Nibbles) -> StoreResult<Option<Vec<u8>>> {
+        let (table, prefix) = self.trie.table_and_prefix();
+        self.reader.get(table, trie::node_key(prefix, path))
     }
 }
 
@@ -254,11 +317,12 @@ const MIN_PARALLEL_KEYS: usize = 256;
 
 /// Computes the state root after `changes` (indexed as `index`) on top of `reader`'s latest
 /// state, returning it with the trie nodes the change writes. Reads only the nodes on the changed
-/// keys' paths.
+/// keys' paths (those in `warm`, account-trie nodes read ahead at the same state, not again).
 pub(super) fn stage_state_root(
     reader: &Reader<'_>,
     changes: &StateChangeset,
     index: &StateIndex,
+    warm: Option<&trie::WarmNodes>,
 ) -> StoreResult<(B256, TrieEdits)> {
     let mut staged = TrieEdits::default();
     let mut storage_roots: HashMap<B256, B256> = HashMap::default();
@@ -273,9 +337,8 @@ pub(super) fn stage_state_root(
                 .insert(hashed_address, StorageTrieEdits::cleared());
         }
         let mut update = trie::TrieUpdate::new(LayeredTrie {
-            reader,
             staged: Some(&staged),
-            trie: TrieId::Storage(hashed_address),
+            ..LayeredTrie::committed(reader, TrieId::Storage(hashed_address))
         });
         for (slot, value) in &change.storage {
             let key = Nibbles::unpack(keccak256(B256::from(*slot)));
@@ -312,9 +375,8 @@ pub(super) fn stage_state_root(
                 let storage_root = match storage_roots.get(hashed_address) {
                     Some(root) => *root,
                     None => LayeredTrie {
-                        reader,
                         staged: Some(&staged),
-                        trie: TrieId::Storage(*hashed_address),
+                        ..LayeredTrie::committed(reader, TrieId::Storage(*hashed_address))
                     }
                     .root()?,
                 };
@@ -332,6 +394,8 @@ pub(super) fn stage_state_root(
             }
         }
     }
+    // In key order, consecutive updates read neighbouring nodes: table pages stay in cache.
+    leaves.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_TRIE_WORKERS));
     let in_parallel = if workers > 1 && leaves.len() >= MIN_PARALLEL_KEYS {
         // Each worker reads through a snapshot of its own: a transaction serves one read at a
@@ -341,16 +405,16 @@ pub(super) fn stage_state_root(
             .collect::<StoreResult<Vec<_>>>()?;
         let views = forks
             .iter()
-            .map(|fork| LayeredTrie::accounts(fork, &staged))
+            .map(|fork| LayeredTrie::accounts(fork, &staged, warm))
             .collect();
-        trie::update_below_root(&LayeredTrie::accounts(reader, &staged), views, &leaves)?
+        trie::update_below_root(&LayeredTrie::accounts(reader, &staged, warm), views, &leaves)?
     } else {
         None
     };
     let (root, written) = match in_parallel {
         Some(done) => done,
         None => {
-            let mut update = trie::TrieUpdate::new(LayeredTrie::accounts(reader, &staged));
+            let mut update = trie::TrieUpdate::new(LayeredTrie::accounts(reader, &staged, warm));
             for change in leaves {
                 update.apply(change)?;
             }

@@ -7,6 +7,7 @@
 //! block, is filled by them on a miss, and moves forward when the persister writes blocks.
 
 use super::overlay::TrieEdits;
+use crate::trie::Node;
 use alloy::primitives::map::HashMap;
 use alloy_trie::Nibbles;
 use parking_lot::RwLock;
@@ -14,8 +15,8 @@ use parking_lot::RwLock;
 /// Account-trie paths of up to this many nibbles are cached.
 pub(super) const TOP_DEPTH: usize = 4;
 
-/// Cached account-trie nodes (`None`: no node at the path), as the tables hold them after block
-/// `at`.
+/// Cached account-trie nodes, decoded (`None`: no node at the path), as the tables hold them
+/// after block `at`.
 #[derive(Debug, Default)]
 pub(super) struct TopNodes {
     inner: RwLock<Inner>,
@@ -25,7 +26,7 @@ pub(super) struct TopNodes {
 struct Inner {
     /// The tables' head these nodes are from (`None`: empty tables).
     at: Option<u64>,
-    nodes: HashMap<Nibbles, Option<Vec<u8>>>,
+    nodes: HashMap<Nibbles, Option<Node>>,
 }
 
 impl TopNodes {
@@ -35,7 +36,7 @@ impl TopNodes {
     }
 
     /// The cached node at `path`, for a reader whose tables are at block `at`.
-    pub(super) fn get(&self, at: Option<u64>, path: &Nibbles) -> Option<Option<Vec<u8>>> {
+    pub(super) fn get(&self, at: Option<u64>, path: &Nibbles) -> Option<Option<Node>> {
         let inner = self.inner.read();
         if inner.at != at {
             return None;
@@ -44,10 +45,10 @@ impl TopNodes {
     }
 
     /// Remembers the node a reader whose tables are at block `at` read at `path`.
-    pub(super) fn fill(&self, at: Option<u64>, path: &Nibbles, node: Option<&[u8]>) {
+    pub(super) fn fill(&self, at: Option<u64>, path: &Nibbles, node: Option<&Node>) {
         let mut inner = self.inner.write();
         if inner.at == at {
-            inner.nodes.insert(*path, node.map(<[u8]>::to_vec));
+            inner.nodes.insert(*path, node.cloned());
         }
     }
 
@@ -65,7 +66,11 @@ impl TopNodes {
         } else {
             for edits in edits {
                 for (path, node) in edits.accounts.iter().filter(|(p, _)| Self::covers(p)) {
-                    inner.nodes.insert(*path, node.clone());
+                    match node.as_deref().map(Node::decode).transpose() {
+                        Ok(node) => inner.nodes.insert(*path, node),
+                        // Not expected of nodes this node encoded; the tables still answer.
+                        Err(_) => inner.nodes.remove(path),
+                    };
                 }
             }
         }

@@ -1,0 +1,70 @@
+//! The account-trie nodes a block will update, read while it executes.
+//!
+//! A block's state root reads the account-trie nodes on the path to every account it changed.
+//! The accounts are known transaction by transaction as the block executes, so a second thread
+//! can read (and decode) those nodes meanwhile; the root then only edits and hashes. The nodes
+//! are those of the state the reader saw: a commit uses them only if that is still the latest
+//! block.
+
+use super::{Reader, StoreResult, overlay::LayeredTrie, overlay::TrieId};
+use crate::trie::WarmNodes;
+use alloy::primitives::{Address, B256, keccak256};
+use alloy_trie::Nibbles;
+
+/// Reads account-trie paths ahead of a block's commit, through a snapshot of its own (so it can
+/// run on its own thread).
+#[derive(Debug)]
+pub struct TrieWarmer<'db> {
+    reader: Reader<'db>,
+    nodes: WarmNodes,
+}
+
+/// Account-trie nodes read ahead of a block's commit, with the state they were read at.
+#[derive(Debug)]
+pub struct WarmTrie {
+    /// Hash of the latest block when they were read (`None`: no block yet).
+    at: Option<B256>,
+    nodes: WarmNodes,
+}
+
+impl<'db> TrieWarmer<'db> {
+    pub(super) fn new(reader: Reader<'db>) -> Self {
+        Self {
+            reader,
+            nodes: WarmNodes::default(),
+        }
+    }
+
+    /// Reads the account-trie nodes that changing `address` will read.
+    pub fn read(&mut self, address: &Address) -> StoreResult<()> {
+        let trie = LayeredTrie::committed(&self.reader, TrieId::Accounts);
+        self.nodes
+            .read_path(&trie, &Nibbles::unpack(keccak256(address)))
+    }
+
+    /// The nodes read, for [`super::NewBlock::warm_trie`].
+    pub fn finish(self) -> StoreResult<WarmTrie> {
+        Ok(WarmTrie {
+            at: self.reader.head()?.map(|head| head.hash()),
+            nodes: self.nodes,
+        })
+    }
+}
+
+impl WarmTrie {
+    /// The nodes, if they were read at `reader`'s latest block.
+    pub(super) fn nodes_at(&self, reader: &Reader<'_>) -> StoreResult<Option<&WarmNodes>> {
+        let latest = reader.head()?.map(|head| head.hash());
+        Ok((latest == self.at).then_some(&self.nodes))
+    }
+
+    /// Nodes held.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether no node was read.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.len() == 0
+    }
+}

@@ -27,6 +27,7 @@ use revm::{
     state::AccountInfo,
 };
 use std::collections::BTreeMap;
+use tracing::trace;
 
 /// Reads committed trie nodes (RLP) by path.
 pub(crate) trait NodeSource {
@@ -192,9 +193,14 @@ pub(crate) struct TrieUpdate<S> {
 impl<S: NodeSource> TrieUpdate<S> {
     /// Starts editing the trie behind `source`.
     pub(crate) fn new(source: S) -> Self {
+        Self::with_capacity(source, 0)
+    }
+
+    /// Starts editing the trie behind `source`, with room for `nodes` edited nodes.
+    fn with_capacity(source: S, nodes: usize) -> Self {
         Self {
             source,
-            dirty: HashMap::default(),
+            dirty: HashMap::with_capacity_and_hasher(nodes, Default::default()),
         }
     }
 
@@ -526,6 +532,10 @@ impl<S: NodeSource> TrieUpdate<S> {
     }
 }
 
+/// Nodes an account-trie update edits per changed key, about (the path below the levels shared
+/// with other keys, and the leaf).
+const NODES_PER_KEY: usize = 4;
+
 /// A change to one key of a trie: its new leaf value, or `None` to delete it.
 pub(crate) type KeyChange = (Nibbles, Option<Vec<u8>>);
 
@@ -564,18 +574,33 @@ pub(crate) fn update_below_root<S: NodeSource + Send>(
         }
     }
     type Subtrees = (Vec<(u8, Option<RlpNode>)>, CollectedNodes);
-    let run = |source: S, nibbles: Vec<u8>| -> Result<Subtrees, StoreError> {
-        let mut update = TrieUpdate::new(source);
-        let mut sink = CollectedNodes::default();
+    let run = |source: S, (keys, nibbles): (usize, Vec<u8>)| -> Result<Subtrees, StoreError> {
+        let started = std::time::Instant::now();
+        // Room for each key's path below the cached levels: growing these maps means rehashing
+        // thousands of nodes.
+        let nodes = keys * NODES_PER_KEY;
+        let mut update = TrieUpdate::with_capacity(source, nodes);
+        let mut sink = CollectedNodes(HashMap::with_capacity_and_hasher(nodes, Default::default()));
         let mut refs = Vec::with_capacity(nibbles.len());
+        let mut hashing = std::time::Duration::ZERO;
         for n in nibbles {
             let path = Nibbles::from_nibbles([n]);
             for (key, value) in &by_nibble[n as usize] {
                 update.apply_at(path, key.slice(1..), value.clone())?;
             }
+            let hashed = std::time::Instant::now();
             refs.push((n, update.commit_subtree(path, &mut sink)?));
+            hashing += hashed.elapsed();
         }
         update.write_removals(&mut sink)?;
+        trace!(
+            target: "state_root",
+            keys,
+            nodes = sink.0.len(),
+            edit_ms = (started.elapsed() - hashing).as_secs_f64() * 1e3,
+            hash_ms = hashing.as_secs_f64() * 1e3,
+            "subtrees updated"
+        );
         Ok((refs, sink))
     };
     let results: Vec<Result<Subtrees, StoreError>> = std::thread::scope(|scope| {
@@ -583,20 +608,26 @@ pub(crate) fn update_below_root<S: NodeSource + Send>(
         let handles: Vec<_> = workers
             .into_iter()
             .zip(shares)
-            .map(|(source, (_, nibbles))| scope.spawn(move || run(source, nibbles)))
+            .map(|(source, share)| scope.spawn(move || run(source, share)))
             .collect();
         handles
             .into_iter()
             .map(|h| h.join().expect("trie worker panicked"))
             .collect()
     });
+    let mut results = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+    // The other workers' nodes join the largest set.
+    results.sort_by_key(|(_, sink)| std::cmp::Reverse(sink.0.len()));
     let mut written = CollectedNodes::default();
-    for result in results {
-        let (refs, sink) = result?;
+    for (refs, sink) in results {
         for (n, child) in refs {
             children[n as usize] = child;
         }
-        written.0.extend(sink.0);
+        if written.0.is_empty() {
+            written = sink;
+        } else {
+            written.0.extend(sink.0);
+        }
     }
     if children.iter().flatten().count() < 2 {
         return Ok(None);

@@ -395,7 +395,7 @@ pub(super) fn stage_state_root(
         }
     }
     // In key order, consecutive updates read neighbouring nodes: table pages stay in cache.
-    leaves.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    leaves.sort_unstable_by_key(|(key, _)| *key);
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_TRIE_WORKERS));
     let in_parallel = if workers > 1 && leaves.len() >= MIN_PARALLEL_KEYS {
         // Each worker reads through a snapshot of its own: a transaction serves one read at a

@@ -7,7 +7,8 @@
 //! - `recover`: the machine's ceiling, sender recoveries per second on all cores.
 //! - `exec`: ERC-20 transfers, Mgas/s of block execution beside a raw revm loop over the same
 //!   transactions on the same state.
-//! - `state`: time to seal a block of transfers with a small and a large funded state.
+//! - `state`: time to seal a block of transfers with a small and a large funded state, the two
+//!   sealing in turns.
 
 use crate::{
     builder::{BlockAttributes, BlockBuilder},
@@ -96,8 +97,8 @@ pub struct BenchArgs {
     /// state: funded accounts in the large state.
     #[arg(long, default_value_t = 1_000_000)]
     pub large_state: usize,
-    /// state: blocks sealed per state size (the median is reported).
-    #[arg(long, default_value_t = 9)]
+    /// state: blocks sealed per state size, the sizes in turns (the median is reported).
+    #[arg(long, default_value_t = 15)]
     pub seal_rounds: u64,
 }
 
@@ -720,41 +721,71 @@ fn delegate_block(
     Ok((gas, best))
 }
 
-/// Seal time (build + commit) of a block of transfers with `accounts` funded accounts in state.
-fn seal_with_state(args: &BenchArgs, accounts: usize) -> eyre::Result<SealFigures> {
-    let senders: Vec<PrivateKeySigner> = (0..args.block_txs)
-        .map(|i| bench_key("state", i))
-        .collect::<eyre::Result<_>>()?;
-    let mut spec = ChainSpec::dev();
-    let balance = U256::from(10u64).pow(U256::from(18));
-    for s in &senders {
-        spec.genesis.alloc.insert(s.address(), funded(balance));
+/// A store seeded with funded accounts, sealing blocks of transfers between them.
+struct SealBench {
+    accounts: usize,
+    senders: Vec<PrivateKeySigner>,
+    others: Vec<Address>,
+    spec: Arc<ChainSpec>,
+    builder: BlockBuilder,
+    _dir: tempfile::TempDir,
+    store: Store,
+    head: SealedHeader,
+    seed_s: f64,
+    /// (seal, build, background persist) seconds of each block sealed.
+    rounds: Vec<(f64, f64, f64)>,
+}
+
+impl SealBench {
+    /// Seeds `accounts` funded accounts (`block_txs` of them senders) through genesis.
+    fn new(args: &BenchArgs, accounts: usize) -> eyre::Result<Self> {
+        let senders: Vec<PrivateKeySigner> = (0..args.block_txs)
+            .map(|i| bench_key("state", i))
+            .collect::<eyre::Result<_>>()?;
+        let mut spec = ChainSpec::dev();
+        let balance = U256::from(10u64).pow(U256::from(18));
+        for s in &senders {
+            spec.genesis.alloc.insert(s.address(), funded(balance));
+        }
+        let others: Vec<Address> = (0..accounts.saturating_sub(senders.len()))
+            .map(|i| Address::from_word(keccak256(i.to_be_bytes())))
+            .collect();
+        for a in &others {
+            spec.genesis.alloc.insert(*a, funded(balance));
+        }
+        let seeding = Instant::now();
+        let spec = Arc::new(ChainSpec::from_genesis(spec.genesis, spec.params)?);
+        let (dir, store, head) = seeded_store(&spec)?;
+        Ok(Self {
+            accounts,
+            senders,
+            others,
+            builder: BlockBuilder::new(spec.clone()),
+            spec,
+            _dir: dir,
+            store,
+            head,
+            seed_s: seeding.elapsed().as_secs_f64(),
+            rounds: Vec::new(),
+        })
     }
-    let others: Vec<Address> = (0..accounts.saturating_sub(senders.len()))
-        .map(|i| Address::from_word(keccak256(i.to_be_bytes())))
-        .collect();
-    for a in &others {
-        spec.genesis.alloc.insert(*a, funded(balance));
-    }
-    let seeding = Instant::now();
-    let spec = Arc::new(ChainSpec::from_genesis(spec.genesis, spec.params)?);
-    let (_dir, store, mut head) = seeded_store(&spec)?;
-    let seed_s = seeding.elapsed().as_secs_f64();
-    let builder = BlockBuilder::new(spec.clone());
-    let mut seal_times = Vec::new();
-    for round in 0..args.seal_rounds {
-        // Each sender pays an existing account: every transfer rewrites two leaves.
-        let txs: Vec<TxEnvelope> = senders
+
+    /// Seals one block in which every sender pays an existing account: every transfer rewrites
+    /// two leaves.
+    fn seal(&mut self, round: u64) -> eyre::Result<()> {
+        let txs: Vec<TxEnvelope> = self
+            .senders
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                let to = others
-                    .get((i * 7919 + round as usize * 104_729) % others.len().max(1))
+                let to = self
+                    .others
+                    .get((i * 7919 + round as usize * 104_729) % self.others.len().max(1))
                     .copied()
                     .unwrap_or(Address::ZERO);
                 sign(
                     s,
-                    spec.chain_id(),
+                    self.spec.chain_id(),
                     round,
                     to,
                     U256::from(1),
@@ -766,64 +797,57 @@ fn seal_with_state(args: &BenchArgs, accounts: usize) -> eyre::Result<SealFigure
         let txs = recovered(&txs)?;
         let started = Instant::now();
         let built = {
-            let reader = store.read()?;
-            builder.build(&reader, &head, &attrs(&head), txs)?
+            let reader = self.store.read()?;
+            self.builder
+                .build(&reader, &self.head, &attrs(&self.head), txs)?
         };
         eyre::ensure!(
-            built.block.transactions.len() == args.block_txs,
+            built.block.transactions.len() == self.senders.len(),
             "only {} transfers fit",
             built.block.transactions.len()
         );
         let build_s = started.elapsed().as_secs_f64();
-        head = store.commit_block(built.block)?.header.clone();
+        self.head = self.store.commit_block(built.block)?.header.clone();
         let seal_s = started.elapsed().as_secs_f64();
         // The persister writes the block to the tables in the background; waiting for it here
         // keeps one block's table writes from overlapping the next block's timing.
         let persisting = Instant::now();
-        store.flush()?;
-        seal_times.push((seal_s, build_s, persisting.elapsed().as_secs_f64()));
+        self.store.flush()?;
+        self.rounds
+            .push((seal_s, build_s, persisting.elapsed().as_secs_f64()));
+        Ok(())
     }
-    seal_times.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let (seal_s, build_s, persist_s) = seal_times[seal_times.len() / 2];
-    Ok(SealFigures {
-        seed_s,
-        seal_s,
-        build_s,
-        persist_s,
-    })
-}
 
-/// Timings of sealing at one state size (median block).
-struct SealFigures {
-    seed_s: f64,
-    /// Build + commit (state root, durable block-log append): until the block is durable and
-    /// readable.
-    seal_s: f64,
-    /// Execution and block assembly alone.
-    build_s: f64,
-    /// The persister's background write of the block to the state tables, after the seal.
-    persist_s: f64,
-}
-
-fn state_section(args: &BenchArgs) -> eyre::Result<()> {
-    let mut results = Vec::new();
-    for accounts in [args.small_state, args.large_state] {
-        let f = seal_with_state(args, accounts)?;
+    /// Prints the median block's figures; returns its seal time.
+    fn report(&self, block_txs: usize) -> f64 {
+        let mut rounds = self.rounds.clone();
+        rounds.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (seal_s, build_s, persist_s) = rounds[rounds.len() / 2];
         println!(
-            "state    accounts={accounts:<8} block_txs={} seed_s={:.1} seal_ms={:.1} build_ms={:.1} commit_ms={:.1} background_persist_ms={:.1}",
-            args.block_txs,
-            f.seed_s,
-            f.seal_s * 1e3,
-            f.build_s * 1e3,
-            (f.seal_s - f.build_s) * 1e3,
-            f.persist_s * 1e3
+            "state    accounts={:<8} block_txs={block_txs} seed_s={:.1} seal_ms={:.1} build_ms={:.1} commit_ms={:.1} background_persist_ms={:.1}",
+            self.accounts,
+            self.seed_s,
+            seal_s * 1e3,
+            build_s * 1e3,
+            (seal_s - build_s) * 1e3,
+            persist_s * 1e3
         );
-        results.push(f.seal_s);
+        seal_s
     }
-    println!(
-        "state    ratio large/small seal={:.2}x",
-        results[1] / results[0]
-    );
+}
+
+/// Seal time with a small and a large state. The two stores seal in turns, so that both sizes
+/// meet the same machine conditions (this VM's speed drifts over seconds).
+fn state_section(args: &BenchArgs) -> eyre::Result<()> {
+    let mut small = SealBench::new(args, args.small_state)?;
+    let mut large = SealBench::new(args, args.large_state)?;
+    for round in 0..args.seal_rounds {
+        small.seal(round)?;
+        large.seal(round)?;
+    }
+    let small_s = small.report(args.block_txs);
+    let large_s = large.report(args.block_txs);
+    println!("state    ratio large/small seal={:.2}x", large_s / small_s);
     Ok(())
 }
 

@@ -57,7 +57,8 @@ pub(crate) fn node_key(prefix: &[u8], path: &Nibbles) -> Vec<u8> {
 }
 
 /// A decoded node, as edited: branch children by nibble, with the references they had when
-/// committed (stale for children edited since; those are re-hashed).
+/// committed. An edited branch marks each child edited since with an empty reference
+/// ([`edited`]), so that hashing visits only those.
 #[derive(Debug, Clone)]
 pub(crate) enum Node {
     /// A branch: the reference to each child.
@@ -176,6 +177,12 @@ fn decode_branch(rlp: &[u8]) -> Option<Box<[Option<RlpNode>; 16]>> {
     (rest == [EMPTY_STRING_CODE]).then_some(children)
 }
 
+/// The reference an edited branch holds for a child edited since it was committed: empty, which
+/// no node's reference is.
+fn edited() -> RlpNode {
+    RlpNode::default()
+}
+
 fn with_nibble(path: &Nibbles, nibble: u8) -> Nibbles {
     let mut p = *path;
     p.push(nibble);
@@ -220,11 +227,12 @@ impl<S: NodeSource> TrieUpdate<S> {
     }
 
     fn insert_at(&mut self, path: Nibbles, key: Nibbles, value: Vec<u8>) -> Result<(), StoreError> {
-        // An edited branch that already has the child needs no change itself (its reference to
-        // the child is recomputed on commit): descend without copying it.
-        if let Some(Some(Node::Branch(children))) = self.dirty.get(&path) {
+        // An edited branch that already has the child only marks it edited (its reference is
+        // recomputed on commit): descend without copying the branch.
+        if let Some(Some(Node::Branch(children))) = self.dirty.get_mut(&path) {
             let n = key.get_unchecked(0);
-            if children[n as usize].is_some() {
+            if let Some(child) = &mut children[n as usize] {
+                *child = edited();
                 return self.insert_at(with_nibble(&path, n), key.slice(1..), value);
             }
         }
@@ -304,14 +312,10 @@ impl<S: NodeSource> TrieUpdate<S> {
                         value,
                     },
                 );
-                let mut children: [Option<RlpNode>; 16] = Default::default();
-                children[ext_n as usize] = Some(if rest.is_empty() {
-                    child
-                } else {
-                    RlpNode::default()
-                });
-                children[new_n as usize] = Some(RlpNode::default());
-                self.put(branch_path, Node::Branch(Box::new(children)));
+                // The extension's child, if it now hangs directly below, may have been edited
+                // earlier: its reference is recomputed either way.
+                let _ = child;
+                self.put_branch(branch_path, &[ext_n, new_n]);
                 if common > 0 {
                     self.put(
                         path,
@@ -325,17 +329,18 @@ impl<S: NodeSource> TrieUpdate<S> {
             Some(Node::Branch(mut children)) => {
                 let n = key.get_unchecked(0);
                 self.insert_at(with_nibble(&path, n), key.slice(1..), value)?;
-                children[n as usize].get_or_insert_with(RlpNode::default);
+                children[n as usize] = Some(edited());
                 self.put(path, Node::Branch(children));
             }
         }
         Ok(())
     }
 
+    /// Puts a new branch at `path` with children (all to be hashed) at `nibbles`.
     fn put_branch(&mut self, path: Nibbles, nibbles: &[u8]) {
         let mut children: [Option<RlpNode>; 16] = Default::default();
         for n in nibbles {
-            children[*n as usize] = Some(RlpNode::default());
+            children[*n as usize] = Some(edited());
         }
         self.put(path, Node::Branch(Box::new(children)));
     }
@@ -385,8 +390,11 @@ impl<S: NodeSource> TrieUpdate<S> {
                 }
                 let child_path = with_nibble(&path, n);
                 self.delete_at(child_path, key.slice(1..))?;
-                if self.get(&child_path)?.is_none() {
-                    children[n as usize] = None;
+                match self.dirty.get(&child_path) {
+                    Some(None) => children[n as usize] = None,
+                    Some(Some(_)) => children[n as usize] = Some(edited()),
+                    // The key was not there: the child is unchanged.
+                    None => {}
                 }
                 let mut remaining = (0..16u8).filter(|i| children[*i as usize].is_some());
                 match (remaining.next(), remaining.next()) {
@@ -471,12 +479,19 @@ impl<S: NodeSource> TrieUpdate<S> {
         path: Nibbles,
         sink: &mut impl NodeSink,
     ) -> Result<Option<RlpNode>, StoreError> {
+        self.child_ref(path, sink, &mut Vec::with_capacity(600))
+    }
+
+    /// The reference to the node at `path` after the edits (`None`: gone), hashing it (and its
+    /// edited subtree) if it was edited.
+    fn child_ref(
+        &mut self,
+        path: Nibbles,
+        sink: &mut impl NodeSink,
+        buf: &mut Vec<u8>,
+    ) -> Result<Option<RlpNode>, StoreError> {
         match self.dirty.get(&path) {
-            Some(Some(_)) => Ok(Some(self.hash_node(
-                path,
-                sink,
-                &mut Vec::with_capacity(600),
-            )?)),
+            Some(Some(_)) => Ok(Some(self.hash_node(path, sink, buf)?)),
             Some(None) => Ok(None),
             None => Ok(self
                 .source
@@ -510,18 +525,20 @@ impl<S: NodeSource> TrieUpdate<S> {
         match &mut node {
             Node::Branch(children) => {
                 for n in 0..16u8 {
-                    let child_path = with_nibble(&path, n);
-                    if children[n as usize].is_some()
-                        && matches!(self.dirty.get(&child_path), Some(Some(_)))
-                    {
-                        children[n as usize] = Some(self.hash_node(child_path, sink, buf)?);
+                    if children[n as usize].as_ref().is_some_and(|r| r.is_empty()) {
+                        children[n as usize] = self.child_ref(with_nibble(&path, n), sink, buf)?;
                     }
                 }
             }
             Node::Extension { key, child } => {
                 let child_path = path.join(key);
-                if matches!(self.dirty.get(&child_path), Some(Some(_))) {
-                    *child = self.hash_node(child_path, sink, buf)?;
+                if child.is_empty() || matches!(self.dirty.get(&child_path), Some(Some(_))) {
+                    *child = self
+                        .child_ref(child_path, sink, buf)?
+                        .ok_or_else(|| StoreError::Corrupt {
+                            table: "trie",
+                            detail: format!("extension child {child_path:?} missing"),
+                        })?;
                 }
             }
             Node::Leaf { .. } => {}

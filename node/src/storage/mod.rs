@@ -907,6 +907,18 @@ impl<'db> Reader<'db> {
         Ok(self.txn.get(&self.table(name)?, key)?)
     }
 
+    /// The value at `key`, decoded straight from the snapshot's pages (no copy).
+    fn get_decoded<T>(
+        &self,
+        name: &str,
+        key: impl AsRef<[u8]>,
+        decode: impl FnOnce(&[u8]) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
+        let table = self.table(name)?;
+        let value: Option<std::borrow::Cow<'_, [u8]>> = self.txn.get(&table, key)?;
+        value.map(|value| decode(&value)).transpose()
+    }
+
     /// A reader of the account-trie paths a block built on this state will update, for
     /// [`NewBlock::warm_trie`].
     pub fn trie_warmer(&self) -> StoreResult<TrieWarmer<'_>> {

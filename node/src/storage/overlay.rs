@@ -116,9 +116,7 @@ impl trie::NodeSource for LayeredTrie<'_, '_> {
         if self.top_cached(path) {
             return self.top_node(path);
         }
-        self.table_rlp(path)?
-            .map(|rlp| trie::Node::decode(&rlp))
-            .transpose()
+        self.table_node(path)
     }
 }
 
@@ -184,10 +182,7 @@ impl<'a, 'db> LayeredTrie<'a, 'db> {
         if let Some(node) = top.get(at, path) {
             return Ok(node);
         }
-        let node = self
-            .table_rlp(path)?
-            .map(|rlp| trie::Node::decode(&rlp))
-            .transpose()?;
+        let node = self.table_node(path)?;
         top.fill(at, path, node.as_ref());
         Ok(node)
     }
@@ -196,6 +191,13 @@ impl<'a, 'db> LayeredTrie<'a, 'db> {
     fn table_rlp(&self, path: &Nibbles) -> StoreResult<Option<Vec<u8>>> {
         let (table, prefix) = self.trie.table_and_prefix();
         self.reader.get(table, trie::node_key(prefix, path))
+    }
+
+    /// The tables' node at `path`, decoded.
+    fn table_node(&self, path: &Nibbles) -> StoreResult<Option<trie::Node>> {
+        let (table, prefix) = self.trie.table_and_prefix();
+        self.reader
+            .get_decoded(table, trie::node_key(prefix, path), trie::Node::decode)
     }
 }
 

@@ -70,24 +70,31 @@ impl<'r, 'db> StateDb<'r, 'db> {
         {
             return Ok(account);
         }
-        let raw = match self.first_change_after(ACCOUNT_HISTORY, address.as_slice())? {
+        // An empty value: the account did not exist.
+        let decode = |raw: &[u8]| -> StoreResult<Option<StoredAccount>> {
+            if raw.is_empty() {
+                return Ok(None);
+            }
+            StoredAccount::decode(raw)
+                .map(Some)
+                .ok_or_else(|| corrupt(PLAIN_ACCOUNTS, "account"))
+        };
+        match self.first_change_after(ACCOUNT_HISTORY, address.as_slice())? {
             Some(block) => self
                 .reader
-                .get(ACCOUNT_CHANGESETS, account_changeset_key(block, address))?
+                .get_decoded(
+                    ACCOUNT_CHANGESETS,
+                    account_changeset_key(block, address),
+                    decode,
+                )?
                 .ok_or_else(|| {
                     corrupt(ACCOUNT_CHANGESETS, "history points at missing changeset")
-                })?,
-            None => self
+                }),
+            None => Ok(self
                 .reader
-                .get(PLAIN_ACCOUNTS, address)?
-                .unwrap_or_default(),
-        };
-        if raw.is_empty() {
-            return Ok(None);
+                .get_decoded(PLAIN_ACCOUNTS, address, decode)?
+                .flatten()),
         }
-        StoredAccount::decode(&raw)
-            .map(Some)
-            .ok_or_else(|| corrupt(PLAIN_ACCOUNTS, "account"))
     }
 
     /// A storage slot at this block (zero if unset).

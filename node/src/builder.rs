@@ -58,7 +58,10 @@ struct TrieReadAhead<'scope> {
 }
 
 impl<'scope> TrieReadAhead<'scope> {
-    fn start<'env>(scope: &'scope Scope<'scope, 'env>, reader: &'env Reader<'_>) -> StoreResult<Self> {
+    fn start<'env>(
+        scope: &'scope Scope<'scope, 'env>,
+        reader: &'env Reader<'_>,
+    ) -> StoreResult<Self> {
         let mut warmer = reader.trie_warmer()?;
         let (to_thread, changed) = mpsc::channel::<Vec<Address>>();
         let stop = Arc::new(AtomicBool::new(false));

@@ -365,12 +365,8 @@ impl<S: NodeSource> TrieUpdate<S> {
 
     fn delete_at(&mut self, path: Nibbles, key: Nibbles) -> Result<(), StoreError> {
         match self.get(&path)? {
-            None => {}
-            Some(Node::Leaf { key: leaf_key, .. }) => {
-                if leaf_key == key {
-                    self.remove(path);
-                }
-            }
+            Some(Node::Leaf { key: leaf_key, .. }) if leaf_key == key => self.remove(path),
+            None | Some(Node::Leaf { .. }) => {}
             Some(Node::Extension {
                 key: ext_key,
                 child,
@@ -533,12 +529,12 @@ impl<S: NodeSource> TrieUpdate<S> {
             Node::Extension { key, child } => {
                 let child_path = path.join(key);
                 if child.is_empty() || matches!(self.dirty.get(&child_path), Some(Some(_))) {
-                    *child = self
-                        .child_ref(child_path, sink, buf)?
-                        .ok_or_else(|| StoreError::Corrupt {
+                    *child = self.child_ref(child_path, sink, buf)?.ok_or_else(|| {
+                        StoreError::Corrupt {
                             table: "trie",
                             detail: format!("extension child {child_path:?} missing"),
-                        })?;
+                        }
+                    })?;
                 }
             }
             Node::Leaf { .. } => {}
@@ -565,7 +561,7 @@ pub(crate) fn update_below_root<S: NodeSource + Send>(
     root: &impl NodeSource,
     workers: Vec<S>,
     changes: &[KeyChange],
-) -> Result<Option<(B256, HashMap<Nibbles, Option<Vec<u8>>>)>, StoreError> {
+) -> Result<Option<(B256, CollectedNodes)>, StoreError> {
     let root_path = Nibbles::default();
     let Some(Node::Branch(mut children)) = root
         .node_rlp(&root_path)?
@@ -653,7 +649,7 @@ pub(crate) fn update_below_root<S: NodeSource + Send>(
     Node::Branch(children).encode(&mut buf);
     let root_hash = keccak256(&buf);
     written.0.insert(root_path, Some(buf));
-    Ok(Some((root_hash, written.0)))
+    Ok(Some((root_hash, written)))
 }
 
 /// Committed nodes of one trie read ahead of an update, decoded, by path (`None`: no node
@@ -674,13 +670,13 @@ impl WarmNodes {
         loop {
             let node = match self.0.entry(path) {
                 Entry::Occupied(held) => held.into_mut(),
-                Entry::Vacant(missing) => {
-                    missing.insert(source.node(&path)?)
-                }
+                Entry::Vacant(missing) => missing.insert(source.node(&path)?),
             };
             let rest = key.slice(path.len()..);
             path = match node {
-                Some(Node::Branch(children)) if children[rest.get_unchecked(0) as usize].is_some() => {
+                Some(Node::Branch(children))
+                    if children[rest.get_unchecked(0) as usize].is_some() =>
+                {
                     with_nibble(&path, rest.get_unchecked(0))
                 }
                 Some(Node::Extension { key: ext, .. }) if rest.starts_with(ext) => path.join(ext),
@@ -944,7 +940,7 @@ mod tests {
             && let Some((root, written)) =
                 update_below_root(&&snapshot, vec![&snapshot, &snapshot], changes).unwrap()
         {
-            for (path, rlp) in written {
+            for (path, rlp) in written.0 {
                 nodes.write(&path, rlp.as_deref()).unwrap();
             }
             return root;
@@ -969,7 +965,7 @@ mod tests {
             let mut changes = Vec::new();
             for _ in 0..1 + lcg(&mut seed) % 120 {
                 let key = keys[(lcg(&mut seed) % keys.len() as u64) as usize];
-                if lcg(&mut seed) % delete_one_in == 0 {
+                if lcg(&mut seed).is_multiple_of(delete_one_in) {
                     changes.push((Nibbles::unpack(key), None));
                     model.remove(&key);
                 } else {

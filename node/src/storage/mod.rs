@@ -825,8 +825,10 @@ impl trie::NodeSink for &DbTrie<'_, '_> {
 fn rebuild_state_root(txn: &Transaction<'_, RW, NoWriteMap>) -> StoreResult<B256> {
     use alloy_trie::Nibbles;
     let mut storage_roots: std::collections::HashMap<B256, B256> = Default::default();
-    let mut pending: Option<(B256, Vec<(Nibbles, Vec<u8>)>)> = None;
-    let mut finish = |entry: Option<(B256, Vec<(Nibbles, Vec<u8>)>)>| -> StoreResult<()> {
+    /// One account's storage leaves, in key order.
+    type StorageLeaves = (B256, Vec<(Nibbles, Vec<u8>)>);
+    let mut pending: Option<StorageLeaves> = None;
+    let mut finish = |entry: Option<StorageLeaves>| -> StoreResult<()> {
         if let Some((address, leaves)) = entry {
             let trie = DbTrie::storage(txn, &address)?;
             storage_roots.insert(address, trie::build_trie(&leaves, &mut &trie)?);
@@ -1444,7 +1446,12 @@ mod tests {
             }
             // Half the changed accounts' trie paths read ahead, as the builder does while the
             // block executes (the other half the commit reads itself).
-            let changed: Vec<Address> = changes.accounts.iter().map(|(a, _)| *a).step_by(2).collect();
+            let changed: Vec<Address> = changes
+                .accounts
+                .iter()
+                .map(|(a, _)| *a)
+                .step_by(2)
+                .collect();
             let warm = read_ahead(&store, &changed);
             assert!(warm.nodes_at(&store.read().unwrap()).unwrap().is_some());
             let stale = stale_warm.replace(read_ahead(&paused, &changed));

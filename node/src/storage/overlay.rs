@@ -409,7 +409,11 @@ pub(super) fn stage_state_root(
             .iter()
             .map(|fork| LayeredTrie::accounts(fork, &staged, warm))
             .collect();
-        trie::update_below_root(&LayeredTrie::accounts(reader, &staged, warm), views, &leaves)?
+        trie::update_below_root(
+            &LayeredTrie::accounts(reader, &staged, warm),
+            views,
+            &leaves,
+        )?
     } else {
         None
     };
@@ -421,10 +425,10 @@ pub(super) fn stage_state_root(
                 update.apply(change)?;
             }
             let mut written = trie::CollectedNodes::default();
-            (update.commit(&mut written)?, written.0)
+            (update.commit(&mut written)?, written)
         }
     };
-    staged.accounts = written;
+    staged.accounts = written.0;
     // A removed account's storage trie goes with it.
     for hashed_address in removed {
         staged

@@ -87,9 +87,7 @@ impl<'r, 'db> StateDb<'r, 'db> {
                     account_changeset_key(block, address),
                     decode,
                 )?
-                .ok_or_else(|| {
-                    corrupt(ACCOUNT_CHANGESETS, "history points at missing changeset")
-                }),
+                .ok_or_else(|| corrupt(ACCOUNT_CHANGESETS, "history points at missing changeset")),
             None => Ok(self
                 .reader
                 .get_decoded(PLAIN_ACCOUNTS, address, decode)?

@@ -57,14 +57,4 @@ impl WarmTrie {
         let latest = reader.head()?.map(|head| head.hash());
         Ok((latest == self.at).then_some(&self.nodes))
     }
-
-    /// Nodes held.
-    pub fn len(&self) -> usize {
-        self.nodes.len()
-    }
-
-    /// Whether no node was read.
-    pub fn is_empty(&self) -> bool {
-        self.nodes.len() == 0
-    }
 }

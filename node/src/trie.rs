@@ -90,32 +90,21 @@ impl Node {
             table: "trie",
             detail: e.to_string(),
         })?;
-        Ok(match node {
-            TrieNode::Branch(b) => {
-                let mut children: [Option<RlpNode>; 16] = Default::default();
-                let mut stack = b.stack.into_iter();
-                for n in 0..16u8 {
-                    if b.state_mask.is_bit_set(n) {
-                        children[n as usize] = stack.next();
-                    }
-                }
-                Node::Branch(Box::new(children))
-            }
-            TrieNode::Extension(e) => Node::Extension {
+        match node {
+            TrieNode::Extension(e) => Ok(Node::Extension {
                 key: e.key,
                 child: e.child,
-            },
-            TrieNode::Leaf(l) => Node::Leaf {
+            }),
+            TrieNode::Leaf(l) => Ok(Node::Leaf {
                 key: l.key,
                 value: l.value,
-            },
-            TrieNode::EmptyRoot => {
-                return Err(StoreError::Corrupt {
-                    table: "trie",
-                    detail: "stored empty node".into(),
-                });
-            }
-        })
+            }),
+            // A well-formed branch was decoded above.
+            TrieNode::Branch(_) | TrieNode::EmptyRoot => Err(StoreError::Corrupt {
+                table: "trie",
+                detail: "stored node is neither a branch, an extension nor a leaf".into(),
+            }),
+        }
     }
 
     /// Writes the node's RLP to `buf` (cleared first); returns the reference its parent holds.

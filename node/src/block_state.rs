@@ -4,6 +4,7 @@
 //! execution). Reads and commits follow revm's `State`/`CacheDB` semantics; a test checks the
 //! changes against revm's bundle state.
 
+use crate::storage::{PriorState, StoredAccount};
 use alloy::primitives::{
     Address, B256, KECCAK256_EMPTY, U256,
     map::{Entry, HashMap},
@@ -77,9 +78,11 @@ impl<DB: Database> BlockState<DB> {
         })
     }
 
-    /// The block's changes, as the store commits them.
-    pub fn into_changes(self) -> StateChangeset {
+    /// The block's changes, as the store commits them, and what the changed accounts and slots
+    /// held before the block.
+    pub fn into_changes(self) -> (StateChangeset, PriorState) {
         let mut changes = StateChangeset::default();
+        let mut prior = PriorState::default();
         for (address, account) in self.accounts {
             if !account.changed || (account.original.is_none() && account.current.is_none()) {
                 // Unchanged, or existed only within the block.
@@ -96,6 +99,11 @@ impl<DB: Database> BlockState<DB> {
             let wipe = account.cleared && account.original.is_some();
             if wipe || info_changed {
                 changes.accounts.push((address, account.current.clone()));
+                if let Some(original) = &account.original {
+                    prior
+                        .accounts
+                        .insert(address, StoredAccount::from(original));
+                }
             }
             if let Some(info) = &account.current {
                 let new_code = account
@@ -112,18 +120,25 @@ impl<DB: Database> BlockState<DB> {
                     changes.contracts.push((info.code_hash, code));
                 }
             }
-            let mut storage: Vec<(U256, U256)> = account
-                .storage
-                .into_iter()
-                .filter(|(_, slot)| {
-                    if account.cleared {
-                        !slot.current.is_zero()
-                    } else {
-                        slot.original != slot.current
+            let mut storage = Vec::new();
+            let mut prior_slots = HashMap::default();
+            for (key, slot) in account.storage {
+                let changed = if account.cleared {
+                    !slot.current.is_zero()
+                } else {
+                    slot.original != slot.current
+                };
+                if changed {
+                    storage.push((key, slot.current));
+                    // A cleared account's slots start from an empty trie: nothing to replace.
+                    if !account.cleared && !slot.original.is_zero() {
+                        prior_slots.insert(key, slot.original);
                     }
-                })
-                .map(|(key, slot)| (key, slot.current))
-                .collect();
+                }
+            }
+            if !prior_slots.is_empty() {
+                prior.storage.insert(address, prior_slots);
+            }
             if wipe || !storage.is_empty() {
                 storage.sort_unstable_by_key(|(key, _)| *key);
                 changes.storage.push(PlainStorageChangeset {
@@ -133,7 +148,7 @@ impl<DB: Database> BlockState<DB> {
                 });
             }
         }
-        changes
+        (changes, prior)
     }
 }
 
@@ -340,7 +355,7 @@ mod tests {
                 .take_bundle()
                 .to_plain_state(OriginalValuesKnown::Yes),
         );
-        let ours = normalized(run(BlockState::new(base), &txs).into_changes());
+        let ours = normalized(run(BlockState::new(base), &txs).into_changes().0);
         assert!(!expected.accounts.is_empty() && !expected.contracts.is_empty());
         assert_eq!(ours.accounts, expected.accounts);
         assert_eq!(ours.storage, expected.storage);

@@ -7,7 +7,7 @@ use crate::{
     block_state::BlockState,
     chainspec::ChainSpec,
     evm::ComputeEvmFactory,
-    storage::{NewBlock, Reader, SealedHeader, StoreError, StoreResult, WarmTrie},
+    storage::{NewBlock, Reader, SealedHeader, StoreError, StoreResult, StoredAccount, WarmTrie},
 };
 use alloy::{
     consensus::{
@@ -15,7 +15,7 @@ use alloy::{
         constants::EMPTY_WITHDRAWALS, transaction::Recovered,
     },
     eips::eip7840::BlobParams,
-    primitives::{Address, B256, Bytes, U256},
+    primitives::{Address, B256, Bytes, U256, map::HashSet},
 };
 use alloy_evm::{
     EvmEnv, EvmFactory,
@@ -51,8 +51,11 @@ const READ_AHEAD_BATCH: usize = 64;
 /// the transactions changing those accounts execute. When execution ends it stops where it got
 /// to; the commit reads the rest.
 struct TrieReadAhead<'scope> {
-    to_thread: mpsc::Sender<Vec<Address>>,
-    batch: Vec<Address>,
+    to_thread: mpsc::Sender<Vec<(Address, Option<StoredAccount>)>>,
+    /// Accounts changed, with their values before the block (`None`: did not exist).
+    batch: Vec<(Address, Option<StoredAccount>)>,
+    /// Accounts queued so far.
+    queued: HashSet<Address>,
     stop: Arc<AtomicBool>,
     thread: ScopedJoinHandle<'scope, StoreResult<WarmTrie>>,
 }
@@ -63,16 +66,16 @@ impl<'scope> TrieReadAhead<'scope> {
         reader: &'env Reader<'_>,
     ) -> StoreResult<Self> {
         let mut warmer = reader.trie_warmer()?;
-        let (to_thread, changed) = mpsc::channel::<Vec<Address>>();
+        let (to_thread, changed) = mpsc::channel::<Vec<(Address, Option<StoredAccount>)>>();
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let thread = scope.spawn(move || {
             'batches: for batch in changed {
-                for address in &batch {
+                for (address, prior) in &batch {
                     if stopped.load(Ordering::Relaxed) {
                         break 'batches;
                     }
-                    warmer.read(address)?;
+                    warmer.read(address, prior.as_ref())?;
                 }
             }
             warmer.finish()
@@ -80,19 +83,23 @@ impl<'scope> TrieReadAhead<'scope> {
         Ok(Self {
             to_thread,
             batch: Vec::with_capacity(READ_AHEAD_BATCH),
+            queued: HashSet::default(),
             stop,
             thread,
         })
     }
 
-    /// Queues the accounts a transaction changed.
+    /// Queues the accounts a transaction changed that no transaction before it did.
     fn changed(&mut self, state: &EvmState) {
-        self.batch.extend(
-            state
-                .iter()
-                .filter(|(_, account)| account.is_touched())
-                .map(|(address, _)| *address),
-        );
+        for (address, account) in state {
+            if account.is_touched() && self.queued.insert(*address) {
+                // The journal loaded the account from the block's state at its first change: its
+                // original value is the one from before the block.
+                let prior = (!account.is_loaded_as_not_existing())
+                    .then(|| StoredAccount::from(&account.original_info()));
+                self.batch.push((*address, prior));
+            }
+        }
         if self.batch.len() >= READ_AHEAD_BATCH {
             let full = std::mem::replace(&mut self.batch, Vec::with_capacity(READ_AHEAD_BATCH));
             // The thread only ends when stopped or hung up on.
@@ -368,7 +375,7 @@ impl BlockBuilder {
             let (_, result) = executor
                 .finish()
                 .map_err(|e| BuildError::Execution(e.to_string()))?;
-            let changes = state.into_changes();
+            let (changes, prior) = state.into_changes();
             let roots = roots_thread
                 .join()
                 .map_err(|_| BuildError::Execution("block roots thread panicked".into()))?;
@@ -426,6 +433,7 @@ impl BlockBuilder {
                     changes,
                     system_logs,
                     warm_trie,
+                    prior,
                 },
                 invalid,
             })

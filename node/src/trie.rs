@@ -40,6 +40,12 @@ pub(crate) trait NodeSource {
             .map(|rlp| Node::decode(&rlp))
             .transpose()
     }
+
+    /// Whether reading the node at `path` goes to the tables rather than to nodes held in
+    /// memory: only then does checking a known leaf by its hash beat reading it.
+    fn reads_tables(&self, _path: &Nibbles) -> bool {
+        true
+    }
 }
 
 /// Writes committed trie nodes.
@@ -166,6 +172,11 @@ fn decode_branch(rlp: &[u8]) -> Option<Box<[Option<RlpNode>; 16]>> {
     (rest == [EMPTY_STRING_CODE]).then_some(children)
 }
 
+/// Whether `child` references the leaf of `key` (the rest of a key) with value `value`.
+fn is_leaf_ref(child: &RlpNode, key: &Nibbles, value: &[u8]) -> bool {
+    LeafNodeRef::new(key, value).rlp(&mut Vec::with_capacity(128)) == *child
+}
+
 /// The reference an edited branch holds for a child edited since it was committed: empty, which
 /// no node's reference is.
 fn edited() -> RlpNode {
@@ -215,15 +226,27 @@ impl<S: NodeSource> TrieUpdate<S> {
         self.dirty.insert(path, None);
     }
 
-    fn insert_at(&mut self, path: Nibbles, key: Nibbles, value: Vec<u8>) -> Result<(), StoreError> {
-        // An edited branch that already has the child only marks it edited (its reference is
-        // recomputed on commit): descend without copying the branch.
+    /// Sets `key`, the rest of a key below `path`, to `value`; `prior` is its leaf value before
+    /// the update, if known.
+    fn insert_at(
+        &mut self,
+        path: Nibbles,
+        key: Nibbles,
+        value: Vec<u8>,
+        prior: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        // An edited branch only marks the child edited (its reference is recomputed on commit):
+        // descend without copying the branch.
         if let Some(Some(Node::Branch(children))) = self.dirty.get_mut(&path) {
             let n = key.get_unchecked(0);
-            if let Some(child) = &mut children[n as usize] {
-                *child = edited();
-                return self.insert_at(with_nibble(&path, n), key.slice(1..), value);
-            }
+            let committed = children[n as usize].replace(edited());
+            return self.insert_child(
+                with_nibble(&path, n),
+                committed.as_ref(),
+                key.slice(1..),
+                value,
+                prior,
+            );
         }
         match self.get(&path)? {
             None => self.put(path, Node::Leaf { key, value }),
@@ -270,7 +293,7 @@ impl<S: NodeSource> TrieUpdate<S> {
             }) => {
                 let common = ext_key.common_prefix_length(&key);
                 if common == ext_key.len() {
-                    self.insert_at(path.join(&ext_key), key.slice(common..), value)?;
+                    self.insert_at(path.join(&ext_key), key.slice(common..), value, prior)?;
                     self.put(
                         path,
                         Node::Extension {
@@ -317,12 +340,46 @@ impl<S: NodeSource> TrieUpdate<S> {
             }
             Some(Node::Branch(mut children)) => {
                 let n = key.get_unchecked(0);
-                self.insert_at(with_nibble(&path, n), key.slice(1..), value)?;
+                self.insert_child(
+                    with_nibble(&path, n),
+                    children[n as usize].as_ref(),
+                    key.slice(1..),
+                    value,
+                    prior,
+                )?;
                 children[n as usize] = Some(edited());
                 self.put(path, Node::Branch(children));
             }
         }
         Ok(())
+    }
+
+    /// Sets `key` (the rest of a key below `path`) in a branch's child at `path`, whose reference
+    /// was `committed` (`None`: no child). Where the child is not in memory, and its reference is
+    /// the hash of the leaf `prior` made, that leaf is `key`'s and is replaced without being read.
+    fn insert_child(
+        &mut self,
+        path: Nibbles,
+        committed: Option<&RlpNode>,
+        key: Nibbles,
+        value: Vec<u8>,
+        prior: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        let replaces_prior_leaf = || match (committed, prior) {
+            (Some(committed), Some(prior)) if !committed.is_empty() => {
+                self.source.reads_tables(&path)
+                    && !self.dirty.contains_key(&path)
+                    && is_leaf_ref(committed, &key, prior)
+            }
+            // No child there: nothing to read.
+            (None, _) => true,
+            _ => false,
+        };
+        if replaces_prior_leaf() {
+            self.put(path, Node::Leaf { key, value });
+            return Ok(());
+        }
+        self.insert_at(path, key, value, prior)
     }
 
     /// Puts a new branch at `path` with children (all to be hashed) at `nibbles`.
@@ -334,22 +391,31 @@ impl<S: NodeSource> TrieUpdate<S> {
         self.put(path, Node::Branch(Box::new(children)));
     }
 
-    /// Sets (`Some`) or removes (`None`) `key`, a remainder below `path`.
+    /// Sets (`Some`) or removes (`None`) `key`, a remainder below `path`, whose leaf value was
+    /// `prior` (if known).
     fn apply_at(
         &mut self,
         path: Nibbles,
         key: Nibbles,
         value: Option<Vec<u8>>,
+        prior: Option<&[u8]>,
     ) -> Result<(), StoreError> {
         match value {
-            Some(value) => self.insert_at(path, key, value),
+            Some(value) => self.insert_at(path, key, value, prior),
             None => self.delete_at(path, key),
         }
     }
 
-    /// Sets `key` (a full 64-nibble hashed key) to its RLP-encoded value, or removes it (`None`).
-    pub(crate) fn apply(&mut self, (key, value): KeyChange) -> Result<(), StoreError> {
-        self.apply_at(Nibbles::default(), key, value)
+    /// Applies `change`. Its `prior` value only saves reads: a leaf is taken for the key's own
+    /// only when its reference is the hash of the leaf `prior` makes, so a wrong `prior` costs
+    /// a read, never a wrong root.
+    pub(crate) fn apply(&mut self, change: KeyChange) -> Result<(), StoreError> {
+        self.apply_at(
+            Nibbles::default(),
+            change.key,
+            change.value,
+            change.prior.as_deref(),
+        )
     }
 
     fn delete_at(&mut self, path: Nibbles, key: Nibbles) -> Result<(), StoreError> {
@@ -538,8 +604,16 @@ impl<S: NodeSource> TrieUpdate<S> {
 /// with other keys, and the leaf).
 const NODES_PER_KEY: usize = 4;
 
-/// A change to one key of a trie: its new leaf value, or `None` to delete it.
-pub(crate) type KeyChange = (Nibbles, Option<Vec<u8>>);
+/// A change to one key of a trie.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyChange {
+    /// The hashed key, 64 nibbles.
+    pub(crate) key: Nibbles,
+    /// The new leaf value (RLP); `None` deletes the key.
+    pub(crate) value: Option<Vec<u8>>,
+    /// The key's leaf value before the change, if known (see [`TrieUpdate::apply`]).
+    pub(crate) prior: Option<Vec<u8>>,
+}
 
 /// Applies `changes` to a trie whose root is a branch, the subtrees below the root's children
 /// updated and hashed on one thread per `workers` source (each a view of the same trie), and
@@ -561,7 +635,7 @@ pub(crate) fn update_below_root<S: NodeSource + Send>(
     };
     let mut by_nibble: [Vec<&KeyChange>; 16] = Default::default();
     for change in changes {
-        by_nibble[change.0.get_unchecked(0) as usize].push(change);
+        by_nibble[change.key.get_unchecked(0) as usize].push(change);
     }
     // Largest subtrees first, each to the least loaded worker.
     let mut order: Vec<u8> = (0..16)
@@ -587,8 +661,13 @@ pub(crate) fn update_below_root<S: NodeSource + Send>(
         let mut hashing = std::time::Duration::ZERO;
         for n in nibbles {
             let path = Nibbles::from_nibbles([n]);
-            for (key, value) in &by_nibble[n as usize] {
-                update.apply_at(path, key.slice(1..), value.clone())?;
+            for change in &by_nibble[n as usize] {
+                update.apply_at(
+                    path,
+                    change.key.slice(1..),
+                    change.value.clone(),
+                    change.prior.as_deref(),
+                )?;
             }
             let hashed = std::time::Instant::now();
             refs.push((n, update.commit_subtree(path, &mut sink)?));
@@ -648,25 +727,43 @@ pub(crate) fn update_below_root<S: NodeSource + Send>(
 pub(crate) struct WarmNodes(HashMap<Nibbles, Option<Node>>);
 
 impl WarmNodes {
-    /// Reads the nodes from the root towards `key` (64 nibbles) that are not held yet, as
-    /// updating `key` will read them.
+    /// Reads the nodes from `from` nibbles of `key` (64 nibbles) towards it that updating `key`
+    /// will read from the tables: all but a leaf made by `prior` (the key's value before), which
+    /// the update replaces unread. The levels above `from`, which the source holds in memory,
+    /// are skipped: a node at a prefix of `key` is on its path, and if there is none at `from`
+    /// (the path ends above, or an extension spans it), the update reads what it needs itself.
     pub(crate) fn read_path(
         &mut self,
         source: &impl NodeSource,
         key: &Nibbles,
+        from: usize,
+        prior: Option<&[u8]>,
     ) -> Result<(), StoreError> {
-        let mut path = Nibbles::default();
+        let mut path = key.slice(..from);
         loop {
-            let node = match self.0.entry(path) {
-                Entry::Occupied(held) => held.into_mut(),
-                Entry::Vacant(missing) => missing.insert(source.node(&path)?),
+            let in_memory;
+            let node = if source.reads_tables(&path) {
+                match self.0.entry(path) {
+                    Entry::Occupied(held) => &*held.into_mut(),
+                    Entry::Vacant(missing) => &*missing.insert(source.node(&path)?),
+                }
+            } else {
+                in_memory = source.node(&path)?;
+                &in_memory
             };
             let rest = key.slice(path.len()..);
             path = match node {
-                Some(Node::Branch(children))
-                    if children[rest.get_unchecked(0) as usize].is_some() =>
-                {
-                    with_nibble(&path, rest.get_unchecked(0))
+                Some(Node::Branch(children)) => {
+                    let n = rest.get_unchecked(0);
+                    match (&children[n as usize], prior) {
+                        (None, _) => return Ok(()),
+                        (Some(child), Some(prior))
+                            if is_leaf_ref(child, &rest.slice(1..), prior) =>
+                        {
+                            return Ok(());
+                        }
+                        _ => with_nibble(&path, n),
+                    }
                 }
                 Some(Node::Extension { key: ext, .. }) if rest.starts_with(ext) => path.join(ext),
                 _ => return Ok(()),
@@ -677,6 +774,11 @@ impl WarmNodes {
     /// The node read at `path`, if it was read (`Some(None)`: read, and there is none).
     pub(crate) fn get(&self, path: &Nibbles) -> Option<Option<Node>> {
         self.0.get(path).cloned()
+    }
+
+    /// Whether the node at `path` was read.
+    pub(crate) fn holds(&self, path: &Nibbles) -> bool {
+        self.0.contains_key(path)
     }
 
     /// Nodes held.
@@ -893,6 +995,7 @@ mod tests {
     use super::*;
     use alloy_trie::root::storage_root;
     use std::collections::BTreeMap as Map;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// An in-memory node store.
     #[derive(Default, Clone)]
@@ -901,6 +1004,17 @@ mod tests {
     impl NodeSource for &MemNodes {
         fn node_rlp(&self, path: &Nibbles) -> Result<Option<Vec<u8>>, StoreError> {
             Ok(self.0.get(&node_key(&[], path)).cloned())
+        }
+    }
+
+    /// `MemNodes` as a source that counts the nodes read from it.
+    #[derive(Clone, Copy)]
+    struct Counted<'a>(&'a MemNodes, &'a AtomicUsize);
+
+    impl NodeSource for Counted<'_> {
+        fn node_rlp(&self, path: &Nibbles) -> Result<Option<Vec<u8>>, StoreError> {
+            self.1.fetch_add(1, Ordering::Relaxed);
+            (&self.0).node_rlp(path)
         }
     }
 
@@ -922,23 +1036,26 @@ mod tests {
     }
 
     /// Applies `changes` to `nodes`, below the root on two threads when `parallel` (falling back
-    /// to one update as the caller would).
-    fn apply(nodes: &mut MemNodes, changes: &[KeyChange], parallel: bool) -> B256 {
+    /// to one update as the caller would); returns the root and the nodes read.
+    fn apply(nodes: &mut MemNodes, changes: &[KeyChange], parallel: bool) -> (B256, usize) {
         let snapshot = nodes.clone();
+        let reads = AtomicUsize::new(0);
+        let source = Counted(&snapshot, &reads);
         if parallel
             && let Some((root, written)) =
-                update_below_root(&&snapshot, vec![&snapshot, &snapshot], changes).unwrap()
+                update_below_root(&source, vec![source, source], changes).unwrap()
         {
             for (path, rlp) in written.0 {
                 nodes.write(&path, rlp.as_deref()).unwrap();
             }
-            return root;
+            return (root, reads.into_inner());
         }
-        let mut update = TrieUpdate::new(&snapshot);
+        let mut update = TrieUpdate::new(source);
         for change in changes {
             update.apply(change.clone()).unwrap();
         }
-        update.commit(nodes).unwrap()
+        let root = update.commit(nodes).unwrap();
+        (root, reads.into_inner())
     }
 
     #[test]
@@ -948,22 +1065,48 @@ mod tests {
         let mut model: Map<B256, U256> = Map::new();
         // Small key space so keys are reused, deleted and re-created.
         let keys: Vec<B256> = (0..300u64).map(|i| keccak256(i.to_be_bytes())).collect();
+        let mut reads_saved = 0;
         for round in 0..90 {
             // Later rounds mostly delete, down to tries whose root is a leaf or a short branch.
             let delete_one_in = if round < 60 { 3 } else { 1 };
             let mut changes = Vec::new();
             for _ in 0..1 + lcg(&mut seed) % 120 {
                 let key = keys[(lcg(&mut seed) % keys.len() as u64) as usize];
-                if lcg(&mut seed).is_multiple_of(delete_one_in) {
-                    changes.push((Nibbles::unpack(key), None));
+                // Mostly the true prior value; some wrong ones, and some for absent keys, which
+                // must not be taken for the leaf.
+                let prior = match lcg(&mut seed) % 5 {
+                    0 => None,
+                    1 => Some(storage_leaf(&U256::from(7 + lcg(&mut seed)))),
+                    _ => model.get(&key).map(storage_leaf),
+                };
+                let value = if lcg(&mut seed).is_multiple_of(delete_one_in) {
                     model.remove(&key);
+                    None
                 } else {
                     let v = U256::from(1 + lcg(&mut seed));
-                    changes.push((Nibbles::unpack(key), Some(storage_leaf(&v))));
                     model.insert(key, v);
-                }
+                    Some(storage_leaf(&v))
+                };
+                changes.push(KeyChange {
+                    key: Nibbles::unpack(key),
+                    value,
+                    prior,
+                });
             }
-            let root = apply(&mut nodes, &changes, round % 2 == 1);
+            // The same changes without priors read at least as many nodes, to the same root.
+            let unhinted: Vec<KeyChange> = changes
+                .iter()
+                .map(|change| KeyChange {
+                    prior: None,
+                    ..change.clone()
+                })
+                .collect();
+            let (unhinted_root, unhinted_reads) =
+                apply(&mut nodes.clone(), &unhinted, round % 2 == 1);
+            let (root, reads) = apply(&mut nodes, &changes, round % 2 == 1);
+            assert_eq!(root, unhinted_root, "round {round}");
+            assert!(reads <= unhinted_reads, "round {round}");
+            reads_saved += unhinted_reads - reads;
             assert_eq!(
                 root,
                 storage_root(model.iter().map(|(k, v)| (*k, *v))),
@@ -982,6 +1125,55 @@ mod tests {
             );
         }
         assert!(model.len() < 3, "the trie shrank to almost nothing");
+        assert!(
+            reads_saved > 500,
+            "known leaves were replaced unread: {reads_saved} reads saved"
+        );
+    }
+
+    #[test]
+    fn read_ahead_holds_each_path_below_the_skipped_levels_but_known_leaves() {
+        let mut nodes = MemNodes::default();
+        let entries: Map<B256, U256> = (0..2000u64)
+            .map(|i| (keccak256(i.to_be_bytes()), U256::from(i + 1)))
+            .collect();
+        let leaves: Vec<_> = entries
+            .iter()
+            .map(|(k, v)| (Nibbles::unpack(k), storage_leaf(v)))
+            .collect();
+        build_trie(&leaves, &mut nodes).unwrap();
+        let mut warm = WarmNodes::default();
+        let mut leaves_skipped = 0;
+        for (i, (key, value)) in entries.iter().enumerate().take(300) {
+            let key = Nibbles::unpack(key);
+            // Half with the true prior value, a few with a wrong one.
+            let prior = match i % 4 {
+                0 | 1 => Some(storage_leaf(value)),
+                2 => Some(storage_leaf(&(value + U256::from(1)))),
+                _ => None,
+            };
+            let known = i % 4 < 2;
+            warm.read_path(&&nodes, &key, 2, prior.as_deref()).unwrap();
+            assert!(
+                !warm.holds(&key.slice(..1)),
+                "levels above `from` are skipped"
+            );
+            for depth in 2..=key.len() {
+                let path = key.slice(..depth);
+                let Some(rlp) = nodes.0.get(&node_key(&[], &path)) else {
+                    continue;
+                };
+                let is_leaf = matches!(Node::decode(rlp).unwrap(), Node::Leaf { .. });
+                if is_leaf && known {
+                    assert!(!warm.holds(&path), "known leaf {path:?} read");
+                    leaves_skipped += 1;
+                } else {
+                    let held = warm.get(&path).flatten().expect("path node not read");
+                    assert_eq!(&held.rlp(), rlp);
+                }
+            }
+        }
+        assert_eq!(leaves_skipped, 150);
     }
 
     #[test]

@@ -144,6 +144,7 @@ impl LoggedBlock {
             receipts,
             system_logs: self.system_logs,
             warm_trie: None,
+            prior: Default::default(),
             changes: StateChangeset {
                 accounts,
                 storage: self

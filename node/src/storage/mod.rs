@@ -25,7 +25,7 @@ use crate::trie;
 use alloy::{
     consensus::{Header, ReceiptEnvelope, Sealable, Sealed, TxEnvelope},
     eips::{Decodable2718, Encodable2718},
-    primitives::{Address, B256, Bytes, U256, keccak256},
+    primitives::{Address, B256, Bytes, U256, keccak256, map::HashMap},
     rlp::{Decodable, Encodable},
 };
 use codec::*;
@@ -161,6 +161,22 @@ pub struct NewBlock {
     pub system_logs: Vec<alloy::primitives::Log>,
     /// Account-trie nodes read while the block executed (used if still current at commit).
     pub warm_trie: Option<WarmTrie>,
+    /// What the changed accounts and slots held before the block, as execution read them.
+    pub prior: PriorState,
+}
+
+/// What the accounts and slots a block changed held before it.
+///
+/// Only a hint for the state root, which replaces a changed key's leaf without reading it when
+/// the reference its parent holds is the hash of the leaf these values make: a missing or wrong
+/// value costs a read, never a wrong root.
+#[derive(Debug, Default, Clone)]
+pub struct PriorState {
+    /// Changed accounts that existed before the block.
+    pub accounts: HashMap<Address, StoredAccount>,
+    /// Changed slots that were non-zero before the block, by account (none for an account whose
+    /// storage the block cleared).
+    pub storage: HashMap<Address, HashMap<U256, U256>>,
 }
 
 /// A committed block: its sealed header (state root filled in) and contents.
@@ -290,7 +306,24 @@ impl Store {
             let committed = store.commit_staged(block, Some(logged_root))?;
             debug!(target: "storage", number, hash = %committed.header.hash(), "replayed block from the log");
         }
+        store.load_top_nodes()?;
         Ok(store)
+    }
+
+    /// Reads the account trie's top levels into memory, so that the first blocks find them
+    /// there as later ones do (at most [`top_nodes::TOP_DEPTH`] levels: bounded whatever the
+    /// size of the state).
+    fn load_top_nodes(&self) -> StoreResult<()> {
+        let started = std::time::Instant::now();
+        let reader = self.read()?;
+        let nodes = LayeredTrie::committed(&reader, TrieId::Accounts).load_top_levels()?;
+        debug!(
+            target: "storage",
+            nodes,
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "top trie levels loaded"
+        );
+        Ok(())
     }
 
     /// Writes the genesis block if the database is empty, or checks that it holds the same
@@ -324,6 +357,7 @@ impl Store {
         write_block_data(&txn, &sealed, &[], &[], &[], &[])?;
         txn.commit()?;
         self.shared.top_nodes.reset(Some(0));
+        self.load_top_nodes()?;
         Ok(sealed)
     }
 
@@ -363,7 +397,8 @@ impl Store {
             None => None,
         };
         let warm_nodes = warm.map_or(0, trie::WarmNodes::len);
-        let (root, tries) = overlay::stage_state_root(&reader, &block.changes, &state, warm)?;
+        let (root, tries) =
+            overlay::stage_state_root(&reader, &block.changes, &state, &block.prior, warm)?;
         drop(reader);
         let staged = started.elapsed();
         let NewBlock {
@@ -374,6 +409,7 @@ impl Store {
             changes,
             system_logs,
             warm_trie: _,
+            prior: _,
         } = block;
         if let Some(logged) = replayed_root
             && logged != root
@@ -431,7 +467,8 @@ impl Store {
         // Staging relies on no block being committed meanwhile (see `Reader::fork`).
         let _commit = self.commit_lock.lock();
         let state = StateIndex::new(changes);
-        Ok(overlay::stage_state_root(&self.read()?, changes, &state, None)?.0)
+        let prior = PriorState::default();
+        Ok(overlay::stage_state_root(&self.read()?, changes, &state, &prior, None)?.0)
     }
 
     /// Waits until the tables hold every committed block.
@@ -1195,15 +1232,16 @@ mod tests {
     }
 
     fn block_on(store: &Store, parent: &SealedHeader, changes: StateChangeset) -> SealedHeader {
-        block_on_warmed(store, parent, changes, None)
+        block_on_warmed(store, parent, changes, None, PriorState::default())
     }
 
-    /// Commits a block with account-trie nodes read ahead (`warm_trie`).
+    /// Commits a block with account-trie nodes read ahead (`warm_trie`) and `prior` values.
     fn block_on_warmed(
         store: &Store,
         parent: &SealedHeader,
         changes: StateChangeset,
         warm_trie: Option<WarmTrie>,
+        prior: PriorState,
     ) -> SealedHeader {
         let header = Header {
             number: parent.number + 1,
@@ -1220,18 +1258,53 @@ mod tests {
                 changes,
                 system_logs: vec![],
                 warm_trie,
+                prior,
             })
             .unwrap()
             .header
             .clone()
     }
 
+    /// What `changes` change held at `store`'s latest block, as the builder reports it; every
+    /// fifth value off by one (`seed` picks which), which the state root must not be misled by.
+    fn prior_values(store: &Store, changes: &StateChangeset, seed: u64) -> PriorState {
+        let reader = store.read().unwrap();
+        let state = reader.state_at(None);
+        let mut skew = seed;
+        let mut next = move |value: U256| {
+            skew += 1;
+            if skew.is_multiple_of(5) {
+                value + U256::from(1)
+            } else {
+                value
+            }
+        };
+        let mut prior = PriorState::default();
+        for (address, _) in &changes.accounts {
+            if let Some(mut account) = state.account(address).unwrap() {
+                account.balance = next(account.balance);
+                prior.accounts.insert(*address, account);
+            }
+        }
+        for change in &changes.storage {
+            let mut slots = HashMap::default();
+            for (slot, _) in &change.storage {
+                let value = state.storage(&change.address, &B256::from(*slot)).unwrap();
+                if !value.is_zero() {
+                    slots.insert(*slot, next(value));
+                }
+            }
+            prior.storage.insert(change.address, slots);
+        }
+        prior
+    }
+
     /// The account-trie nodes on the paths to `addresses`, read at `store`'s latest block.
-    fn read_ahead(store: &Store, addresses: &[Address]) -> WarmTrie {
+    fn read_ahead(store: &Store, addresses: &[Address], prior: &PriorState) -> WarmTrie {
         let reader = store.read().unwrap();
         let mut warmer = reader.trie_warmer().unwrap();
         for address in addresses {
-            warmer.read(address).unwrap();
+            warmer.read(address, prior.accounts.get(address)).unwrap();
         }
         warmer.finish().unwrap()
     }
@@ -1305,6 +1378,71 @@ mod tests {
         );
         assert_eq!(r.head().unwrap().unwrap().hash(), b3.hash());
         assert_eq!(r.block_number(b2.hash()).unwrap(), Some(2));
+    }
+
+    /// Asserts that the top-node cache holds every account-trie node of the cached levels, as
+    /// the tables hold it; returns how many there are.
+    fn assert_top_levels_cached(store: &Store) -> usize {
+        let reader = store.read().unwrap();
+        let table = reader.table(ACCOUNTS_TRIE).unwrap();
+        let mut cached = 0;
+        for item in reader
+            .txn
+            .cursor(&table)
+            .unwrap()
+            .iter_start::<Vec<u8>, Vec<u8>>()
+        {
+            let (key, rlp) = item.unwrap();
+            let path = alloy_trie::Nibbles::from_nibbles(&key);
+            if !top_nodes::TopNodes::covers(&path) {
+                continue;
+            }
+            let node = store
+                .shared
+                .top_nodes
+                .get(reader.tables_head, &path)
+                .flatten()
+                .unwrap_or_else(|| panic!("{path:?} not cached"));
+            assert_eq!(node.rlp(), rlp, "{path:?}");
+            cached += 1;
+        }
+        cached
+    }
+
+    #[test]
+    fn top_trie_levels_are_cached_from_genesis_and_on_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut genesis = ChainSpec::dev().genesis;
+        for i in 0..3000u64 {
+            genesis.alloc.insert(
+                Address::from_word(keccak256(i.to_be_bytes())),
+                alloy::genesis::GenesisAccount::default().with_balance(U256::from(i + 1)),
+            );
+        }
+        let spec = ChainSpec::from_genesis(genesis, ChainSpec::dev().params).unwrap();
+        let head = {
+            let store = Store::open(dir.path()).unwrap();
+            let genesis = store
+                .init_genesis(&spec.genesis, spec.genesis_header())
+                .unwrap();
+            // 16 + 256 + 2,816 paths at most, down to the fourth level where the 3,000 keys fan
+            // out; the fourth holds only a few.
+            assert!(assert_top_levels_cached(&store) > 16 + 256 + 1000);
+            let head = block_on(
+                &store,
+                &genesis,
+                StateChangeset {
+                    accounts: vec![(Address::repeat_byte(1), account(1, 0))],
+                    storage: vec![],
+                    contracts: vec![],
+                },
+            );
+            store.flush().unwrap();
+            head
+        };
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.read().unwrap().tables_head, Some(head.number));
+        assert!(assert_top_levels_cached(&store) > 16 + 256 + 1000);
     }
 
     #[test]
@@ -1452,14 +1590,16 @@ mod tests {
                 .map(|(a, _)| *a)
                 .step_by(2)
                 .collect();
-            let warm = read_ahead(&store, &changed);
+            let prior = prior_values(&store, &changes, block);
+            let warm = read_ahead(&store, &changed, &prior);
             assert!(warm.nodes_at(&store.read().unwrap()).unwrap().is_some());
-            let stale = stale_warm.replace(read_ahead(&paused, &changed));
+            let stale = stale_warm.replace(read_ahead(&paused, &changed, &prior));
             if let Some(stale) = &stale {
                 assert!(stale.nodes_at(&paused.read().unwrap()).unwrap().is_none());
             }
-            paused_head = block_on_warmed(&paused, &paused_head, changes.clone(), stale);
-            head = block_on_warmed(&store, &head, changes, Some(warm));
+            paused_head =
+                block_on_warmed(&paused, &paused_head, changes.clone(), stale, prior.clone());
+            head = block_on_warmed(&store, &head, changes, Some(warm), prior);
             assert_eq!(paused_head.hash(), head.hash(), "block {}", head.number);
             store.flush().unwrap();
             snapshots.push(snapshot(&store.read().unwrap(), &addresses, head.number));

@@ -9,7 +9,7 @@
 
 use super::top_nodes::TopNodes;
 use super::{
-    CommittedBlock, Reader, StoreResult, StoredAccount,
+    CommittedBlock, PriorState, Reader, StoreResult, StoredAccount,
     tables::{ACCOUNTS_TRIE, STORAGES_TRIE},
 };
 use crate::trie;
@@ -52,13 +52,13 @@ pub(super) struct TrieEdits {
 impl TrieEdits {
     /// `Some(node)` if these edits decide the node at `path` (including "removed" and "in a
     /// cleared trie"), `None` to look further down.
-    fn lookup(&self, trie: &TrieId, path: &Nibbles) -> Option<Option<Vec<u8>>> {
+    fn lookup(&self, trie: &TrieId, path: &Nibbles) -> Option<Option<&[u8]>> {
         match trie {
-            TrieId::Accounts => self.accounts.get(path).cloned(),
+            TrieId::Accounts => self.accounts.get(path).map(Option::as_deref),
             TrieId::Storage(hashed) => {
                 let edits = self.storages.get(hashed)?;
                 match edits.nodes.get(path) {
-                    Some(node) => Some(node.clone()),
+                    Some(node) => Some(node.as_deref()),
                     None if edits.cleared => Some(None),
                     None => None,
                 }
@@ -98,25 +98,35 @@ pub(super) struct LayeredTrie<'a, 'db> {
 impl trie::NodeSource for LayeredTrie<'_, '_> {
     fn node_rlp(&self, path: &Nibbles) -> StoreResult<Option<Vec<u8>>> {
         if let Some(node) = self.staged.and_then(|edits| edits.lookup(&self.trie, path)) {
-            return Ok(node);
+            return Ok(node.map(<[u8]>::to_vec));
         }
         self.committed_rlp(path)
     }
 
     fn node(&self, path: &Nibbles) -> StoreResult<Option<trie::Node>> {
         if let Some(node) = self.staged.and_then(|edits| edits.lookup(&self.trie, path)) {
-            return node.map(|rlp| trie::Node::decode(&rlp)).transpose();
+            return node.map(trie::Node::decode).transpose();
         }
         if let Some(node) = self.warm.and_then(|warm| warm.get(path)) {
             return Ok(node);
         }
-        if let Some(node) = self.pending_rlp(path) {
-            return node.map(|rlp| trie::Node::decode(&rlp)).transpose();
+        if let Some(node) = self.pending(path) {
+            return node.map(trie::Node::decode).transpose();
         }
         if self.top_cached(path) {
             return self.top_node(path);
         }
         self.table_node(path)
+    }
+
+    fn reads_tables(&self, path: &Nibbles) -> bool {
+        !self.top_cached(path)
+            && self.warm.is_none_or(|warm| !warm.holds(path))
+            && self
+                .staged
+                .and_then(|edits| edits.lookup(&self.trie, path))
+                .is_none()
+            && self.pending(path).is_none()
     }
 }
 
@@ -153,8 +163,8 @@ impl<'a, 'db> LayeredTrie<'a, 'db> {
 
     /// The committed node at `path`: pending blocks newest first, then the tables.
     fn committed_rlp(&self, path: &Nibbles) -> StoreResult<Option<Vec<u8>>> {
-        if let Some(node) = self.pending_rlp(path) {
-            return Ok(node);
+        if let Some(node) = self.pending(path) {
+            return Ok(node.map(<[u8]>::to_vec));
         }
         if self.top_cached(path) {
             return Ok(self.top_node(path)?.map(|node| node.rlp()));
@@ -163,7 +173,7 @@ impl<'a, 'db> LayeredTrie<'a, 'db> {
     }
 
     /// The node at `path` if a pending block decides it (newest first).
-    fn pending_rlp(&self, path: &Nibbles) -> Option<Option<Vec<u8>>> {
+    fn pending(&self, path: &Nibbles) -> Option<Option<&[u8]>> {
         self.reader
             .pending
             .iter()
@@ -174,6 +184,31 @@ impl<'a, 'db> LayeredTrie<'a, 'db> {
     /// Whether the node at `path` is in the tables' levels kept in memory.
     fn top_cached(&self, path: &Nibbles) -> bool {
         matches!(self.trie, TrieId::Accounts) && TopNodes::covers(path)
+    }
+
+    /// Reads every node of the levels the top-node cache keeps into it (nodes a pending block
+    /// decides are skipped: the cache mirrors the tables). Returns the nodes visited.
+    pub(super) fn load_top_levels(&self) -> StoreResult<usize> {
+        let mut paths = vec![Nibbles::default()];
+        let mut visited = 0;
+        while let Some(path) = paths.pop() {
+            visited += 1;
+            let below = |child: Nibbles| TopNodes::covers(&child).then_some(child);
+            match trie::NodeSource::node(self, &path)? {
+                Some(trie::Node::Branch(children)) => paths.extend(
+                    (0..16u8)
+                        .filter(|n| children[*n as usize].is_some())
+                        .filter_map(|n| {
+                            let mut child = path;
+                            child.push(n);
+                            below(child)
+                        }),
+                ),
+                Some(trie::Node::Extension { key, .. }) => paths.extend(below(path.join(&key))),
+                Some(trie::Node::Leaf { .. }) | None => {}
+            }
+        }
+        Ok(visited)
     }
 
     /// The tables' node at a cached `path`, from the cache (filled from the tables on a miss).
@@ -319,11 +354,13 @@ const MIN_PARALLEL_KEYS: usize = 256;
 
 /// Computes the state root after `changes` (indexed as `index`) on top of `reader`'s latest
 /// state, returning it with the trie nodes the change writes. Reads only the nodes on the changed
-/// keys' paths (those in `warm`, account-trie nodes read ahead at the same state, not again).
+/// keys' paths: not those in `warm` (account-trie nodes read ahead at the same state), nor the
+/// leaves `prior` values make.
 pub(super) fn stage_state_root(
     reader: &Reader<'_>,
     changes: &StateChangeset,
     index: &StateIndex,
+    prior: &PriorState,
     warm: Option<&trie::WarmNodes>,
 ) -> StoreResult<(B256, TrieEdits)> {
     let mut staged = TrieEdits::default();
@@ -342,9 +379,18 @@ pub(super) fn stage_state_root(
             staged: Some(&staged),
             ..LayeredTrie::committed(reader, TrieId::Storage(hashed_address))
         });
+        let prior_slots = prior
+            .storage
+            .get(&change.address)
+            .filter(|_| !change.wipe_storage);
         for (slot, value) in &change.storage {
-            let key = Nibbles::unpack(keccak256(B256::from(*slot)));
-            update.apply((key, (!value.is_zero()).then(|| trie::storage_leaf(value))))?;
+            update.apply(trie::KeyChange {
+                key: Nibbles::unpack(keccak256(B256::from(*slot))),
+                value: (!value.is_zero()).then(|| trie::storage_leaf(value)),
+                prior: prior_slots
+                    .and_then(|slots| slots.get(slot))
+                    .map(trie::storage_leaf),
+            })?;
         }
         let mut written = trie::CollectedNodes::default();
         let root = update.commit(&mut written)?;
@@ -374,30 +420,49 @@ pub(super) fn stage_state_root(
         let key = Nibbles::unpack(hashed_address);
         match account {
             Some(account) => {
-                let storage_root = match storage_roots.get(hashed_address) {
-                    Some(root) => *root,
-                    None => LayeredTrie {
-                        staged: Some(&staged),
-                        ..LayeredTrie::committed(reader, TrieId::Storage(*hashed_address))
+                let (storage_root, prior_storage_root) = match storage_roots.get(hashed_address) {
+                    Some(root) => (*root, None),
+                    None => {
+                        let root = LayeredTrie {
+                            staged: Some(&staged),
+                            ..LayeredTrie::committed(reader, TrieId::Storage(*hashed_address))
+                        }
+                        .root()?;
+                        (root, Some(root))
                     }
-                    .root()?,
                 };
-                let leaf = trie::account_leaf(
-                    account.nonce,
-                    account.balance,
-                    storage_root,
-                    account.code_hash,
-                );
-                leaves.push((key, Some(leaf)));
+                let leaf = |account: &StoredAccount, storage_root| {
+                    trie::account_leaf(
+                        account.nonce,
+                        account.balance,
+                        storage_root,
+                        account.code_hash,
+                    )
+                };
+                leaves.push(trie::KeyChange {
+                    key,
+                    value: Some(leaf(&account, storage_root)),
+                    // An account whose storage the block changed had another storage root
+                    // before: its prior leaf is left unknown.
+                    prior: prior
+                        .accounts
+                        .get(address)
+                        .zip(prior_storage_root)
+                        .map(|(account, root)| leaf(account, root)),
+                });
             }
             None => {
                 removed.push(*hashed_address);
-                leaves.push((key, None));
+                leaves.push(trie::KeyChange {
+                    key,
+                    value: None,
+                    prior: None,
+                });
             }
         }
     }
     // In key order, consecutive updates read neighbouring nodes: table pages stay in cache.
-    leaves.sort_unstable_by_key(|(key, _)| *key);
+    leaves.sort_unstable_by_key(|change| change.key);
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_TRIE_WORKERS));
     let in_parallel = if workers > 1 && leaves.len() >= MIN_PARALLEL_KEYS {
         // Each worker reads through a snapshot of its own: a transaction serves one read at a

@@ -6,10 +6,12 @@
 //! are those of the state the reader saw: a commit uses them only if that is still the latest
 //! block.
 
-use super::{Reader, StoreResult, overlay::LayeredTrie, overlay::TrieId};
-use crate::trie::WarmNodes;
-use alloy::primitives::{Address, B256, keccak256};
-use alloy_trie::Nibbles;
+use super::{
+    Reader, StoreResult, StoredAccount, overlay::LayeredTrie, overlay::TrieId, top_nodes::TOP_DEPTH,
+};
+use crate::trie::{self, WarmNodes};
+use alloy::primitives::{Address, B256, KECCAK256_EMPTY as KECCAK_EMPTY, keccak256};
+use alloy_trie::{EMPTY_ROOT_HASH, Nibbles};
 
 /// Reads account-trie paths ahead of a block's commit, through a snapshot of its own (so it can
 /// run on its own thread).
@@ -35,11 +37,28 @@ impl<'db> TrieWarmer<'db> {
         }
     }
 
-    /// Reads the account-trie nodes that changing `address` will read.
-    pub fn read(&mut self, address: &Address) -> StoreResult<()> {
+    /// Reads the account-trie nodes that changing `address` will read. Its leaf is not read if
+    /// it is the one `prior` (its value before the block, without storage) makes: the state
+    /// root replaces that without reading it.
+    pub fn read(&mut self, address: &Address, prior: Option<&StoredAccount>) -> StoreResult<()> {
         let trie = LayeredTrie::committed(&self.reader, TrieId::Accounts);
-        self.nodes
-            .read_path(&trie, &Nibbles::unpack(keccak256(address)))
+        // Only accounts without code are expected to have no storage.
+        let prior_leaf = prior
+            .filter(|account| account.code_hash == KECCAK_EMPTY)
+            .map(|account| {
+                trie::account_leaf(
+                    account.nonce,
+                    account.balance,
+                    EMPTY_ROOT_HASH,
+                    account.code_hash,
+                )
+            });
+        self.nodes.read_path(
+            &trie,
+            &Nibbles::unpack(keccak256(address)),
+            TOP_DEPTH,
+            prior_leaf.as_deref(),
+        )
     }
 
     /// The nodes read, for [`super::NewBlock::warm_trie`].

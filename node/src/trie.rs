@@ -541,10 +541,14 @@ impl<S: NodeSource> TrieUpdate<S> {
         sink: &mut impl NodeSink,
         buf: &mut Vec<u8>,
     ) -> Result<Option<RlpNode>, StoreError> {
-        match self.dirty.get(&path) {
-            Some(Some(_)) => Ok(Some(self.hash_node(path, sink, buf)?)),
-            Some(None) => Ok(None),
-            None => Ok(self
+        match self.dirty.entry(path) {
+            // Each edited node is hashed once, so it can leave the map (removals stay, as `None`).
+            Entry::Occupied(edited) if edited.get().is_some() => {
+                let node = edited.remove().expect("an edited node");
+                Ok(Some(self.hash_node(path, node, sink, buf)?))
+            }
+            Entry::Occupied(_) => Ok(None),
+            Entry::Vacant(_) => Ok(self
                 .source
                 .node_rlp(&path)?
                 .map(|rlp| RlpNode::from_rlp(&rlp))),
@@ -560,19 +564,15 @@ impl<S: NodeSource> TrieUpdate<S> {
         Ok(())
     }
 
-    /// Re-encodes the edited node at `path` (its edited children first); leaves its RLP in `buf`.
+    /// Re-encodes `node`, taken out of the edits at `path` (its edited children first); leaves
+    /// its RLP in `buf`.
     fn hash_node(
         &mut self,
         path: Nibbles,
+        mut node: Node,
         sink: &mut impl NodeSink,
         buf: &mut Vec<u8>,
     ) -> Result<RlpNode, StoreError> {
-        // Each edited node is hashed once, so it can leave the map (removals stay, as `None`).
-        let mut node = self
-            .dirty
-            .remove(&path)
-            .flatten()
-            .expect("hash_node on an edited node");
         match &mut node {
             Node::Branch(children) => {
                 for n in 0..16u8 {

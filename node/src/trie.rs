@@ -7,7 +7,7 @@
 //! never read: the work per block grows with the keys the block changed, not with the state.
 //! Proofs (EIP-1186) are the stored nodes on the path to a key.
 
-use crate::storage::StoreError;
+use crate::storage::{StoreError, StoredAccount};
 use alloy::{
     genesis::GenesisAccount,
     primitives::{
@@ -183,7 +183,8 @@ fn edited() -> RlpNode {
     RlpNode::default()
 }
 
-fn with_nibble(path: &Nibbles, nibble: u8) -> Nibbles {
+/// `path` followed by `nibble`.
+pub(crate) fn with_nibble(path: &Nibbles, nibble: u8) -> Nibbles {
     let mut p = *path;
     p.push(nibble);
     p
@@ -772,13 +773,8 @@ impl WarmNodes {
     }
 
     /// The node read at `path`, if it was read (`Some(None)`: read, and there is none).
-    pub(crate) fn get(&self, path: &Nibbles) -> Option<Option<Node>> {
-        self.0.get(path).cloned()
-    }
-
-    /// Whether the node at `path` was read.
-    pub(crate) fn holds(&self, path: &Nibbles) -> bool {
-        self.0.contains_key(path)
+    pub(crate) fn get(&self, path: &Nibbles) -> Option<Option<&Node>> {
+        self.0.get(path).map(Option::as_ref)
     }
 
     /// Nodes held.
@@ -903,19 +899,14 @@ pub(crate) fn proof(source: &impl NodeSource, key: &Nibbles) -> Result<Vec<Bytes
     Ok(out)
 }
 
-/// The RLP value of an account leaf.
-pub(crate) fn account_leaf(
-    nonce: u64,
-    balance: U256,
-    storage_root: B256,
-    code_hash: B256,
-) -> Vec<u8> {
+/// The RLP value of `account`'s leaf, with storage root `storage_root`.
+pub(crate) fn account_leaf(account: &StoredAccount, storage_root: B256) -> Vec<u8> {
     let mut out = Vec::with_capacity(110);
     TrieAccount {
-        nonce,
-        balance,
+        nonce: account.nonce,
+        balance: account.balance,
         storage_root,
-        code_hash,
+        code_hash: account.code_hash,
     }
     .encode(&mut out);
     out
@@ -1155,7 +1146,7 @@ mod tests {
             let known = i % 4 < 2;
             warm.read_path(&&nodes, &key, 2, prior.as_deref()).unwrap();
             assert!(
-                !warm.holds(&key.slice(..1)),
+                warm.get(&key.slice(..1)).is_none(),
                 "levels above `from` are skipped"
             );
             for depth in 2..=key.len() {
@@ -1165,7 +1156,7 @@ mod tests {
                 };
                 let is_leaf = matches!(Node::decode(rlp).unwrap(), Node::Leaf { .. });
                 if is_leaf && known {
-                    assert!(!warm.holds(&path), "known leaf {path:?} read");
+                    assert!(warm.get(&path).is_none(), "known leaf {path:?} read");
                     leaves_skipped += 1;
                 } else {
                     let held = warm.get(&path).flatten().expect("path node not read");

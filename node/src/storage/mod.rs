@@ -907,7 +907,7 @@ fn rebuild_state_root(txn: &Transaction<'_, RW, NoWriteMap>) -> StoreResult<B256
             .unwrap_or(alloy_trie::EMPTY_ROOT_HASH);
         leaves.push((
             Nibbles::unpack(hashed),
-            trie::account_leaf(acc.nonce, acc.balance, storage_root, acc.code_hash),
+            trie::account_leaf(&acc, storage_root),
         ));
     }
     trie::build_trie(&leaves, &mut &DbTrie::accounts(txn)?)

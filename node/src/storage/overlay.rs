@@ -95,38 +95,40 @@ pub(super) struct LayeredTrie<'a, 'db> {
     pub(super) trie: TrieId,
 }
 
+/// The layer of a [`LayeredTrie`] that decides a node.
+enum Layer<'a> {
+    /// Staged or pending edits: the node's RLP (`None`: removed).
+    Edits(Option<&'a [u8]>),
+    /// Nodes read ahead, decoded.
+    Warm(Option<&'a trie::Node>),
+    /// The tables' levels cached in memory.
+    Top,
+    /// The tables.
+    Tables,
+}
+
 impl trie::NodeSource for LayeredTrie<'_, '_> {
     fn node_rlp(&self, path: &Nibbles) -> StoreResult<Option<Vec<u8>>> {
-        if let Some(node) = self.staged.and_then(|edits| edits.lookup(&self.trie, path)) {
-            return Ok(node.map(<[u8]>::to_vec));
+        match self.layer(path) {
+            Layer::Edits(node) => Ok(node.map(<[u8]>::to_vec)),
+            Layer::Warm(node) => Ok(node.map(trie::Node::rlp)),
+            Layer::Top => Ok(self.top_node(path)?.map(|node| node.rlp())),
+            Layer::Tables => self.table_rlp(path),
         }
-        self.committed_rlp(path)
     }
 
     fn node(&self, path: &Nibbles) -> StoreResult<Option<trie::Node>> {
-        if let Some(node) = self.staged.and_then(|edits| edits.lookup(&self.trie, path)) {
-            return node.map(trie::Node::decode).transpose();
+        match self.layer(path) {
+            Layer::Edits(node) => node.map(trie::Node::decode).transpose(),
+            Layer::Warm(node) => Ok(node.cloned()),
+            Layer::Top => self.top_node(path),
+            Layer::Tables => self.table_node(path),
         }
-        if let Some(node) = self.warm.and_then(|warm| warm.get(path)) {
-            return Ok(node);
-        }
-        if let Some(node) = self.pending(path) {
-            return node.map(trie::Node::decode).transpose();
-        }
-        if self.top_cached(path) {
-            return self.top_node(path);
-        }
-        self.table_node(path)
     }
 
     fn reads_tables(&self, path: &Nibbles) -> bool {
-        !self.top_cached(path)
-            && self.warm.is_none_or(|warm| !warm.holds(path))
-            && self
-                .staged
-                .and_then(|edits| edits.lookup(&self.trie, path))
-                .is_none()
-            && self.pending(path).is_none()
+        // The cached levels never go to the tables: no need to look through the layers.
+        !self.top_cached(path) && matches!(self.layer(path), Layer::Tables)
     }
 }
 
@@ -161,24 +163,25 @@ impl<'a, 'db> LayeredTrie<'a, 'db> {
             .unwrap_or(EMPTY_ROOT_HASH))
     }
 
-    /// The committed node at `path`: pending blocks newest first, then the tables.
-    fn committed_rlp(&self, path: &Nibbles) -> StoreResult<Option<Vec<u8>>> {
-        if let Some(node) = self.pending(path) {
-            return Ok(node.map(<[u8]>::to_vec));
+    /// The first layer that decides the node at `path`: staged edits, nodes read ahead, pending
+    /// blocks newest first, then the tables (the cached levels, or not).
+    fn layer(&self, path: &Nibbles) -> Layer<'_> {
+        let edits = self.staged.and_then(|edits| edits.lookup(&self.trie, path));
+        if let Some(node) = edits {
+            return Layer::Edits(node);
+        }
+        if let Some(node) = self.warm.and_then(|warm| warm.get(path)) {
+            return Layer::Warm(node);
+        }
+        let mut pending = self.reader.pending.iter().rev();
+        if let Some(node) = pending.find_map(|pending| pending.tries.lookup(&self.trie, path)) {
+            return Layer::Edits(node);
         }
         if self.top_cached(path) {
-            return Ok(self.top_node(path)?.map(|node| node.rlp()));
+            Layer::Top
+        } else {
+            Layer::Tables
         }
-        self.table_rlp(path)
-    }
-
-    /// The node at `path` if a pending block decides it (newest first).
-    fn pending(&self, path: &Nibbles) -> Option<Option<&[u8]>> {
-        self.reader
-            .pending
-            .iter()
-            .rev()
-            .find_map(|pending| pending.tries.lookup(&self.trie, path))
     }
 
     /// Whether the node at `path` is in the tables' levels kept in memory.
@@ -198,11 +201,7 @@ impl<'a, 'db> LayeredTrie<'a, 'db> {
                 Some(trie::Node::Branch(children)) => paths.extend(
                     (0..16u8)
                         .filter(|n| children[*n as usize].is_some())
-                        .filter_map(|n| {
-                            let mut child = path;
-                            child.push(n);
-                            below(child)
-                        }),
+                        .filter_map(|n| below(trie::with_nibble(&path, n))),
                 ),
                 Some(trie::Node::Extension { key, .. }) => paths.extend(below(path.join(&key))),
                 Some(trie::Node::Leaf { .. }) | None => {}
@@ -431,24 +430,16 @@ pub(super) fn stage_state_root(
                         (root, Some(root))
                     }
                 };
-                let leaf = |account: &StoredAccount, storage_root| {
-                    trie::account_leaf(
-                        account.nonce,
-                        account.balance,
-                        storage_root,
-                        account.code_hash,
-                    )
-                };
                 leaves.push(trie::KeyChange {
                     key,
-                    value: Some(leaf(&account, storage_root)),
+                    value: Some(trie::account_leaf(&account, storage_root)),
                     // An account whose storage the block changed had another storage root
                     // before: its prior leaf is left unknown.
                     prior: prior
                         .accounts
                         .get(address)
                         .zip(prior_storage_root)
-                        .map(|(account, root)| leaf(account, root)),
+                        .map(|(account, root)| trie::account_leaf(account, root)),
                 });
             }
             None => {

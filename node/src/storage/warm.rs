@@ -45,14 +45,7 @@ impl<'db> TrieWarmer<'db> {
         // Only accounts without code are expected to have no storage.
         let prior_leaf = prior
             .filter(|account| account.code_hash == KECCAK_EMPTY)
-            .map(|account| {
-                trie::account_leaf(
-                    account.nonce,
-                    account.balance,
-                    EMPTY_ROOT_HASH,
-                    account.code_hash,
-                )
-            });
+            .map(|account| trie::account_leaf(account, EMPTY_ROOT_HASH));
         self.nodes.read_path(
             &trie,
             &Nibbles::unpack(keccak256(address)),

@@ -26,7 +26,7 @@ use revm::{
     primitives::KECCAK_EMPTY,
     state::AccountInfo,
 };
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 use tracing::trace;
 
 /// Reads committed trie nodes (RLP) by path.
@@ -62,13 +62,105 @@ pub(crate) fn node_key(prefix: &[u8], path: &Nibbles) -> Vec<u8> {
     key
 }
 
-/// A decoded node, as edited: branch children by nibble, with the references they had when
-/// committed. An edited branch marks each child edited since with an empty reference
-/// ([`edited`]), so that hashing visits only those.
+/// The references a branch node holds, by nibble.
+pub(crate) type BranchRefs = [Option<RlpNode>; 16];
+
+/// A child of a [`Branch`], as an update sees it.
+#[derive(Debug, Clone)]
+enum Child {
+    /// No child at the nibble, as committed or since removed.
+    Absent,
+    /// Changed since the branch was committed: its reference is recomputed on commit.
+    Changed,
+    /// As committed, with this reference.
+    Committed(RlpNode),
+}
+
+/// A branch node: its children's references as committed, and which of them an update changed
+/// since. The committed references are shared with the caches that hold the node, so that
+/// editing a branch does not copy them; hashing recomputes only the changed children.
+#[derive(Debug, Clone)]
+pub(crate) struct Branch {
+    /// References as committed (`None`: a branch the update made).
+    committed: Option<Arc<BranchRefs>>,
+    /// Nibbles with a child now, by bit.
+    present: u16,
+    /// Nibbles whose child changed since the commit, by bit.
+    changed: u16,
+}
+
+impl Branch {
+    /// A committed branch with references `refs`.
+    fn committed(refs: BranchRefs) -> Self {
+        let present = (0..16)
+            .filter(|n| refs[*n].is_some())
+            .fold(0, |m, n| m | 1 << n);
+        Self {
+            committed: Some(Arc::new(refs)),
+            present,
+            changed: 0,
+        }
+    }
+
+    /// A new branch with (changed) children at `nibbles`.
+    fn with_changed(nibbles: &[u8]) -> Self {
+        let mask = nibbles.iter().fold(0, |m, n| m | 1 << n);
+        Self {
+            committed: None,
+            present: mask,
+            changed: mask,
+        }
+    }
+
+    /// Whether there is a child at nibble `n`.
+    pub(crate) fn has_child(&self, n: u8) -> bool {
+        self.present & 1 << n != 0
+    }
+
+    /// The nibbles that have a child, in order.
+    pub(crate) fn children(&self) -> impl Iterator<Item = u8> + '_ {
+        (0..16u8).filter(|n| self.has_child(*n))
+    }
+
+    /// The reference to child `n` if it is as committed.
+    pub(crate) fn unchanged_ref(&self, n: u8) -> Option<&RlpNode> {
+        if self.changed & 1 << n != 0 {
+            return None;
+        }
+        self.committed.as_ref()?[n as usize].as_ref()
+    }
+
+    fn child(&self, n: u8) -> Child {
+        match self.unchanged_ref(n) {
+            _ if !self.has_child(n) => Child::Absent,
+            Some(reference) => Child::Committed(reference.clone()),
+            None => Child::Changed,
+        }
+    }
+
+    fn set_changed(&mut self, n: u8) {
+        self.present |= 1 << n;
+        self.changed |= 1 << n;
+    }
+
+    fn set_removed(&mut self, n: u8) {
+        self.present &= !(1 << n);
+        self.changed |= 1 << n;
+    }
+
+    /// The references as committed (none for a new branch).
+    pub(crate) fn committed_refs(&self) -> BranchRefs {
+        self.committed.as_deref().cloned().unwrap_or_default()
+    }
+}
+
+/// A decoded node, as edited. Edited branches and extensions mark the children changed since
+/// the commit (see [`Branch`]; an extension's child reference is then empty), so that hashing
+/// visits only those.
 #[derive(Debug, Clone)]
 pub(crate) enum Node {
-    /// A branch: the reference to each child.
-    Branch(Box<[Option<RlpNode>; 16]>),
+    /// A branch.
+    Branch(Branch),
     /// An extension: the shared key part and the reference to the branch below.
     Extension {
         /// Shared nibbles.
@@ -89,8 +181,8 @@ impl Node {
     /// Decodes a stored node.
     pub(crate) fn decode(rlp: &[u8]) -> Result<Self, StoreError> {
         // Branches, most of what is read, are decoded straight into their children.
-        if let Some(children) = decode_branch(rlp) {
-            return Ok(Node::Branch(children));
+        if let Some(refs) = decode_branch(rlp) {
+            return Ok(Node::Branch(Branch::committed(refs)));
         }
         let node = TrieNode::decode(&mut &rlp[..]).map_err(|e| StoreError::Corrupt {
             table: "trie",
@@ -114,32 +206,24 @@ impl Node {
     }
 
     /// Writes the node's RLP to `buf` (cleared first); returns the reference its parent holds.
+    /// Only for nodes whose children are as committed.
     fn encode(&self, buf: &mut Vec<u8>) -> RlpNode {
-        buf.clear();
         match self {
-            Node::Branch(children) => {
-                // As alloy-trie's `BranchNodeRef` encodes it, without gathering the children.
-                let payload_length = children
-                    .iter()
-                    .map(|child| child.as_ref().map_or(1, |child| child.len()))
-                    .sum::<usize>()
-                    + 1;
-                Header {
-                    list: true,
-                    payload_length,
+            Node::Branch(branch) => {
+                debug_assert_eq!(branch.changed, 0, "encoding an edited branch");
+                match &branch.committed {
+                    Some(refs) => encode_branch(refs, buf),
+                    None => encode_branch(&BranchRefs::default(), buf),
                 }
-                .encode(buf);
-                for child in children.iter() {
-                    match child {
-                        Some(child) => buf.extend_from_slice(child),
-                        None => buf.push(EMPTY_STRING_CODE),
-                    }
-                }
-                buf.push(EMPTY_STRING_CODE);
-                RlpNode::from_rlp(buf)
             }
-            Node::Extension { key, child } => ExtensionNodeRef::new(key, child).rlp(buf),
-            Node::Leaf { key, value } => LeafNodeRef::new(key, value).rlp(buf),
+            Node::Extension { key, child } => {
+                buf.clear();
+                ExtensionNodeRef::new(key, child).rlp(buf)
+            }
+            Node::Leaf { key, value } => {
+                buf.clear();
+                LeafNodeRef::new(key, value).rlp(buf)
+            }
         }
     }
 
@@ -151,15 +235,40 @@ impl Node {
     }
 }
 
+/// Writes the RLP of a branch with references `refs` to `buf` (cleared first), as alloy-trie's
+/// `BranchNodeRef` encodes it, without gathering the children; returns the reference its parent
+/// holds.
+fn encode_branch(refs: &BranchRefs, buf: &mut Vec<u8>) -> RlpNode {
+    buf.clear();
+    let payload_length = refs
+        .iter()
+        .map(|child| child.as_ref().map_or(1, |child| child.len()))
+        .sum::<usize>()
+        + 1;
+    Header {
+        list: true,
+        payload_length,
+    }
+    .encode(buf);
+    for child in refs {
+        match child {
+            Some(child) => buf.extend_from_slice(child),
+            None => buf.push(EMPTY_STRING_CODE),
+        }
+    }
+    buf.push(EMPTY_STRING_CODE);
+    RlpNode::from_rlp(buf)
+}
+
 /// The children of a stored branch node (a list of 16 references and an empty value), or `None`
 /// if `rlp` is not one.
-fn decode_branch(rlp: &[u8]) -> Option<Box<[Option<RlpNode>; 16]>> {
+fn decode_branch(rlp: &[u8]) -> Option<BranchRefs> {
     let mut rest = rlp;
     let list = Header::decode(&mut rest).ok()?;
     if !list.list || rest.len() != list.payload_length {
         return None;
     }
-    let mut children: Box<[Option<RlpNode>; 16]> = Box::default();
+    let mut children = BranchRefs::default();
     for child in children.iter_mut() {
         let item_start = rest;
         let item = Header::decode(&mut rest).ok()?;
@@ -175,12 +284,6 @@ fn decode_branch(rlp: &[u8]) -> Option<Box<[Option<RlpNode>; 16]>> {
 /// Whether `child` references the leaf of `key` (the rest of a key) with value `value`.
 fn is_leaf_ref(child: &RlpNode, key: &Nibbles, value: &[u8]) -> bool {
     LeafNodeRef::new(key, value).rlp(&mut Vec::with_capacity(128)) == *child
-}
-
-/// The reference an edited branch holds for a child edited since it was committed: empty, which
-/// no node's reference is.
-fn edited() -> RlpNode {
-    RlpNode::default()
 }
 
 /// `path` followed by `nibble`.
@@ -238,16 +341,11 @@ impl<S: NodeSource> TrieUpdate<S> {
     ) -> Result<(), StoreError> {
         // An edited branch only marks the child edited (its reference is recomputed on commit):
         // descend without copying the branch.
-        if let Some(Some(Node::Branch(children))) = self.dirty.get_mut(&path) {
+        if let Some(Some(Node::Branch(branch))) = self.dirty.get_mut(&path) {
             let n = key.get_unchecked(0);
-            let committed = children[n as usize].replace(edited());
-            return self.insert_child(
-                with_nibble(&path, n),
-                committed.as_ref(),
-                key.slice(1..),
-                value,
-                prior,
-            );
+            let child = branch.child(n);
+            branch.set_changed(n);
+            return self.insert_child(with_nibble(&path, n), child, key.slice(1..), value, prior);
         }
         match self.get(&path)? {
             None => self.put(path, Node::Leaf { key, value }),
@@ -339,41 +437,36 @@ impl<S: NodeSource> TrieUpdate<S> {
                     );
                 }
             }
-            Some(Node::Branch(mut children)) => {
+            Some(Node::Branch(mut branch)) => {
                 let n = key.get_unchecked(0);
-                self.insert_child(
-                    with_nibble(&path, n),
-                    children[n as usize].as_ref(),
-                    key.slice(1..),
-                    value,
-                    prior,
-                )?;
-                children[n as usize] = Some(edited());
-                self.put(path, Node::Branch(children));
+                let child = branch.child(n);
+                branch.set_changed(n);
+                self.put(path, Node::Branch(branch));
+                self.insert_child(with_nibble(&path, n), child, key.slice(1..), value, prior)?;
             }
         }
         Ok(())
     }
 
-    /// Sets `key` (the rest of a key below `path`) in a branch's child at `path`, whose reference
-    /// was `committed` (`None`: no child). Where the child is not in memory, and its reference is
-    /// the hash of the leaf `prior` made, that leaf is `key`'s and is replaced without being read.
+    /// Sets `key` (the rest of a key below `path`) in a branch's `child` at `path`. Where the
+    /// child is not in memory, and its committed reference is the hash of the leaf `prior` made,
+    /// that leaf is `key`'s and is replaced without being read.
     fn insert_child(
         &mut self,
         path: Nibbles,
-        committed: Option<&RlpNode>,
+        child: Child,
         key: Nibbles,
         value: Vec<u8>,
         prior: Option<&[u8]>,
     ) -> Result<(), StoreError> {
-        let replaces_prior_leaf = || match (committed, prior) {
-            (Some(committed), Some(prior)) if !committed.is_empty() => {
+        let replaces_prior_leaf = || match (child, prior) {
+            (Child::Committed(committed), Some(prior)) => {
                 self.source.reads_tables(&path)
                     && !self.dirty.contains_key(&path)
-                    && is_leaf_ref(committed, &key, prior)
+                    && is_leaf_ref(&committed, &key, prior)
             }
             // No child there: nothing to read.
-            (None, _) => true,
+            (Child::Absent, _) => true,
             _ => false,
         };
         if replaces_prior_leaf() {
@@ -385,11 +478,7 @@ impl<S: NodeSource> TrieUpdate<S> {
 
     /// Puts a new branch at `path` with children (all to be hashed) at `nibbles`.
     fn put_branch(&mut self, path: Nibbles, nibbles: &[u8]) {
-        let mut children: [Option<RlpNode>; 16] = Default::default();
-        for n in nibbles {
-            children[*n as usize] = Some(edited());
-        }
-        self.put(path, Node::Branch(Box::new(children)));
+        self.put(path, Node::Branch(Branch::with_changed(nibbles)));
     }
 
     /// Sets (`Some`) or removes (`None`) `key`, a remainder below `path`, whose leaf value was
@@ -435,29 +524,36 @@ impl<S: NodeSource> TrieUpdate<S> {
                 // A branch below that lost all but one child has collapsed: merge upwards.
                 self.absorb_child(path, ext_key, child_path, child)?;
             }
-            Some(Node::Branch(mut children)) => {
+            Some(Node::Branch(mut branch)) => {
                 let n = key.get_unchecked(0);
-                if children[n as usize].is_none() {
+                if !branch.has_child(n) {
                     return Ok(());
                 }
                 let child_path = with_nibble(&path, n);
                 self.delete_at(child_path, key.slice(1..))?;
                 match self.dirty.get(&child_path) {
-                    Some(None) => children[n as usize] = None,
-                    Some(Some(_)) => children[n as usize] = Some(edited()),
+                    Some(None) => branch.set_removed(n),
+                    Some(Some(_)) => branch.set_changed(n),
                     // The key was not there: the child is unchanged.
                     None => {}
                 }
-                let mut remaining = (0..16u8).filter(|i| children[*i as usize].is_some());
-                match (remaining.next(), remaining.next()) {
-                    (Some(only), None) => self.absorb_child(
-                        path,
-                        Nibbles::from_nibbles([only]),
-                        with_nibble(&path, only),
-                        children[only as usize].clone().unwrap_or_default(),
-                    )?,
+                let remaining = {
+                    let mut children = branch.children();
+                    (children.next(), children.next())
+                };
+                match remaining {
+                    (Some(only), None) => {
+                        // An empty reference: changed, recomputed on commit.
+                        let child_ref = branch.unchanged_ref(only).cloned().unwrap_or_default();
+                        self.absorb_child(
+                            path,
+                            Nibbles::from_nibbles([only]),
+                            with_nibble(&path, only),
+                            child_ref,
+                        )?
+                    }
                     (None, _) => self.remove(path),
-                    _ => self.put(path, Node::Branch(children)),
+                    _ => self.put(path, Node::Branch(branch)),
                 }
             }
         }
@@ -575,12 +671,23 @@ impl<S: NodeSource> TrieUpdate<S> {
         buf: &mut Vec<u8>,
     ) -> Result<RlpNode, StoreError> {
         match &mut node {
-            Node::Branch(children) => {
-                for n in 0..16u8 {
-                    if children[n as usize].as_ref().is_some_and(|r| r.is_empty()) {
-                        children[n as usize] = self.child_ref(with_nibble(&path, n), sink, buf)?;
-                    }
+            Node::Branch(branch) => {
+                let mut refs = branch.committed_refs();
+                for n in (0..16u8).filter(|n| branch.changed & 1 << n != 0) {
+                    refs[n as usize] = match branch.has_child(n) {
+                        true => Some(
+                            self.child_ref(with_nibble(&path, n), sink, buf)?
+                                .ok_or_else(|| StoreError::Corrupt {
+                                    table: "trie",
+                                    detail: format!("branch child {path:?}+{n} missing"),
+                                })?,
+                        ),
+                        false => None,
+                    };
                 }
+                let rlp = encode_branch(&refs, buf);
+                sink.write(&path, Some(buf))?;
+                return Ok(rlp);
             }
             Node::Extension { key, child } => {
                 let child_path = path.join(key);
@@ -627,13 +734,14 @@ pub(crate) fn update_below_root<S: NodeSource + Send>(
     changes: &[KeyChange],
 ) -> Result<Option<(B256, CollectedNodes)>, StoreError> {
     let root_path = Nibbles::default();
-    let Some(Node::Branch(mut children)) = root
+    let Some(Node::Branch(root_branch)) = root
         .node_rlp(&root_path)?
         .map(|rlp| Node::decode(&rlp))
         .transpose()?
     else {
         return Ok(None);
     };
+    let mut children = root_branch.committed_refs();
     let mut by_nibble: [Vec<&KeyChange>; 16] = Default::default();
     for change in changes {
         by_nibble[change.key.get_unchecked(0) as usize].push(change);
@@ -715,7 +823,7 @@ pub(crate) fn update_below_root<S: NodeSource + Send>(
         return Ok(None);
     }
     let mut buf = Vec::with_capacity(600);
-    Node::Branch(children).encode(&mut buf);
+    encode_branch(&children, &mut buf);
     let root_hash = keccak256(&buf);
     written.0.insert(root_path, Some(buf));
     Ok(Some((root_hash, written)))
@@ -754,9 +862,9 @@ impl WarmNodes {
             };
             let rest = key.slice(path.len()..);
             path = match node {
-                Some(Node::Branch(children)) => {
+                Some(Node::Branch(branch)) => {
                     let n = rest.get_unchecked(0);
-                    match (&children[n as usize], prior) {
+                    match (branch.unchanged_ref(n), prior) {
                         (None, _) => return Ok(()),
                         (Some(child), Some(prior))
                             if is_leaf_ref(child, &rest.slice(1..), prior) =>
@@ -853,7 +961,7 @@ fn build_branch(
     sink: &mut impl NodeSink,
     buf: &mut Vec<u8>,
 ) -> Result<RlpNode, StoreError> {
-    let mut children: [Option<RlpNode>; 16] = Default::default();
+    let mut children = BranchRefs::default();
     let mut start = 0;
     while start < leaves.len() {
         let n = leaves[start].0.get_unchecked(depth);
@@ -867,8 +975,7 @@ fn build_branch(
         )?);
         start = end;
     }
-    let node = Node::Branch(Box::new(children));
-    let rlp = node.encode(buf);
+    let rlp = encode_branch(&children, buf);
     sink.write(&path, Some(buf))?;
     Ok(rlp)
 }
@@ -887,9 +994,9 @@ pub(crate) fn proof(source: &impl NodeSource, key: &Nibbles) -> Result<Vec<Bytes
             Node::Leaf { .. } => break,
             Node::Extension { key: ext, .. } if rest.starts_with(&ext) => path = path.join(&ext),
             Node::Extension { .. } => break,
-            Node::Branch(children) => {
+            Node::Branch(branch) => {
                 let n = rest.get_unchecked(0);
-                if children[n as usize].is_none() {
+                if !branch.has_child(n) {
                     break;
                 }
                 path.push(n);

@@ -198,9 +198,9 @@ impl<'a, 'db> LayeredTrie<'a, 'db> {
             visited += 1;
             let below = |child: Nibbles| TopNodes::covers(&child).then_some(child);
             match trie::NodeSource::node(self, &path)? {
-                Some(trie::Node::Branch(children)) => paths.extend(
-                    (0..16u8)
-                        .filter(|n| children[*n as usize].is_some())
+                Some(trie::Node::Branch(branch)) => paths.extend(
+                    branch
+                        .children()
                         .filter_map(|n| below(trie::with_nibble(&path, n))),
                 ),
                 Some(trie::Node::Extension { key, .. }) => paths.extend(below(path.join(&key))),
@@ -362,6 +362,7 @@ pub(super) fn stage_state_root(
     prior: &PriorState,
     warm: Option<&trie::WarmNodes>,
 ) -> StoreResult<(B256, TrieEdits)> {
+    let started = std::time::Instant::now();
     let mut staged = TrieEdits::default();
     let mut storage_roots: HashMap<B256, B256> = HashMap::default();
     let mut touched: HashMap<Address, B256> = HashMap::default();
@@ -454,6 +455,7 @@ pub(super) fn stage_state_root(
     }
     // In key order, consecutive updates read neighbouring nodes: table pages stay in cache.
     leaves.sort_unstable_by_key(|change| change.key);
+    let prepared = started.elapsed();
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_TRIE_WORKERS));
     let in_parallel = if workers > 1 && leaves.len() >= MIN_PARALLEL_KEYS {
         // Each worker reads through a snapshot of its own: a transaction serves one read at a
@@ -484,6 +486,12 @@ pub(super) fn stage_state_root(
             (update.commit(&mut written)?, written)
         }
     };
+    tracing::trace!(
+        target: "state_root",
+        prepare_ms = prepared.as_secs_f64() * 1e3,
+        accounts_ms = (started.elapsed() - prepared).as_secs_f64() * 1e3,
+        "state root staged"
+    );
     staged.accounts = written.0;
     // A removed account's storage trie goes with it.
     for hashed_address in removed {

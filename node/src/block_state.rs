@@ -50,9 +50,15 @@ pub struct BlockState<DB> {
 impl<DB: Database> BlockState<DB> {
     /// Execution state over `db`.
     pub fn new(db: DB) -> Self {
+        Self::with_capacity(db, 0)
+    }
+
+    /// Execution state over `db`, with room for `accounts` accounts (growing the map rehashes
+    /// every account in it).
+    pub fn with_capacity(db: DB, accounts: usize) -> Self {
         Self {
             db,
-            accounts: HashMap::default(),
+            accounts: HashMap::with_capacity_and_hasher(accounts, Default::default()),
             contracts: HashMap::default(),
         }
     }

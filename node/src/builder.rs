@@ -65,20 +65,17 @@ impl<'scope> TrieReadAhead<'scope> {
         scope: &'scope Scope<'scope, 'env>,
         reader: &'env Reader<'_>,
     ) -> StoreResult<Self> {
-        let mut warmer = reader.trie_warmer()?;
+        let warmer = reader.trie_warmer()?;
         let (to_thread, changed) = mpsc::channel::<Vec<(Address, Option<StoredAccount>)>>();
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let thread = scope.spawn(move || {
-            'batches: for batch in changed {
-                for (address, prior) in &batch {
-                    if stopped.load(Ordering::Relaxed) {
-                        break 'batches;
-                    }
-                    warmer.read(address, prior.as_ref())?;
-                }
-            }
-            warmer.finish()
+            warmer.read(
+                changed
+                    .into_iter()
+                    .flatten()
+                    .take_while(|_| !stopped.load(Ordering::Relaxed)),
+            )
         });
         Ok(Self {
             to_thread,
@@ -295,7 +292,10 @@ impl BlockBuilder {
         let gas_limit = parent.gas_limit;
         let base_fee = env.block_env.basefee;
         let state_db = reader.state_at(None);
-        let mut state = BlockState::new(WrapDatabaseRef(&state_db));
+        let transactions = transactions.into_iter();
+        let tx_count_hint = transactions.size_hint().0;
+        // A transaction touches two accounts, commonly: its sender and its recipient.
+        let mut state = BlockState::with_capacity(WrapDatabaseRef(&state_db), 2 * tx_count_hint);
         std::thread::scope(|scope| {
             let evm = self.executors.evm_factory().create_evm(&mut state, env);
             let ctx = EthBlockExecutionCtx {
@@ -304,7 +304,7 @@ impl BlockBuilder {
                 ommers: &[],
                 withdrawals: Some(Cow::Owned(vec![])),
                 extra_data: Bytes::new(),
-                tx_count_hint: None,
+                tx_count_hint: Some(tx_count_hint),
                 slot_number: None,
             };
             let mut executor = self.executors.create_executor(evm, ctx);
@@ -315,7 +315,7 @@ impl BlockBuilder {
             let (to_roots, items) = std::sync::mpsc::channel();
             let roots_thread = scope.spawn(move || block_roots::compute(items));
             let mut read_ahead = TrieReadAhead::start(scope, reader)?;
-            let mut included = Vec::new();
+            let mut included = Vec::with_capacity(tx_count_hint);
             let mut invalid = Vec::new();
             let mut gas_used = 0u64;
             // Priority fees paid into the staking pool (the block's fee recipient).

@@ -937,6 +937,32 @@ fn corrupt(table: &'static str, detail: impl ToString) -> StoreError {
     }
 }
 
+/// A table of a reader's snapshot, opened on first use and kept: opening a table looks it up by
+/// name, which costs as much as a small read. For readers of many keys of one table.
+pub(super) struct OpenTable<'r> {
+    name: &'static str,
+    table: std::cell::OnceCell<Table<'r>>,
+}
+
+impl<'r> OpenTable<'r> {
+    /// Table `name`, not opened yet.
+    pub(super) fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            table: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The table, in `reader`'s snapshot (the reader every call must pass).
+    fn open(&self, reader: &'r Reader<'_>) -> StoreResult<&Table<'r>> {
+        if let Some(table) = self.table.get() {
+            return Ok(table);
+        }
+        let table = reader.table(self.name)?;
+        Ok(self.table.get_or_init(|| table))
+    }
+}
+
 impl<'db> Reader<'db> {
     fn table(&self, name: &str) -> StoreResult<Table<'_>> {
         Ok(self.txn.open_table(Some(name))?)
@@ -944,6 +970,15 @@ impl<'db> Reader<'db> {
 
     fn get(&self, name: &str, key: impl AsRef<[u8]>) -> StoreResult<Option<Vec<u8>>> {
         Ok(self.txn.get(&self.table(name)?, key)?)
+    }
+
+    /// The value at `key` of a table this reader opened.
+    fn get_in<'r>(
+        &'r self,
+        table: &OpenTable<'r>,
+        key: impl AsRef<[u8]>,
+    ) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self.txn.get(table.open(self)?, key)?)
     }
 
     /// The value at `key`, decoded straight from the snapshot's pages (no copy).
@@ -955,6 +990,17 @@ impl<'db> Reader<'db> {
     ) -> StoreResult<Option<T>> {
         let table = self.table(name)?;
         let value: Option<std::borrow::Cow<'_, [u8]>> = self.txn.get(&table, key)?;
+        value.map(|value| decode(&value)).transpose()
+    }
+
+    /// [`Self::get_decoded`] in a table this reader opened.
+    fn get_decoded_in<'r, T>(
+        &'r self,
+        table: &OpenTable<'r>,
+        key: impl AsRef<[u8]>,
+        decode: impl FnOnce(&[u8]) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
+        let value: Option<std::borrow::Cow<'_, [u8]>> = self.txn.get(table.open(self)?, key)?;
         value.map(|value| decode(&value)).transpose()
     }
 
@@ -1302,11 +1348,14 @@ mod tests {
     /// The account-trie nodes on the paths to `addresses`, read at `store`'s latest block.
     fn read_ahead(store: &Store, addresses: &[Address], prior: &PriorState) -> WarmTrie {
         let reader = store.read().unwrap();
-        let mut warmer = reader.trie_warmer().unwrap();
-        for address in addresses {
-            warmer.read(address, prior.accounts.get(address)).unwrap();
-        }
-        warmer.finish().unwrap()
+        let warmer = reader.trie_warmer().unwrap();
+        warmer
+            .read(
+                addresses
+                    .iter()
+                    .map(|address| (*address, prior.accounts.get(address).copied())),
+            )
+            .unwrap()
     }
 
     #[test]

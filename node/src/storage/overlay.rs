@@ -9,7 +9,7 @@
 
 use super::top_nodes::TopNodes;
 use super::{
-    CommittedBlock, PriorState, Reader, StoreResult, StoredAccount,
+    CommittedBlock, OpenTable, PriorState, Reader, StoreResult, StoredAccount,
     tables::{ACCOUNTS_TRIE, STORAGES_TRIE},
 };
 use crate::trie;
@@ -93,6 +93,7 @@ pub(super) struct LayeredTrie<'a, 'db> {
     /// Nodes of this trie read ahead through the same committed state.
     pub(super) warm: Option<&'a trie::WarmNodes>,
     pub(super) trie: TrieId,
+    table: OpenTable<'a>,
 }
 
 /// The layer of a [`LayeredTrie`] that decides a node.
@@ -140,6 +141,7 @@ impl<'a, 'db> LayeredTrie<'a, 'db> {
             staged: None,
             warm: None,
             trie,
+            table: OpenTable::new(trie.table_and_prefix().0),
         }
     }
 
@@ -150,10 +152,9 @@ impl<'a, 'db> LayeredTrie<'a, 'db> {
         warm: Option<&'a trie::WarmNodes>,
     ) -> Self {
         Self {
-            reader,
             staged: Some(staged),
             warm,
-            trie: TrieId::Accounts,
+            ..Self::committed(reader, TrieId::Accounts)
         }
     }
 
@@ -223,15 +224,19 @@ impl<'a, 'db> LayeredTrie<'a, 'db> {
 
     /// The tables' node at `path`.
     fn table_rlp(&self, path: &Nibbles) -> StoreResult<Option<Vec<u8>>> {
-        let (table, prefix) = self.trie.table_and_prefix();
-        self.reader.get(table, trie::node_key(prefix, path))
+        let (_, prefix) = self.trie.table_and_prefix();
+        self.reader
+            .get_in(&self.table, trie::node_key(prefix, path))
     }
 
     /// The tables' node at `path`, decoded.
     fn table_node(&self, path: &Nibbles) -> StoreResult<Option<trie::Node>> {
-        let (table, prefix) = self.trie.table_and_prefix();
-        self.reader
-            .get_decoded(table, trie::node_key(prefix, path), trie::Node::decode)
+        let (_, prefix) = self.trie.table_and_prefix();
+        self.reader.get_decoded_in(
+            &self.table,
+            trie::node_key(prefix, path),
+            trie::Node::decode,
+        )
     }
 }
 

@@ -1,6 +1,8 @@
 //! Account and storage reads at a given block, for revm and the RPC.
 
-use super::{Reader, StoreError, StoreResult, codec::*, corrupt, overlay::PendingBlock, tables::*};
+use super::{
+    OpenTable, Reader, StoreError, StoreResult, codec::*, corrupt, overlay::PendingBlock, tables::*,
+};
 use alloy::primitives::{Address, B256, U256};
 use revm::{
     DatabaseRef,
@@ -11,7 +13,6 @@ use revm::{
 use std::sync::Arc;
 
 /// State at the end of a block (or the latest state), readable by revm through [`DatabaseRef`].
-#[derive(Debug)]
 pub struct StateDb<'r, 'db> {
     reader: &'r Reader<'db>,
     /// Committed blocks not yet in the tables, up to the requested block, oldest first: their
@@ -20,28 +21,36 @@ pub struct StateDb<'r, 'db> {
     /// What to read from the tables. `None`: their latest state; `Some(n)`: as of the end of
     /// block `n`.
     at: Option<u64>,
+    accounts: OpenTable<'r>,
+    storage: OpenTable<'r>,
+}
+
+impl std::fmt::Debug for StateDb<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateDb")
+            .field("at", &self.at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'r, 'db> StateDb<'r, 'db> {
     pub(super) fn new(reader: &'r Reader<'db>, at: Option<u64>) -> Self {
-        match at {
+        let (pending, at) = match at {
             // Older than the tables' head: history, from the tables alone.
-            Some(n) if reader.tables_head.is_some_and(|head| n < head) => Self {
-                reader,
-                pending: &[],
-                at: Some(n),
-            },
+            Some(n) if reader.tables_head.is_some_and(|head| n < head) => (&[][..], Some(n)),
             // At or past it: the pending blocks up to `n` over the tables' latest state.
-            Some(n) => Self {
-                reader,
-                pending: &reader.pending[..reader.pending.partition_point(|p| p.number() <= n)],
-                at: None,
-            },
-            None => Self {
-                reader,
-                pending: &reader.pending,
-                at: None,
-            },
+            Some(n) => (
+                &reader.pending[..reader.pending.partition_point(|p| p.number() <= n)],
+                None,
+            ),
+            None => (&reader.pending[..], None),
+        };
+        Self {
+            reader,
+            pending,
+            at,
+            accounts: OpenTable::new(PLAIN_ACCOUNTS),
+            storage: OpenTable::new(PLAIN_STORAGE),
         }
     }
 
@@ -90,7 +99,7 @@ impl<'r, 'db> StateDb<'r, 'db> {
                 .ok_or_else(|| corrupt(ACCOUNT_CHANGESETS, "history points at missing changeset")),
             None => Ok(self
                 .reader
-                .get_decoded(PLAIN_ACCOUNTS, address, decode)?
+                .get_decoded_in(&self.accounts, address, decode)?
                 .flatten()),
         }
     }
@@ -116,7 +125,7 @@ impl<'r, 'db> StateDb<'r, 'db> {
                 .ok_or_else(|| {
                     corrupt(STORAGE_CHANGESETS, "history points at missing changeset")
                 })?,
-            None => self.reader.get(PLAIN_STORAGE, key)?.unwrap_or_default(),
+            None => self.reader.get_in(&self.storage, key)?.unwrap_or_default(),
         };
         Ok(decode_word(&raw))
     }

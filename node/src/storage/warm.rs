@@ -18,7 +18,6 @@ use alloy_trie::{EMPTY_ROOT_HASH, Nibbles};
 #[derive(Debug)]
 pub struct TrieWarmer<'db> {
     reader: Reader<'db>,
-    nodes: WarmNodes,
 }
 
 /// Account-trie nodes read ahead of a block's commit, with the state they were read at.
@@ -31,34 +30,34 @@ pub struct WarmTrie {
 
 impl<'db> TrieWarmer<'db> {
     pub(super) fn new(reader: Reader<'db>) -> Self {
-        Self {
-            reader,
-            nodes: WarmNodes::default(),
-        }
+        Self { reader }
     }
 
-    /// Reads the account-trie nodes that changing `address` will read. Its leaf is not read if
-    /// it is the one `prior` (its value before the block, without storage) makes: the state
-    /// root replaces that without reading it.
-    pub fn read(&mut self, address: &Address, prior: Option<&StoredAccount>) -> StoreResult<()> {
+    /// Reads the account-trie nodes that changing each of `accounts` will read, for
+    /// [`super::NewBlock::warm_trie`]. An account's leaf is not read if it is the one its value
+    /// before the block (without storage) makes: the state root replaces that without reading
+    /// it.
+    pub fn read(
+        self,
+        accounts: impl IntoIterator<Item = (Address, Option<StoredAccount>)>,
+    ) -> StoreResult<WarmTrie> {
+        let mut nodes = WarmNodes::default();
         let trie = LayeredTrie::committed(&self.reader, TrieId::Accounts);
-        // Only accounts without code are expected to have no storage.
-        let prior_leaf = prior
-            .filter(|account| account.code_hash == KECCAK_EMPTY)
-            .map(|account| trie::account_leaf(account, EMPTY_ROOT_HASH));
-        self.nodes.read_path(
-            &trie,
-            &Nibbles::unpack(keccak256(address)),
-            TOP_DEPTH,
-            prior_leaf.as_deref(),
-        )
-    }
-
-    /// The nodes read, for [`super::NewBlock::warm_trie`].
-    pub fn finish(self) -> StoreResult<WarmTrie> {
+        for (address, prior) in accounts {
+            // Only accounts without code are expected to have no storage.
+            let prior_leaf = prior
+                .filter(|account| account.code_hash == KECCAK_EMPTY)
+                .map(|account| trie::account_leaf(&account, EMPTY_ROOT_HASH));
+            nodes.read_path(
+                &trie,
+                &Nibbles::unpack(keccak256(address)),
+                TOP_DEPTH,
+                prior_leaf.as_deref(),
+            )?;
+        }
         Ok(WarmTrie {
             at: self.reader.head()?.map(|head| head.hash()),
-            nodes: self.nodes,
+            nodes,
         })
     }
 }

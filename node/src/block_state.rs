@@ -7,13 +7,13 @@
 use crate::storage::{PriorState, StoredAccount};
 use alloy::primitives::{
     Address, B256, KECCAK256_EMPTY, U256,
-    map::{Entry, HashMap},
+    map::{AddressMap, B256Map, HashMap, U256Map, hash_map::Entry},
 };
 use revm::{
     Database, DatabaseCommit,
     bytecode::Bytecode,
     database::states::{PlainStorageChangeset, StateChangeset},
-    primitives::{AddressMap, StorageKey, StorageValue},
+    primitives::{StorageKey, StorageValue},
     state::{Account, AccountInfo},
 };
 
@@ -36,15 +36,15 @@ struct CachedAccount {
     /// A transaction changed it.
     changed: bool,
     /// Slots read or written.
-    storage: HashMap<U256, Slot>,
+    storage: U256Map<Slot>,
 }
 
 /// Execution state over the parent block's state `db` (see the module docs).
 #[derive(Debug)]
 pub struct BlockState<DB> {
     db: DB,
-    accounts: HashMap<Address, CachedAccount>,
-    contracts: HashMap<B256, Bytecode>,
+    accounts: AddressMap<CachedAccount>,
+    contracts: B256Map<Bytecode>,
 }
 
 impl<DB: Database> BlockState<DB> {
@@ -58,15 +58,15 @@ impl<DB: Database> BlockState<DB> {
     pub fn with_capacity(db: DB, accounts: usize) -> Self {
         Self {
             db,
-            accounts: HashMap::with_capacity_and_hasher(accounts, Default::default()),
-            contracts: HashMap::default(),
+            accounts: AddressMap::with_capacity_and_hasher(accounts, Default::default()),
+            contracts: B256Map::default(),
         }
     }
 
     /// The cached account, loaded from `db` on first use (one map lookup when cached).
     fn cached<'a>(
         db: &mut DB,
-        accounts: &'a mut HashMap<Address, CachedAccount>,
+        accounts: &'a mut AddressMap<CachedAccount>,
         address: Address,
     ) -> Result<&'a mut CachedAccount, DB::Error> {
         Ok(match accounts.entry(address) {
@@ -78,7 +78,7 @@ impl<DB: Database> BlockState<DB> {
                     original,
                     cleared: false,
                     changed: false,
-                    storage: HashMap::default(),
+                    storage: U256Map::default(),
                 })
             }
         })

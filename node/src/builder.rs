@@ -15,7 +15,7 @@ use alloy::{
         constants::EMPTY_WITHDRAWALS, transaction::Recovered,
     },
     eips::eip7840::BlobParams,
-    primitives::{Address, B256, Bytes, U256, map::HashSet},
+    primitives::{Address, B256, Bytes, U256, map::AddressSet},
 };
 use alloy_evm::{
     EvmEnv, EvmFactory,
@@ -43,7 +43,7 @@ use tracing::{debug, trace};
 
 /// Transactions handed to the roots thread at a time: one wake-up per batch, not per
 /// transaction.
-const ROOTS_BATCH: usize = 128;
+const ROOTS_BATCH: usize = 512;
 /// Changed accounts handed to the trie read-ahead thread at a time.
 const READ_AHEAD_BATCH: usize = 64;
 
@@ -55,7 +55,7 @@ struct TrieReadAhead<'scope> {
     /// Accounts changed, with their values before the block (`None`: did not exist).
     batch: Vec<(Address, Option<StoredAccount>)>,
     /// Accounts queued so far.
-    queued: HashSet<Address>,
+    queued: AddressSet,
     stop: Arc<AtomicBool>,
     thread: ScopedJoinHandle<'scope, StoreResult<WarmTrie>>,
 }
@@ -80,7 +80,7 @@ impl<'scope> TrieReadAhead<'scope> {
         Ok(Self {
             to_thread,
             batch: Vec::with_capacity(READ_AHEAD_BATCH),
-            queued: HashSet::default(),
+            queued: AddressSet::default(),
             stop,
             thread,
         })
@@ -98,10 +98,15 @@ impl<'scope> TrieReadAhead<'scope> {
             }
         }
         if self.batch.len() >= READ_AHEAD_BATCH {
-            let full = std::mem::replace(&mut self.batch, Vec::with_capacity(READ_AHEAD_BATCH));
-            // The thread only ends when stopped or hung up on.
-            let _ = self.to_thread.send(full);
+            self.send_batch();
         }
+    }
+
+    /// Hands the accounts queued so far to the thread.
+    fn send_batch(&mut self) {
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(READ_AHEAD_BATCH));
+        // The thread only ends when stopped or hung up on.
+        let _ = self.to_thread.send(batch);
     }
 
     /// Stops reading; the nodes read so far.
@@ -320,7 +325,7 @@ impl BlockBuilder {
             let mut gas_used = 0u64;
             // Priority fees paid into the staking pool (the block's fee recipient).
             let mut fees = U256::ZERO;
-            let mut skipped_senders = alloy::primitives::map::HashSet::<Address>::default();
+            let mut skipped_senders = AddressSet::default();
             let mut batch = Vec::with_capacity(ROOTS_BATCH);
             for tx in transactions {
                 if !skipped_senders.is_empty() && skipped_senders.contains(&tx.signer()) {
@@ -363,7 +368,8 @@ impl BlockBuilder {
             }
             let _ = to_roots.send(batch);
             drop(to_roots);
-            let warm_trie = read_ahead.finish();
+            // The read-ahead goes on while the block is assembled.
+            read_ahead.send_batch();
             let executed = started.elapsed();
             let system_logs = self.distribute_rewards(
                 &mut executor,
@@ -417,6 +423,7 @@ impl BlockBuilder {
                 block_access_list_hash: None,
                 slot_number: None,
             };
+            let warm_trie = read_ahead.finish();
             trace!(
                 target: "builder",
                 txs = included.len(),

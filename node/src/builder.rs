@@ -7,7 +7,10 @@ use crate::{
     block_state::BlockState,
     chainspec::ChainSpec,
     evm::ComputeEvmFactory,
-    storage::{NewBlock, Reader, SealedHeader, StoreError, StoreResult, StoredAccount, WarmTrie},
+    storage::{
+        ChangedAccounts, NewBlock, Reader, SealedHeader, StoreError, StoreResult, StoredAccount,
+        WarmTrie,
+    },
 };
 use alloy::{
     consensus::{
@@ -30,16 +33,8 @@ use revm::{
     database::{DatabaseCommitExt, WrapDatabaseRef},
     state::EvmState,
 };
-use std::{
-    borrow::Cow,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-        mpsc,
-    },
-    thread::{Scope, ScopedJoinHandle},
-};
-use tracing::{debug, trace};
+use std::{borrow::Cow, sync::Arc};
+use tracing::trace;
 
 /// Transactions handed to the roots thread at a time: one wake-up per batch, not per
 /// transaction.
@@ -47,42 +42,23 @@ const ROOTS_BATCH: usize = 512;
 /// Changed accounts handed to the trie read-ahead thread at a time.
 const READ_AHEAD_BATCH: usize = 64;
 
-/// Reads, on a thread of its own, the account-trie nodes the block's state root will read, as
-/// the transactions changing those accounts execute. When execution ends it stops where it got
-/// to; the commit reads the rest.
-struct TrieReadAhead<'scope> {
-    to_thread: mpsc::Sender<Vec<(Address, Option<StoredAccount>)>>,
-    /// Accounts changed, with their values before the block (`None`: did not exist).
-    batch: Vec<(Address, Option<StoredAccount>)>,
+/// Hands the accounts the block's transactions change, as they execute, to the store's trie
+/// read-ahead ([`Reader::trie_read_ahead`]), which reads their account-trie paths on a thread of
+/// its own until the block's commit takes the nodes.
+struct TrieReadAhead {
+    warm: WarmTrie,
+    /// Accounts changed, not handed over yet.
+    batch: ChangedAccounts,
     /// Accounts queued so far.
     queued: AddressSet,
-    stop: Arc<AtomicBool>,
-    thread: ScopedJoinHandle<'scope, StoreResult<WarmTrie>>,
 }
 
-impl<'scope> TrieReadAhead<'scope> {
-    fn start<'env>(
-        scope: &'scope Scope<'scope, 'env>,
-        reader: &'env Reader<'_>,
-    ) -> StoreResult<Self> {
-        let warmer = reader.trie_warmer()?;
-        let (to_thread, changed) = mpsc::channel::<Vec<(Address, Option<StoredAccount>)>>();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = stop.clone();
-        let thread = scope.spawn(move || {
-            warmer.read(
-                changed
-                    .into_iter()
-                    .flatten()
-                    .take_while(|_| !stopped.load(Ordering::Relaxed)),
-            )
-        });
+impl TrieReadAhead {
+    fn start(reader: &Reader<'_>) -> StoreResult<Self> {
         Ok(Self {
-            to_thread,
+            warm: reader.trie_read_ahead()?,
             batch: Vec::with_capacity(READ_AHEAD_BATCH),
             queued: AddressSet::default(),
-            stop,
-            thread,
         })
     }
 
@@ -102,29 +78,16 @@ impl<'scope> TrieReadAhead<'scope> {
         }
     }
 
-    /// Hands the accounts queued so far to the thread.
+    /// Hands the accounts queued so far over.
     fn send_batch(&mut self) {
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(READ_AHEAD_BATCH));
-        // The thread only ends when stopped or hung up on.
-        let _ = self.to_thread.send(batch);
+        self.warm.read(batch);
     }
 
-    /// Stops reading; the nodes read so far.
-    fn finish(self) -> Option<WarmTrie> {
-        self.stop.store(true, Ordering::Relaxed);
-        drop(self.to_thread);
-        match self.thread.join() {
-            Ok(Ok(warm)) => Some(warm),
-            // Only a shortcut: the commit reads (and reports failures of) the same nodes.
-            Ok(Err(error)) => {
-                debug!(target: "builder", %error, "trie read-ahead failed");
-                None
-            }
-            Err(_) => {
-                debug!(target: "builder", "trie read-ahead thread panicked");
-                None
-            }
-        }
+    /// The read-ahead, every changed account handed over, for [`NewBlock::warm_trie`].
+    fn finish(mut self) -> WarmTrie {
+        self.send_batch();
+        self.warm
     }
 }
 
@@ -319,7 +282,7 @@ impl BlockBuilder {
             // Roots and blooms are computed on a second thread while the transactions execute.
             let (to_roots, items) = std::sync::mpsc::channel();
             let roots_thread = scope.spawn(move || block_roots::compute(items));
-            let mut read_ahead = TrieReadAhead::start(scope, reader)?;
+            let mut read_ahead = TrieReadAhead::start(reader)?;
             let mut included = Vec::with_capacity(tx_count_hint);
             let mut invalid = Vec::new();
             let mut gas_used = 0u64;
@@ -368,8 +331,8 @@ impl BlockBuilder {
             }
             let _ = to_roots.send(batch);
             drop(to_roots);
-            // The read-ahead goes on while the block is assembled.
-            read_ahead.send_batch();
+            // The read-ahead goes on while the block is assembled and committed.
+            let warm_trie = Some(read_ahead.finish());
             let executed = started.elapsed();
             let system_logs = self.distribute_rewards(
                 &mut executor,
@@ -423,7 +386,6 @@ impl BlockBuilder {
                 block_access_list_hash: None,
                 slot_number: None,
             };
-            let warm_trie = read_ahead.finish();
             trace!(
                 target: "builder",
                 txs = included.len(),

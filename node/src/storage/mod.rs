@@ -19,7 +19,7 @@ mod warm;
 
 pub use codec::StoredAccount;
 pub use state::StateDb;
-pub use warm::{TrieWarmer, WarmTrie};
+pub use warm::{ChangedAccounts, TrieWarmer, WarmTrie};
 
 use crate::trie;
 use alloy::{
@@ -376,7 +376,7 @@ impl Store {
     /// reproduce) and publishes a block.
     fn commit_staged(
         &self,
-        block: NewBlock,
+        mut block: NewBlock,
         replayed_root: Option<B256>,
     ) -> StoreResult<Arc<CommittedBlock>> {
         let _commit = self.commit_lock.lock();
@@ -386,19 +386,13 @@ impl Store {
         let started = std::time::Instant::now();
         let state = StateIndex::new(&block.changes);
         let reader = self.read()?;
-        let warm = match &block.warm_trie {
-            Some(warm_trie) => {
-                let nodes = warm_trie.nodes_at(&reader)?;
-                if nodes.is_none() {
-                    debug!(target: "storage", "trie nodes read ahead are of an older state; unused");
-                }
-                nodes
-            }
-            None => None,
-        };
-        let warm_nodes = warm.map_or(0, trie::WarmNodes::len);
-        let (root, tries) =
-            overlay::stage_state_root(&reader, &block.changes, &state, &block.prior, warm)?;
+        let (root, tries) = overlay::stage_state_root(
+            &reader,
+            &block.changes,
+            &state,
+            &block.prior,
+            block.warm_trie.take(),
+        )?;
         drop(reader);
         let staged = started.elapsed();
         let NewBlock {
@@ -453,7 +447,6 @@ impl Store {
         debug!(
             target: "storage",
             number = committed.header.number,
-            warm_nodes,
             root_ms = staged.as_secs_f64() * 1e3,
             log_ms = (started.elapsed() - staged).as_secs_f64() * 1e3,
             "block committed"
@@ -497,11 +490,11 @@ impl Drop for Store {
 }
 
 impl Shared {
-    fn read(&self) -> StoreResult<Reader<'_>> {
+    fn read(self: &Arc<Self>) -> StoreResult<Reader<'_>> {
         // Taken together under the lock: the persister drops blocks from `pending` only after the
         // tables hold them, so every block is in one or the other.
         let pending = self.pending.read();
-        Reader::new(self.db.begin_ro_txn()?, pending.clone(), &self.top_nodes)
+        Reader::new(self.db.begin_ro_txn()?, pending.clone(), self)
     }
 }
 
@@ -922,6 +915,8 @@ pub struct Reader<'db> {
     /// The newest block the snapshot's tables hold.
     tables_head: Option<u64>,
     top_nodes: &'db TopNodes,
+    /// The store, for readers on threads of their own.
+    shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for Reader<'_> {
@@ -1010,26 +1005,37 @@ impl<'db> Reader<'db> {
         Ok(TrieWarmer::new(self.fork()?))
     }
 
+    /// Starts reading, on a thread of its own, the account-trie paths of the accounts a block
+    /// built on this state changes, as they are handed to it ([`WarmTrie::read`]); it goes on
+    /// until the block's commit takes the nodes, for [`NewBlock::warm_trie`].
+    pub fn trie_read_ahead(&self) -> StoreResult<WarmTrie> {
+        WarmTrie::spawn(self.shared.clone())
+    }
+
     /// A second view of the same committed blocks, through a snapshot of its own that is at
     /// least as new (for reading on another thread).
     fn fork(&self) -> StoreResult<Reader<'_>> {
         Reader::new(
             self.txn.db().begin_ro_txn()?,
             self.pending.clone(),
-            self.top_nodes,
+            &self.shared,
         )
     }
 
-    fn new(
+    fn new<'s>(
         txn: Transaction<'db, RO, NoWriteMap>,
         pending: Vec<Arc<PendingBlock>>,
-        top_nodes: &'db TopNodes,
-    ) -> StoreResult<Self> {
+        shared: &'s Arc<Shared>,
+    ) -> StoreResult<Self>
+    where
+        's: 'db,
+    {
         let mut reader = Reader {
             txn,
             pending,
             tables_head: None,
-            top_nodes,
+            top_nodes: &shared.top_nodes,
+            shared: shared.clone(),
         };
         reader.tables_head = reader
             .get(META, META_HEAD)?
@@ -1640,11 +1646,24 @@ mod tests {
                 .step_by(2)
                 .collect();
             let prior = prior_values(&store, &changes, block);
-            let warm = read_ahead(&store, &changed, &prior);
-            assert!(warm.nodes_at(&store.read().unwrap()).unwrap().is_some());
+            let warm = if block % 2 == 0 {
+                let warm = read_ahead(&store, &changed, &prior);
+                assert!(warm.is_current_at(&store.read().unwrap()));
+                warm
+            } else {
+                // On the reading thread, stopped wherever it got to when the commit takes it.
+                let warm = store.read().unwrap().trie_read_ahead().unwrap();
+                warm.read(
+                    changed
+                        .iter()
+                        .map(|a| (*a, prior.accounts.get(a).copied()))
+                        .collect(),
+                );
+                warm
+            };
             let stale = stale_warm.replace(read_ahead(&paused, &changed, &prior));
             if let Some(stale) = &stale {
-                assert!(stale.nodes_at(&paused.read().unwrap()).unwrap().is_none());
+                assert!(!stale.is_current_at(&paused.read().unwrap()));
             }
             paused_head =
                 block_on_warmed(&paused, &paused_head, changes.clone(), stale, prior.clone());

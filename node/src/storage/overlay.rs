@@ -9,7 +9,7 @@
 
 use super::top_nodes::TopNodes;
 use super::{
-    CommittedBlock, OpenTable, PriorState, Reader, StoreResult, StoredAccount,
+    CommittedBlock, OpenTable, PriorState, Reader, StoreResult, StoredAccount, WarmTrie,
     tables::{ACCOUNTS_TRIE, STORAGES_TRIE},
 };
 use crate::trie;
@@ -358,14 +358,15 @@ const MIN_PARALLEL_KEYS: usize = 256;
 
 /// Computes the state root after `changes` (indexed as `index`) on top of `reader`'s latest
 /// state, returning it with the trie nodes the change writes. Reads only the nodes on the changed
-/// keys' paths: not those in `warm` (account-trie nodes read ahead at the same state), nor the
-/// leaves `prior` values make.
+/// keys' paths: not those in `warm` (account-trie nodes read ahead, used if read at the same
+/// state, and taken only when the account trie's edits start), nor the leaves `prior` values
+/// make.
 pub(super) fn stage_state_root(
     reader: &Reader<'_>,
     changes: &StateChangeset,
     index: &StateIndex,
     prior: &PriorState,
-    warm: Option<&trie::WarmNodes>,
+    warm: Option<WarmTrie>,
 ) -> StoreResult<(B256, TrieEdits)> {
     let started = std::time::Instant::now();
     let mut staged = TrieEdits::default();
@@ -461,6 +462,11 @@ pub(super) fn stage_state_root(
     // In key order, consecutive updates read neighbouring nodes: table pages stay in cache.
     leaves.sort_unstable_by_key(|change| change.key);
     let prepared = started.elapsed();
+    let warm = warm
+        .map(|warm| warm.into_nodes_at(reader))
+        .transpose()?
+        .flatten();
+    let warm = warm.as_ref();
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_TRIE_WORKERS));
     let in_parallel = if workers > 1 && leaves.len() >= MIN_PARALLEL_KEYS {
         // Each worker reads through a snapshot of its own: a transaction serves one read at a
@@ -493,6 +499,7 @@ pub(super) fn stage_state_root(
     };
     tracing::trace!(
         target: "state_root",
+        warm_nodes = warm.map_or(0, trie::WarmNodes::len),
         prepare_ms = prepared.as_secs_f64() * 1e3,
         accounts_ms = (started.elapsed() - prepared).as_secs_f64() * 1e3,
         "state root staged"

@@ -86,6 +86,14 @@ pub enum StoreError {
         /// Underlying error.
         error: std::io::Error,
     },
+    /// A thread of the store's could not be started.
+    #[error("cannot start the {name} thread: {error}")]
+    Thread {
+        /// The thread's name.
+        name: &'static str,
+        /// Underlying error.
+        error: std::io::Error,
+    },
 }
 
 impl revm::database::DBErrorMarker for StoreError {}

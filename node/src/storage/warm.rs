@@ -111,8 +111,9 @@ impl WarmTrie {
         let (to_thread, changed) = mpsc::channel::<ChangedAccounts>();
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
+        const NAME: &str = "trie-read-ahead";
         let thread = std::thread::Builder::new()
-            .name("trie-read-ahead".into())
+            .name(NAME.into())
             .spawn(move || {
                 TrieWarmer::new(shared.read()?).read_nodes(
                     changed
@@ -121,7 +122,7 @@ impl WarmTrie {
                         .take_while(|_| !stopped.load(Ordering::Relaxed)),
                 )
             })
-            .map_err(|error| StoreError::Persist(format!("trie read-ahead thread: {error}")))?;
+            .map_err(|error| StoreError::Thread { name: NAME, error })?;
         Ok(Self {
             state: WarmState::Reading(ReadingThread {
                 to_thread,

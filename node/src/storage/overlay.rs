@@ -418,6 +418,12 @@ pub(super) fn stage_state_root(
     }
     let mut removed = Vec::new();
     let mut leaves: Vec<trie::KeyChange> = Vec::with_capacity(touched.len());
+    // One view of the storage tries, pointed at each account's in turn: they share a table,
+    // opened once.
+    let mut storage_trie = LayeredTrie {
+        staged: Some(&staged),
+        ..LayeredTrie::committed(reader, TrieId::Storage(B256::ZERO))
+    };
     for (address, hashed_address) in &touched {
         let account = match changed.get(address) {
             Some(account) => *account,
@@ -429,11 +435,8 @@ pub(super) fn stage_state_root(
                 let (storage_root, prior_storage_root) = match storage_roots.get(hashed_address) {
                     Some(root) => (*root, None),
                     None => {
-                        let root = LayeredTrie {
-                            staged: Some(&staged),
-                            ..LayeredTrie::committed(reader, TrieId::Storage(*hashed_address))
-                        }
-                        .root()?;
+                        storage_trie.trie = TrieId::Storage(*hashed_address);
+                        let root = storage_trie.root()?;
                         (root, Some(root))
                     }
                 };

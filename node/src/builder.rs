@@ -33,7 +33,7 @@ use revm::{
     database::{DatabaseCommitExt, WrapDatabaseRef},
     state::EvmState,
 };
-use std::{borrow::Cow, sync::Arc};
+use std::{borrow::Cow, collections::VecDeque, sync::Arc};
 use tracing::trace;
 
 /// Transactions handed to the roots thread at a time: one wake-up per batch, not per
@@ -41,6 +41,9 @@ use tracing::trace;
 const ROOTS_BATCH: usize = 512;
 /// Changed accounts handed to the trie read-ahead thread at a time.
 const READ_AHEAD_BATCH: usize = 64;
+/// Transactions taken from the source ahead of execution, at most: the read-ahead reads the
+/// accounts they name before they run.
+const LOOKAHEAD: usize = 128;
 
 /// Hands the accounts the block's transactions change, as they execute, to the store's trie
 /// read-ahead ([`Reader::trie_read_ahead`]), which reads their account-trie paths on a thread of
@@ -78,6 +81,15 @@ impl TrieReadAhead {
         }
     }
 
+    /// Hands the accounts `transactions` name (sender and recipient) over, to be read before
+    /// they execute.
+    fn upcoming<'a>(&self, transactions: impl Iterator<Item = &'a Arc<Recovered<TxEnvelope>>>) {
+        let accounts = transactions
+            .flat_map(|tx| std::iter::once(tx.signer()).chain(tx.to()))
+            .collect();
+        self.warm.upcoming(accounts);
+    }
+
     /// Hands the accounts queued so far over.
     fn send_batch(&mut self) {
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(READ_AHEAD_BATCH));
@@ -88,6 +100,36 @@ impl TrieReadAhead {
     fn finish(mut self) -> WarmTrie {
         self.send_batch();
         self.warm
+    }
+}
+
+/// A block's candidate transactions, taken from their source up to [`LOOKAHEAD`] ahead of
+/// execution.
+struct Lookahead<I> {
+    source: I,
+    ahead: VecDeque<Arc<Recovered<TxEnvelope>>>,
+}
+
+impl<I: Iterator<Item = Arc<Recovered<TxEnvelope>>>> Lookahead<I> {
+    fn new(source: I) -> Self {
+        Self {
+            source,
+            ahead: VecDeque::with_capacity(LOOKAHEAD),
+        }
+    }
+
+    /// The next transaction; when half the window has run, the next half is taken from the
+    /// source and its accounts handed to `read_ahead`.
+    fn next(&mut self, read_ahead: &TrieReadAhead) -> Option<Arc<Recovered<TxEnvelope>>> {
+        if self.ahead.len() <= LOOKAHEAD / 2 {
+            let taken = self.ahead.len();
+            self.ahead
+                .extend(self.source.by_ref().take(LOOKAHEAD - taken));
+            if self.ahead.len() > taken {
+                read_ahead.upcoming(self.ahead.range(taken..));
+            }
+        }
+        self.ahead.pop_front()
     }
 }
 
@@ -290,7 +332,8 @@ impl BlockBuilder {
             let mut fees = U256::ZERO;
             let mut skipped_senders = AddressSet::default();
             let mut batch = Vec::with_capacity(ROOTS_BATCH);
-            for tx in transactions {
+            let mut transactions = Lookahead::new(transactions);
+            while let Some(tx) = transactions.next(&read_ahead) {
                 if !skipped_senders.is_empty() && skipped_senders.contains(&tx.signer()) {
                     continue;
                 }

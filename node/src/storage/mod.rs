@@ -11,6 +11,7 @@
 //! value recorded by the first block after `n` that changed it, or the current value if none did.
 
 mod codec;
+mod hot;
 mod log;
 mod overlay;
 mod state;
@@ -29,6 +30,7 @@ use alloy::{
     rlp::{Decodable, Encodable},
 };
 use codec::*;
+use hot::HotAccounts;
 use libmdbx::{
     Database, DatabaseOptions, Mode, NoWriteMap, RO, RW, ReadWriteOptions, SyncMode, Table,
     TableFlags, Transaction, WriteFlags,
@@ -231,6 +233,8 @@ struct Shared {
     persisted: Condvar,
     /// The account trie's top levels as the tables hold them.
     top_nodes: TopNodes,
+    /// Accounts recently changed or read, as of the newest committed block.
+    hot_accounts: HotAccounts,
 }
 
 #[derive(Debug, Default)]
@@ -282,9 +286,11 @@ impl Store {
             progress: Mutex::new(PersistProgress::default()),
             persisted: Condvar::new(),
             top_nodes: TopNodes::default(),
+            hot_accounts: HotAccounts::default(),
         });
         let tables_head = shared.read()?.tables_head;
         shared.top_nodes.reset(tables_head);
+        shared.hot_accounts.reset(tables_head);
         let through = tables_head.unwrap_or_default();
         shared.progress.lock().through = through;
         let (persist_tx, persister) = if persist {
@@ -365,6 +371,7 @@ impl Store {
         write_block_data(&txn, &sealed, &[], &[], &[], &[])?;
         txn.commit()?;
         self.shared.top_nodes.reset(Some(0));
+        self.shared.hot_accounts.reset(Some(0));
         self.load_top_nodes()?;
         Ok(sealed)
     }
@@ -439,6 +446,9 @@ impl Store {
         }
         let pending = Arc::new(PendingBlock::new(committed.clone(), state, tries));
         self.shared.pending.write().push(pending.clone());
+        self.shared
+            .hot_accounts
+            .commit(committed.header.number, pending.state.changed_accounts());
         if let Some(tx) = &self.persist_tx {
             match tx.try_send(pending) {
                 Ok(()) => {}
@@ -1061,10 +1071,15 @@ impl<'db> Reader<'db> {
 
     /// Number of the newest committed block.
     pub fn head_number(&self) -> StoreResult<Option<u64>> {
-        match self.pending.last() {
-            Some(newest) => Ok(Some(newest.number())),
-            None => Ok(self.tables_head),
-        }
+        Ok(self.head_number_now())
+    }
+
+    /// Number of the newest committed block (no table read needed).
+    fn head_number_now(&self) -> Option<u64> {
+        self.pending
+            .last()
+            .map(|newest| newest.number())
+            .or(self.tables_head)
     }
 
     /// The newest committed header.

@@ -295,6 +295,13 @@ impl StateIndex {
         self.accounts.get(address).copied()
     }
 
+    /// The accounts the block changed, with their values after it (`None`: removed).
+    pub(super) fn changed_accounts(
+        &self,
+    ) -> impl Iterator<Item = (&Address, &Option<StoredAccount>)> {
+        self.accounts.iter()
+    }
+
     /// The slot after the block, if the block decided it (set, or wiped to zero).
     pub(super) fn storage(&self, address: &Address, slot: &B256) -> Option<U256> {
         let storage = self.storage.get(address)?;

@@ -21,6 +21,8 @@ pub struct StateDb<'r, 'db> {
     /// What to read from the tables. `None`: their latest state; `Some(n)`: as of the end of
     /// block `n`.
     at: Option<u64>,
+    /// The block this state is at (`None`: no block committed yet).
+    block: Option<u64>,
     accounts: OpenTable<'r>,
     storage: OpenTable<'r>,
 }
@@ -35,6 +37,11 @@ impl std::fmt::Debug for StateDb<'_, '_> {
 
 impl<'r, 'db> StateDb<'r, 'db> {
     pub(super) fn new(reader: &'r Reader<'db>, at: Option<u64>) -> Self {
+        let head = reader.head_number_now();
+        let block = match at {
+            Some(n) => head.map(|head| n.min(head)),
+            None => head,
+        };
         let (pending, at) = match at {
             // Older than the tables' head: history, from the tables alone.
             Some(n) if reader.tables_head.is_some_and(|head| n < head) => (&[][..], Some(n)),
@@ -49,6 +56,7 @@ impl<'r, 'db> StateDb<'r, 'db> {
             reader,
             pending,
             at,
+            block,
             accounts: OpenTable::new(PLAIN_ACCOUNTS),
             storage: OpenTable::new(PLAIN_STORAGE),
         }
@@ -71,6 +79,20 @@ impl<'r, 'db> StateDb<'r, 'db> {
 
     /// The account at this block, `None` if it did not exist.
     pub fn account(&self, address: &Address) -> StoreResult<Option<StoredAccount>> {
+        let Some(block) = self.block else {
+            return self.account_uncached(address);
+        };
+        let hot = &self.reader.shared.hot_accounts;
+        if let Some(account) = hot.get(block, address) {
+            return Ok(account);
+        }
+        let account = self.account_uncached(address)?;
+        hot.read_at(block, *address, account);
+        Ok(account)
+    }
+
+    /// The account at this block from the pending blocks, the changesets or the tables.
+    fn account_uncached(&self, address: &Address) -> StoreResult<Option<StoredAccount>> {
         if let Some(account) = self
             .pending
             .iter()

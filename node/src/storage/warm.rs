@@ -5,15 +5,22 @@
 //! can read (and decode) those nodes meanwhile, and on while the block is assembled and its
 //! commit prepares the changed leaves; the root then only edits and hashes. The nodes are those
 //! of the state the reader saw: a commit uses them only if that is still the latest block.
+//!
+//! The builder also hands over the accounts its next transactions name (senders and
+//! recipients) before it executes them. The thread reads those first, into the store's account
+//! cache, so that execution finds them in memory; their trie paths follow.
 
 use super::{
     Reader, Shared, StoreError, StoreResult, StoredAccount, overlay::LayeredTrie, overlay::TrieId,
     top_nodes::TOP_DEPTH,
 };
 use crate::trie::{self, WarmNodes};
-use alloy::primitives::{Address, B256, KECCAK256_EMPTY as KECCAK_EMPTY, keccak256};
+use alloy::primitives::{
+    Address, B256, KECCAK256_EMPTY as KECCAK_EMPTY, keccak256, map::AddressSet,
+};
 use alloy_trie::{EMPTY_ROOT_HASH, Nibbles};
 use std::{
+    collections::VecDeque,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -53,11 +60,20 @@ struct ReadNodes {
     nodes: WarmNodes,
 }
 
+/// What the reading thread is handed.
+#[derive(Debug)]
+enum Request {
+    /// Accounts the block's next transactions name: read them, then their trie paths.
+    Upcoming(Vec<Address>),
+    /// Accounts the block changed: read their trie paths.
+    Changed(ChangedAccounts),
+}
+
 /// The thread reading the accounts handed to it, until stopped (or, dropped uncommitted, until
 /// it has read those).
 #[derive(Debug)]
 struct ReadingThread {
-    to_thread: mpsc::Sender<ChangedAccounts>,
+    to_thread: mpsc::Sender<Request>,
     stop: Arc<AtomicBool>,
     thread: JoinHandle<StoreResult<ReadNodes>>,
 }
@@ -87,17 +103,50 @@ impl<'db> TrieWarmer<'db> {
         let mut nodes = WarmNodes::default();
         let trie = LayeredTrie::committed(&self.reader, TrieId::Accounts);
         for (address, prior) in accounts {
-            // Only accounts without code are expected to have no storage.
-            let prior_leaf = prior
-                .filter(|account| account.code_hash == KECCAK_EMPTY)
-                .map(|account| trie::account_leaf(&account, EMPTY_ROOT_HASH));
-            nodes.read_path(
-                &trie,
-                &Nibbles::unpack(keccak256(address)),
-                TOP_DEPTH,
-                prior_leaf.as_deref(),
-            )?;
+            read_account_path(&mut nodes, &trie, address, prior)?;
         }
+        self.into_read(nodes)
+    }
+
+    /// Serves `requests` until they hang up and every path is read, or until `stop`. Requests go
+    /// before paths: execution waits for no trie node, but may be about to read an account.
+    fn serve(self, requests: mpsc::Receiver<Request>, stop: &AtomicBool) -> StoreResult<ReadNodes> {
+        let mut nodes = WarmNodes::default();
+        let trie = LayeredTrie::committed(&self.reader, TrieId::Accounts);
+        let state = self.reader.state_at(None);
+        let mut paths = VecDeque::new();
+        let mut queued = AddressSet::default();
+        while !stop.load(Ordering::Relaxed) {
+            let request = match paths.is_empty() {
+                true => requests.recv().ok(),
+                false => requests.try_recv().ok(),
+            };
+            match request {
+                Some(Request::Upcoming(addresses)) => {
+                    for address in addresses {
+                        if queued.insert(address) {
+                            let prior = state.account(&address)?;
+                            paths.push_back((address, prior));
+                        }
+                    }
+                }
+                Some(Request::Changed(changed)) => paths.extend(
+                    changed
+                        .into_iter()
+                        .filter(|(address, _)| queued.insert(*address)),
+                ),
+                None => match paths.pop_front() {
+                    Some((address, prior)) => read_account_path(&mut nodes, &trie, address, prior)?,
+                    // Hung up on, and every path read.
+                    None => break,
+                },
+            }
+        }
+        drop((trie, state));
+        self.into_read(nodes)
+    }
+
+    fn into_read(self, nodes: WarmNodes) -> StoreResult<ReadNodes> {
         Ok(ReadNodes {
             at: self.reader.head()?.map(|head| head.hash()),
             nodes,
@@ -105,23 +154,36 @@ impl<'db> TrieWarmer<'db> {
     }
 }
 
+/// Reads the account-trie nodes that changing `address`, whose value before the block was
+/// `prior`, will read.
+fn read_account_path(
+    nodes: &mut WarmNodes,
+    trie: &LayeredTrie<'_, '_>,
+    address: Address,
+    prior: Option<StoredAccount>,
+) -> StoreResult<()> {
+    // Only accounts without code are expected to have no storage.
+    let prior_leaf = prior
+        .filter(|account| account.code_hash == KECCAK_EMPTY)
+        .map(|account| trie::account_leaf(&account, EMPTY_ROOT_HASH));
+    nodes.read_path(
+        trie,
+        &Nibbles::unpack(keccak256(address)),
+        TOP_DEPTH,
+        prior_leaf.as_deref(),
+    )
+}
+
 impl WarmTrie {
     /// Starts the reading thread, over the store's latest state.
     pub(super) fn spawn(shared: Arc<Shared>) -> StoreResult<Self> {
-        let (to_thread, changed) = mpsc::channel::<ChangedAccounts>();
+        let (to_thread, requests) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         const NAME: &str = "trie-read-ahead";
         let thread = std::thread::Builder::new()
             .name(NAME.into())
-            .spawn(move || {
-                TrieWarmer::new(shared.read()?).read_nodes(
-                    changed
-                        .into_iter()
-                        .flatten()
-                        .take_while(|_| !stopped.load(Ordering::Relaxed)),
-                )
-            })
+            .spawn(move || TrieWarmer::new(shared.read()?).serve(requests, &stopped))
             .map_err(|error| StoreError::Thread { name: NAME, error })?;
         Ok(Self {
             state: WarmState::Reading(ReadingThread {
@@ -134,9 +196,19 @@ impl WarmTrie {
 
     /// Hands `accounts`, changed by the block, to the reading thread (if it still reads).
     pub fn read(&self, accounts: ChangedAccounts) {
+        self.request(Request::Changed(accounts));
+    }
+
+    /// Hands the accounts the block's next transactions name to the reading thread, to read
+    /// ahead of their execution.
+    pub fn upcoming(&self, accounts: Vec<Address>) {
+        self.request(Request::Upcoming(accounts));
+    }
+
+    fn request(&self, request: Request) {
         if let WarmState::Reading(reading) = &self.state {
             // The thread only ends when stopped or hung up on.
-            let _ = reading.to_thread.send(accounts);
+            let _ = reading.to_thread.send(request);
         }
     }
 

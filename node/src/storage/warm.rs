@@ -142,7 +142,6 @@ impl<'db> TrieWarmer<'db> {
                 },
             }
         }
-        drop((trie, state));
         self.into_read(nodes)
     }
 

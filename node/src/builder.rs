@@ -37,13 +37,15 @@ use std::{borrow::Cow, collections::VecDeque, sync::Arc};
 use tracing::trace;
 
 /// Transactions handed to the roots thread at a time: one wake-up per batch, not per
-/// transaction.
-const ROOTS_BATCH: usize = 512;
-/// Changed accounts handed to the trie read-ahead thread at a time.
-const READ_AHEAD_BATCH: usize = 64;
-/// Transactions taken from the source ahead of execution, at most: the read-ahead reads the
-/// accounts they name before they run.
-const LOOKAHEAD: usize = 128;
+/// transaction. The last batch is hashed after execution ends, so it is also what sealing waits
+/// for (5,000 ERC-20 transfers: about 0.8 ms at 256, 1.5–2.5 ms at 512).
+const ROOTS_BATCH: usize = 256;
+/// Changed accounts handed to the trie read-ahead thread at a time. Each hand-over may wake the
+/// thread, a system call: a few per block, not one per transaction.
+const READ_AHEAD_BATCH: usize = 256;
+/// Transactions taken from the source ahead of execution, at most (half of them at a time): the
+/// read-ahead reads the accounts they name before they run.
+const LOOKAHEAD: usize = 512;
 
 /// Hands the accounts the block's transactions change, as they execute, to the store's trie
 /// read-ahead ([`Reader::trie_read_ahead`]), which reads their account-trie paths on a thread of
@@ -83,10 +85,15 @@ impl TrieReadAhead {
 
     /// Hands the accounts `transactions` name (sender and recipient) over, to be read before
     /// they execute.
-    fn upcoming<'a>(&self, transactions: impl Iterator<Item = &'a Arc<Recovered<TxEnvelope>>>) {
-        let accounts = transactions
-            .flat_map(|tx| std::iter::once(tx.signer()).chain(tx.to()))
-            .collect();
+    fn upcoming<'a>(
+        &self,
+        transactions: impl ExactSizeIterator<Item = &'a Arc<Recovered<TxEnvelope>>>,
+    ) {
+        let mut accounts = Vec::with_capacity(2 * transactions.len());
+        for tx in transactions {
+            accounts.push(tx.signer());
+            accounts.extend(tx.to());
+        }
         self.warm.upcoming(accounts);
     }
 
@@ -387,10 +394,13 @@ impl BlockBuilder {
             let (_, result) = executor
                 .finish()
                 .map_err(|e| BuildError::Execution(e.to_string()))?;
+            let finished = started.elapsed();
             let (changes, prior) = state.into_changes();
+            let changed = started.elapsed();
             let roots = roots_thread
                 .join()
                 .map_err(|_| BuildError::Execution("block roots thread panicked".into()))?;
+            let rooted = started.elapsed();
 
             let mut receipts: Vec<ReceiptEnvelope> = result.receipts;
             for (receipt, bloom) in receipts.iter_mut().zip(&roots.blooms) {
@@ -434,6 +444,9 @@ impl BlockBuilder {
                 txs = included.len(),
                 execute_ms = executed.as_secs_f64() * 1e3,
                 assemble_ms = (started.elapsed() - executed).as_secs_f64() * 1e3,
+                finish_ms = (finished - executed).as_secs_f64() * 1e3,
+                changes_ms = (changed - finished).as_secs_f64() * 1e3,
+                roots_wait_ms = (rooted - changed).as_secs_f64() * 1e3,
                 "block built"
             );
             Ok(BuiltBlock {

@@ -20,7 +20,7 @@ mod warm;
 
 pub use codec::StoredAccount;
 pub use state::StateDb;
-pub use warm::{ChangedAccounts, TrieWarmer, WarmTrie};
+pub use warm::{ChangedAccounts, WarmTrie};
 
 use crate::trie;
 use alloy::{
@@ -50,6 +50,8 @@ use std::{
 };
 use top_nodes::TopNodes;
 use tracing::{debug, error};
+#[cfg(test)]
+use warm::TrieWarmer;
 
 /// A header with its hash.
 pub type SealedHeader = Sealed<Header>;
@@ -1018,8 +1020,10 @@ impl<'db> Reader<'db> {
     }
 
     /// A reader of the account-trie paths a block built on this state will update, for
-    /// [`NewBlock::warm_trie`].
-    pub fn trie_warmer(&self) -> StoreResult<TrieWarmer<'_>> {
+    /// [`NewBlock::warm_trie`], in the order given (the thread of [`Self::trie_read_ahead`] reads
+    /// them as they come): for tests that need to know which nodes were read.
+    #[cfg(test)]
+    fn trie_warmer(&self) -> StoreResult<TrieWarmer<'_>> {
         Ok(TrieWarmer::new(self.fork()?))
     }
 

@@ -32,15 +32,15 @@ use tracing::debug;
 
 /// Reads account-trie paths ahead of a block's commit, through a snapshot of its own.
 #[derive(Debug)]
-pub struct TrieWarmer<'db> {
+pub(super) struct TrieWarmer<'db> {
     reader: Reader<'db>,
 }
 
 /// Changed accounts, each with its value before the block (`None`: it did not exist).
 pub type ChangedAccounts = Vec<(Address, Option<StoredAccount>)>;
 
-/// Account-trie nodes read ahead of a block's commit: still being read on a thread of their own
-/// ([`Reader::trie_read_ahead`]), or read ([`TrieWarmer::read`]).
+/// Account-trie nodes read ahead of a block's commit, on a thread of their own
+/// ([`Reader::trie_read_ahead`]); tests also make them read, in order ([`TrieWarmer::read`]).
 #[derive(Debug)]
 pub struct WarmTrie {
     state: WarmState,
@@ -49,6 +49,7 @@ pub struct WarmTrie {
 #[derive(Debug)]
 enum WarmState {
     Reading(ReadingThread),
+    #[cfg(test)]
     Read(ReadNodes),
 }
 
@@ -87,7 +88,8 @@ impl<'db> TrieWarmer<'db> {
     /// [`super::NewBlock::warm_trie`]. An account's leaf is not read if it is the one its value
     /// before the block (without storage) makes: the state root replaces that without reading
     /// it.
-    pub fn read(
+    #[cfg(test)]
+    pub(super) fn read(
         self,
         accounts: impl IntoIterator<Item = (Address, Option<StoredAccount>)>,
     ) -> StoreResult<WarmTrie> {
@@ -96,6 +98,7 @@ impl<'db> TrieWarmer<'db> {
         })
     }
 
+    #[cfg(test)]
     fn read_nodes(
         self,
         accounts: impl IntoIterator<Item = (Address, Option<StoredAccount>)>,
@@ -205,6 +208,7 @@ impl WarmTrie {
     }
 
     fn request(&self, request: Request) {
+        #[cfg_attr(not(test), allow(irrefutable_let_patterns))]
         if let WarmState::Reading(reading) = &self.state {
             // The thread only ends when stopped or hung up on.
             let _ = reading.to_thread.send(request);
@@ -223,6 +227,7 @@ impl WarmTrie {
     /// Stops reading; the nodes read, if they were read at `reader`'s latest block.
     pub(super) fn into_nodes_at(self, reader: &Reader<'_>) -> StoreResult<Option<WarmNodes>> {
         let read = match self.state {
+            #[cfg(test)]
             WarmState::Read(read) => read,
             WarmState::Reading(reading) => {
                 reading.stop.store(true, Ordering::Relaxed);

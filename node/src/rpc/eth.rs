@@ -408,7 +408,7 @@ impl EthApi {
 /// in-memory head, which is updated just after a commit: a client that has seen a block's
 /// receipt must find that block's state under `latest`.
 pub(crate) fn head_number(reader: &Reader<'_>) -> RpcResult<u64> {
-    Ok(reader.head_number().map_err(internal)?.unwrap_or_default())
+    Ok(reader.head_number().unwrap_or_default())
 }
 
 /// The block number a tag refers to in `reader`'s snapshot (explicit numbers may be above the

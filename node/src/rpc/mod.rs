@@ -168,7 +168,7 @@ fn module(api: EthApi) -> eyre::Result<RpcModule<EthApi>> {
             let reader = api.node.store.read().map_err(internal)?;
             let header = api.resolve(&reader, block.unwrap_or_default())?;
             // Tries are kept for the latest state only (as geth's path scheme).
-            if header.number != reader.head_number().map_err(internal)?.unwrap_or_default() {
+            if header.number != reader.head_number().unwrap_or_default() {
                 return Err(server_error(
                     "proofs are available for the latest block only",
                 ));

@@ -1074,12 +1074,7 @@ impl<'db> Reader<'db> {
     }
 
     /// Number of the newest committed block.
-    pub fn head_number(&self) -> StoreResult<Option<u64>> {
-        Ok(self.head_number_now())
-    }
-
-    /// Number of the newest committed block (no table read needed).
-    fn head_number_now(&self) -> Option<u64> {
+    pub fn head_number(&self) -> Option<u64> {
         self.pending
             .last()
             .map(|newest| newest.number())
@@ -1088,7 +1083,7 @@ impl<'db> Reader<'db> {
 
     /// The newest committed header.
     pub fn head(&self) -> StoreResult<Option<SealedHeader>> {
-        match self.head_number()? {
+        match self.head_number() {
             Some(n) => self.sealed_header(n),
             None => Ok(None),
         }

@@ -37,7 +37,7 @@ impl std::fmt::Debug for StateDb<'_, '_> {
 
 impl<'r, 'db> StateDb<'r, 'db> {
     pub(super) fn new(reader: &'r Reader<'db>, at: Option<u64>) -> Self {
-        let head = reader.head_number_now();
+        let head = reader.head_number();
         let block = match at {
             Some(n) => head.map(|head| n.min(head)),
             None => head,

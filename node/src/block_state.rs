@@ -4,7 +4,7 @@
 //! execution). Reads and commits follow revm's `State`/`CacheDB` semantics; a test checks the
 //! changes against revm's bundle state.
 
-use crate::storage::{PriorState, StoredAccount};
+use crate::storage::{ChangedAccounts, PriorState, StoredAccount};
 use alloy::primitives::{
     Address, B256, KECCAK256_EMPTY, U256,
     map::{AddressMap, B256Map, HashMap, U256Map, hash_map::Entry},
@@ -45,6 +45,9 @@ pub struct BlockState<DB> {
     db: DB,
     accounts: AddressMap<CachedAccount>,
     contracts: B256Map<Bytecode>,
+    /// Accounts changed for the first time in the block, not taken yet
+    /// ([`Self::take_first_changed`]).
+    first_changed: ChangedAccounts,
 }
 
 impl<DB: Database> BlockState<DB> {
@@ -60,7 +63,14 @@ impl<DB: Database> BlockState<DB> {
             db,
             accounts: AddressMap::with_capacity_and_hasher(accounts, Default::default()),
             contracts: B256Map::default(),
+            first_changed: ChangedAccounts::new(),
         }
+    }
+
+    /// The accounts changed for the first time in the block since the last call, each with its
+    /// value before the block, once there are at least `min` of them (and at least one).
+    pub fn take_first_changed(&mut self, min: usize) -> Option<ChangedAccounts> {
+        (self.first_changed.len() >= min.max(1)).then(|| std::mem::take(&mut self.first_changed))
     }
 
     /// The cached account, loaded from `db` on first use (one map lookup when cached).
@@ -213,7 +223,11 @@ impl<DB: Database> DatabaseCommit for BlockState<DB> {
             let Ok(cached) = Self::cached(&mut self.db, &mut self.accounts, address) else {
                 continue;
             };
-            cached.changed = true;
+            if !cached.changed {
+                cached.changed = true;
+                let original = cached.original.as_ref().map(StoredAccount::from);
+                self.first_changed.push((address, original));
+            }
             if account.is_selfdestructed() {
                 cached.current = None;
                 cached.cleared = true;

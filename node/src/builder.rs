@@ -7,10 +7,7 @@ use crate::{
     block_state::BlockState,
     chainspec::ChainSpec,
     evm::ComputeEvmFactory,
-    storage::{
-        ChangedAccounts, NewBlock, Reader, SealedHeader, StoreError, StoreResult, StoredAccount,
-        WarmTrie,
-    },
+    storage::{NewBlock, Reader, SealedHeader, StoreError, StoreResult, WarmTrie},
 };
 use alloy::{
     consensus::{
@@ -21,17 +18,14 @@ use alloy::{
     primitives::{Address, B256, Bytes, U256, map::AddressSet},
 };
 use alloy_evm::{
-    EvmEnv, EvmFactory,
-    block::{
-        BlockExecutionError, BlockExecutor, BlockExecutorFactory, BlockValidationError, TxResult,
-    },
+    Evm, EvmEnv, EvmFactory,
+    block::{BlockExecutionError, BlockExecutor, BlockExecutorFactory, BlockValidationError},
     eth::{EthBlockExecutionCtx, EthBlockExecutorFactory, NextEvmEnvAttributes},
 };
 use computechain_precompiles::{STAKING_ADDRESS, SYSTEM_ADDRESS, interfaces::IStaking};
 use revm::{
-    DatabaseCommit,
+    Database, DatabaseCommit,
     database::{DatabaseCommitExt, WrapDatabaseRef},
-    state::EvmState,
 };
 use std::{borrow::Cow, collections::VecDeque, sync::Arc};
 use tracing::trace;
@@ -47,39 +41,25 @@ const READ_AHEAD_BATCH: usize = 256;
 /// read-ahead reads the accounts they name before they run.
 const LOOKAHEAD: usize = 512;
 
-/// Hands the accounts the block's transactions change, as they execute, to the store's trie
+/// Hands the accounts the block changes, as its transactions execute, to the store's trie
 /// read-ahead ([`Reader::trie_read_ahead`]), which reads their account-trie paths on a thread of
 /// its own until the block's commit takes the nodes.
 struct TrieReadAhead {
     warm: WarmTrie,
-    /// Accounts changed, not handed over yet.
-    batch: ChangedAccounts,
-    /// Accounts queued so far.
-    queued: AddressSet,
 }
 
 impl TrieReadAhead {
     fn start(reader: &Reader<'_>) -> StoreResult<Self> {
         Ok(Self {
             warm: reader.trie_read_ahead()?,
-            batch: Vec::with_capacity(READ_AHEAD_BATCH),
-            queued: AddressSet::default(),
         })
     }
 
-    /// Queues the accounts a transaction changed that no transaction before it did.
-    fn changed(&mut self, state: &EvmState) {
-        for (address, account) in state {
-            if account.is_touched() && self.queued.insert(*address) {
-                // The journal loaded the account from the block's state at its first change: its
-                // original value is the one from before the block.
-                let prior = (!account.is_loaded_as_not_existing())
-                    .then(|| StoredAccount::from(&account.original_info()));
-                self.batch.push((*address, prior));
-            }
-        }
-        if self.batch.len() >= READ_AHEAD_BATCH {
-            self.send_batch();
+    /// Hands over the accounts `state` saw changed for the first time, once there are at least
+    /// `min` of them.
+    fn changed<DB: Database>(&self, state: &mut BlockState<DB>, min: usize) {
+        if let Some(changed) = state.take_first_changed(min) {
+            self.warm.read(changed);
         }
     }
 
@@ -97,15 +77,10 @@ impl TrieReadAhead {
         self.warm.upcoming(accounts);
     }
 
-    /// Hands the accounts queued so far over.
-    fn send_batch(&mut self) {
-        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(READ_AHEAD_BATCH));
-        self.warm.read(batch);
-    }
-
-    /// The read-ahead, every changed account handed over, for [`NewBlock::warm_trie`].
-    fn finish(mut self) -> WarmTrie {
-        self.send_batch();
+    /// The read-ahead, every account `state` saw changed handed over, for
+    /// [`NewBlock::warm_trie`].
+    fn finish<DB: Database>(self, state: &mut BlockState<DB>) -> WarmTrie {
+        self.changed(state, 0);
         self.warm
     }
 }
@@ -331,7 +306,7 @@ impl BlockBuilder {
             // Roots and blooms are computed on a second thread while the transactions execute.
             let (to_roots, items) = std::sync::mpsc::channel();
             let roots_thread = scope.spawn(move || block_roots::compute(items));
-            let mut read_ahead = TrieReadAhead::start(reader)?;
+            let read_ahead = TrieReadAhead::start(reader)?;
             let mut included = Vec::with_capacity(tx_count_hint);
             let mut invalid = Vec::new();
             let mut gas_used = 0u64;
@@ -351,8 +326,8 @@ impl BlockBuilder {
                 }
                 match executor.execute_transaction_without_commit(tx.as_recovered_ref()) {
                     Ok(result) => {
-                        read_ahead.changed(&result.result().state);
                         let used = executor.commit_transaction(result).tx_gas_used();
+                        read_ahead.changed(executor.evm_mut().db_mut(), READ_AHEAD_BATCH);
                         gas_used += used;
                         let tip = tx.effective_tip_per_gas(base_fee).unwrap_or_default();
                         fees += U256::from(used) * U256::from(tip);
@@ -382,7 +357,7 @@ impl BlockBuilder {
             let _ = to_roots.send(batch);
             drop(to_roots);
             // The read-ahead goes on while the block is assembled and committed.
-            let warm_trie = Some(read_ahead.finish());
+            let warm_trie = Some(read_ahead.finish(executor.evm_mut().db_mut()));
             let executed = started.elapsed();
             let system_logs = self.distribute_rewards(
                 &mut executor,

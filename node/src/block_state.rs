@@ -375,7 +375,25 @@ mod tests {
                 .take_bundle()
                 .to_plain_state(OriginalValuesKnown::Yes),
         );
-        let ours = normalized(run(BlockState::new(base), &txs).into_changes().0);
+        let mut state = run(BlockState::new(base), &txs);
+        // Each changed account is handed out once, with its value before the block.
+        let first_changed = state.take_first_changed(1).unwrap();
+        assert_eq!(state.take_first_changed(0), None);
+        let prior: AddressMap<Option<StoredAccount>> = first_changed.iter().cloned().collect();
+        assert_eq!(
+            prior.len(),
+            first_changed.len(),
+            "an account handed out twice"
+        );
+        let stored = |balance| Some(StoredAccount::from(&AccountInfo::from_balance(balance)));
+        assert_eq!(prior[&sender], stored(balance));
+        assert_eq!(prior[&existing], stored(U256::from(1)));
+        assert_eq!(prior[&fresh], None);
+        let ours = normalized(state.into_changes().0);
+        assert!(
+            ours.accounts.iter().all(|(a, _)| prior.contains_key(a)),
+            "a changed account was not handed out"
+        );
         assert!(!expected.accounts.is_empty() && !expected.contracts.is_empty());
         assert_eq!(ours.accounts, expected.accounts);
         assert_eq!(ours.storage, expected.storage);

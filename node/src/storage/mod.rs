@@ -291,8 +291,7 @@ impl Store {
             hot_accounts: HotAccounts::default(),
         });
         let tables_head = shared.read()?.tables_head;
-        shared.top_nodes.reset(tables_head);
-        shared.hot_accounts.reset(tables_head);
+        shared.reset_caches(tables_head);
         let through = tables_head.unwrap_or_default();
         shared.progress.lock().through = through;
         let (persist_tx, persister) = if persist {
@@ -372,8 +371,7 @@ impl Store {
         let sealed = header.seal_slow();
         write_block_data(&txn, &sealed, &[], &[], &[], &[])?;
         txn.commit()?;
-        self.shared.top_nodes.reset(Some(0));
-        self.shared.hot_accounts.reset(Some(0));
+        self.shared.reset_caches(Some(0));
         self.load_top_nodes()?;
         Ok(sealed)
     }
@@ -510,6 +508,12 @@ impl Drop for Store {
 }
 
 impl Shared {
+    /// Empties the in-memory caches of the tables' state, now at block `head`.
+    fn reset_caches(&self, head: Option<u64>) {
+        self.top_nodes.reset(head);
+        self.hot_accounts.reset(head);
+    }
+
     fn read(self: &Arc<Self>) -> StoreResult<Reader<'_>> {
         // Taken together under the lock: the persister drops blocks from `pending` only after the
         // tables hold them, so every block is in one or the other.

@@ -2,6 +2,10 @@
 //! the block executes. Each included transaction and its receipt are streamed to the thread, which
 //! computes the receipt's bloom and hashes both into ordered tries as they arrive, so sealing does
 //! not wait for this work after the last transaction.
+//!
+//! The thread has as much hashing to do as execution has work: a token transfer's receipt takes
+//! about ten keccak permutations, four of them for its bloom. The bloom's are mostly repeats (the
+//! token's address, the event's signature, its sender), so they are remembered for the block.
 
 use alloy::{
     consensus::{
@@ -9,7 +13,10 @@ use alloy::{
         transaction::Recovered,
     },
     eips::eip2718::Encodable2718,
-    primitives::{B256, Bloom, logs_bloom},
+    primitives::{
+        B256, Bloom, BloomInput, Log, keccak256,
+        map::{AddressMap, B256Map},
+    },
 };
 use alloy_evm::{
     Evm,
@@ -80,6 +87,50 @@ impl OrderedTrieBuilder {
     }
 }
 
+/// Logs blooms that hash each address and topic once per block (see the module docs).
+#[derive(Debug, Default)]
+struct LogBloomer {
+    addresses: AddressMap<B256>,
+    topics: B256Map<B256>,
+}
+
+/// Addresses, and topics, whose hashes a [`LogBloomer`] keeps at most: about 4 MB, whatever the
+/// block's gas limit lets its logs name.
+const MAX_REMEMBERED: usize = 1 << 16;
+
+impl LogBloomer {
+    /// The bloom of `logs`, as [`alloy::primitives::logs_bloom`] computes it.
+    fn bloom<'a>(&mut self, logs: impl IntoIterator<Item = &'a Log>) -> Bloom {
+        let mut bloom = Bloom::ZERO;
+        for log in logs {
+            bloom.accrue(BloomInput::Hash(remembered(
+                &mut self.addresses,
+                log.address,
+            )));
+            for topic in log.topics() {
+                bloom.accrue(BloomInput::Hash(remembered(&mut self.topics, *topic)));
+            }
+        }
+        bloom
+    }
+}
+
+/// The keccak hash of `input`, from `hashes` if it is there (and put there if there is room).
+fn remembered<K, S>(hashes: &mut std::collections::HashMap<K, B256, S>, input: K) -> B256
+where
+    K: AsRef<[u8]> + Eq + std::hash::Hash,
+    S: std::hash::BuildHasher,
+{
+    if let Some(hash) = hashes.get(&input) {
+        return *hash;
+    }
+    let hash = keccak256(input.as_ref());
+    if hashes.len() < MAX_REMEMBERED {
+        hashes.insert(input, hash);
+    }
+    hash
+}
+
 /// What the roots thread computed for a block.
 #[derive(Debug)]
 pub struct BlockRoots {
@@ -102,12 +153,13 @@ pub fn compute(batches: Receiver<Included>) -> BlockRoots {
     let (mut transactions, mut receipts) =
         (OrderedTrieBuilder::default(), OrderedTrieBuilder::default());
     let (mut blooms, mut logs_bloom_union) = (Vec::new(), Bloom::ZERO);
+    let mut bloomer = LogBloomer::default();
     let mut buf = Vec::with_capacity(512);
     for (tx, mut receipt) in batches.into_iter().flatten() {
         buf.clear();
         tx.encode_2718(&mut buf);
         transactions.push(&buf);
-        let bloom = logs_bloom(receipt.logs());
+        let bloom = bloomer.bloom(receipt.logs());
         if let Some(with_bloom) = receipt.as_receipt_with_bloom_mut() {
             with_bloom.logs_bloom = bloom;
         }
@@ -128,7 +180,37 @@ pub fn compute(batches: Receiver<Included>) -> BlockRoots {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloy::primitives::{Address, Bytes, logs_bloom};
     use alloy_trie::root::ordered_trie_root_with_encoder;
+
+    #[test]
+    fn remembered_hashes_give_the_blooms_of_hashing_every_log() {
+        let token = Address::repeat_byte(0x70);
+        let transfer = keccak256("Transfer(address,address,uint256)");
+        let mut bloomer = LogBloomer::default();
+        // More distinct topics than are remembered: the blooms past the limit are right too.
+        for i in 0..MAX_REMEMBERED as u64 + 100 {
+            let logs: Vec<Log> = (0..(i % 3))
+                .map(|j| {
+                    Log::new_unchecked(
+                        if j == 0 {
+                            token
+                        } else {
+                            Address::from_word(keccak256(i.to_be_bytes()))
+                        },
+                        vec![
+                            transfer,
+                            B256::left_padding_from(&(i % 500).to_be_bytes()),
+                            keccak256((i + j).to_be_bytes()),
+                        ],
+                        Bytes::new(),
+                    )
+                })
+                .collect();
+            assert_eq!(bloomer.bloom(&logs), logs_bloom(&logs), "receipt {i}");
+        }
+        assert_eq!(bloomer.topics.len(), MAX_REMEMBERED);
+    }
 
     #[test]
     fn streamed_roots_equal_the_ordered_trie_root_at_every_length() {

@@ -4,8 +4,9 @@
 //! not wait for this work after the last transaction.
 //!
 //! The thread has as much hashing to do as execution has work: a token transfer's receipt takes
-//! about ten keccak permutations, four of them for its bloom. The bloom's are mostly repeats (the
-//! token's address, the event's signature, its sender), so they are remembered for the block.
+//! about ten keccak permutations, four of them for its bloom. The bloom's inputs are mostly
+//! repeats (the token's address, the event's signature, its sender), so their hashes are
+//! remembered for the block.
 
 use alloy::{
     consensus::{
@@ -94,8 +95,8 @@ struct LogBloomer {
     topics: B256Map<B256>,
 }
 
-/// Addresses, and topics, whose hashes a [`LogBloomer`] keeps at most: about 4 MB, whatever the
-/// block's gas limit lets its logs name.
+/// Addresses, and topics, whose hashes a [`LogBloomer`] keeps at most (a few MB for each, for the
+/// block's duration), however many its gas limit lets its logs name.
 const MAX_REMEMBERED: usize = 1 << 16;
 
 impl LogBloomer {

@@ -2,9 +2,9 @@
 //!
 //! Every node of the account trie and of each storage trie is stored under its nibble path (the
 //! storage tries prefixed by the hashed address), as its RLP encoding. A block's changes are
-//! applied as inserts and deletes that read only the nodes on the paths to the changed keys;
-//! changed nodes are kept in memory and hashed once, bottom-up, at the end. Untouched subtrees are
-//! never read: the work per block grows with the keys the block changed, not with the state.
+//! applied in one pass over the changed keys in key order, which reads, rebuilds, hashes and
+//! writes each node on their paths once. Untouched subtrees are never read: the work per block
+//! grows with the keys the block changed, not with the state.
 //! Proofs (EIP-1186) are the stored nodes on the path to a key.
 
 use crate::storage::{StoreError, StoredAccount};
@@ -26,7 +26,7 @@ use revm::{
     primitives::KECCAK_EMPTY,
     state::AccountInfo,
 };
-use std::{collections::BTreeMap, sync::Arc};
+use std::{borrow::Cow, collections::BTreeMap, sync::Arc};
 use tracing::trace;
 
 /// Reads committed trie nodes (RLP) by path.
@@ -54,6 +54,12 @@ pub(crate) trait NodeSink {
     fn write(&mut self, path: &Nibbles, rlp: Option<&[u8]>) -> Result<(), StoreError>;
 }
 
+impl<W: NodeSink + ?Sized> NodeSink for &mut W {
+    fn write(&mut self, path: &Nibbles, rlp: Option<&[u8]>) -> Result<(), StoreError> {
+        (**self).write(path, rlp)
+    }
+}
+
 /// The storage key of a node: the trie's prefix, then one byte per nibble.
 pub(crate) fn node_key(prefix: &[u8], path: &Nibbles) -> Vec<u8> {
     let mut key = Vec::with_capacity(prefix.len() + path.len());
@@ -65,56 +71,17 @@ pub(crate) fn node_key(prefix: &[u8], path: &Nibbles) -> Vec<u8> {
 /// The references a branch node holds, by nibble.
 pub(crate) type BranchRefs = [Option<RlpNode>; 16];
 
-/// A child of a [`Branch`], as an update sees it.
-#[derive(Debug, Clone)]
-enum Child {
-    /// No child at the nibble, as committed or since removed.
-    Absent,
-    /// Changed since the branch was committed: its reference is recomputed on commit.
-    Changed,
-    /// As committed, with this reference.
-    Committed(RlpNode),
-}
-
-/// A branch node: its children's references as committed, and which of them an update changed
-/// since. The committed references are shared with the caches that hold the node, so that
-/// editing a branch does not copy them; hashing recomputes only the changed children.
+/// A stored branch node's children's references. They are shared with the caches that hold
+/// the node, so that reading a branch does not copy them.
 #[derive(Debug, Clone)]
 pub(crate) struct Branch {
-    /// References as committed (`None`: a branch the update made).
-    committed: Option<Arc<BranchRefs>>,
-    /// Nibbles with a child now, by bit.
-    present: u16,
-    /// Nibbles whose child changed since the commit, by bit.
-    changed: u16,
+    refs: Arc<BranchRefs>,
 }
 
 impl Branch {
-    /// A committed branch with references `refs`.
-    fn committed(refs: BranchRefs) -> Self {
-        let present = (0..16)
-            .filter(|n| refs[*n].is_some())
-            .fold(0, |m, n| m | 1 << n);
-        Self {
-            committed: Some(Arc::new(refs)),
-            present,
-            changed: 0,
-        }
-    }
-
-    /// A new branch with (changed) children at `nibbles`.
-    fn with_changed(nibbles: &[u8]) -> Self {
-        let mask = nibbles.iter().fold(0, |m, n| m | 1 << n);
-        Self {
-            committed: None,
-            present: mask,
-            changed: mask,
-        }
-    }
-
     /// Whether there is a child at nibble `n`.
     pub(crate) fn has_child(&self, n: u8) -> bool {
-        self.present & 1 << n != 0
+        self.refs[n as usize].is_some()
     }
 
     /// The nibbles that have a child, in order.
@@ -122,41 +89,13 @@ impl Branch {
         (0..16u8).filter(|n| self.has_child(*n))
     }
 
-    /// The reference to child `n` if it is as committed.
-    pub(crate) fn unchanged_ref(&self, n: u8) -> Option<&RlpNode> {
-        if self.changed & 1 << n != 0 {
-            return None;
-        }
-        self.committed.as_ref()?[n as usize].as_ref()
-    }
-
-    fn child(&self, n: u8) -> Child {
-        match self.unchanged_ref(n) {
-            _ if !self.has_child(n) => Child::Absent,
-            Some(reference) => Child::Committed(reference.clone()),
-            None => Child::Changed,
-        }
-    }
-
-    fn set_changed(&mut self, n: u8) {
-        self.present |= 1 << n;
-        self.changed |= 1 << n;
-    }
-
-    fn set_removed(&mut self, n: u8) {
-        self.present &= !(1 << n);
-        self.changed |= 1 << n;
-    }
-
-    /// The references as committed (none for a new branch).
-    pub(crate) fn committed_refs(&self) -> BranchRefs {
-        self.committed.as_deref().cloned().unwrap_or_default()
+    /// The reference to child `n`, if there is one.
+    pub(crate) fn child_ref(&self, n: u8) -> Option<&RlpNode> {
+        self.refs[n as usize].as_ref()
     }
 }
 
-/// A decoded node, as edited. Edited branches and extensions mark the children changed since
-/// the commit (see [`Branch`]; an extension's child reference is then empty), so that hashing
-/// visits only those.
+/// A decoded stored node.
 #[derive(Debug, Clone)]
 pub(crate) enum Node {
     /// A branch.
@@ -182,7 +121,9 @@ impl Node {
     pub(crate) fn decode(rlp: &[u8]) -> Result<Self, StoreError> {
         // Branches, most of what is read, are decoded straight into their children.
         if let Some(refs) = decode_branch(rlp) {
-            return Ok(Node::Branch(Branch::committed(refs)));
+            return Ok(Node::Branch(Branch {
+                refs: Arc::new(refs),
+            }));
         }
         let node = TrieNode::decode(&mut &rlp[..]).map_err(|e| StoreError::Corrupt {
             table: "trie",
@@ -206,24 +147,12 @@ impl Node {
     }
 
     /// Writes the node's RLP to `buf` (cleared first); returns the reference its parent holds.
-    /// Only for nodes whose children are as committed.
     fn encode(&self, buf: &mut Vec<u8>) -> RlpNode {
+        buf.clear();
         match self {
-            Node::Branch(branch) => {
-                debug_assert_eq!(branch.changed, 0, "encoding an edited branch");
-                match &branch.committed {
-                    Some(refs) => encode_branch(refs, buf),
-                    None => encode_branch(&BranchRefs::default(), buf),
-                }
-            }
-            Node::Extension { key, child } => {
-                buf.clear();
-                ExtensionNodeRef::new(key, child).rlp(buf)
-            }
-            Node::Leaf { key, value } => {
-                buf.clear();
-                LeafNodeRef::new(key, value).rlp(buf)
-            }
+            Node::Branch(branch) => encode_branch(|n| branch.refs[n].as_deref(), buf),
+            Node::Extension { key, child } => ExtensionNodeRef::new(key, child).rlp(buf),
+            Node::Leaf { key, value } => LeafNodeRef::new(key, value).rlp(buf),
         }
     }
 
@@ -235,14 +164,13 @@ impl Node {
     }
 }
 
-/// Writes the RLP of a branch with references `refs` to `buf` (cleared first), as alloy-trie's
-/// `BranchNodeRef` encodes it, without gathering the children; returns the reference its parent
-/// holds.
-fn encode_branch(refs: &BranchRefs, buf: &mut Vec<u8>) -> RlpNode {
-    buf.clear();
-    let payload_length = refs
-        .iter()
-        .map(|child| child.as_ref().map_or(1, |child| child.len()))
+/// Appends the RLP of a branch whose child `n` has reference `child(n)` to `buf`, as
+/// alloy-trie's `BranchNodeRef` encodes it, without gathering the children; returns the
+/// reference its parent holds.
+fn encode_branch<'r>(child: impl Fn(usize) -> Option<&'r [u8]>, buf: &mut Vec<u8>) -> RlpNode {
+    let start = buf.len();
+    let payload_length = (0..16)
+        .map(|n| child(n).map_or(1, <[u8]>::len))
         .sum::<usize>()
         + 1;
     Header {
@@ -250,14 +178,14 @@ fn encode_branch(refs: &BranchRefs, buf: &mut Vec<u8>) -> RlpNode {
         payload_length,
     }
     .encode(buf);
-    for child in refs {
-        match child {
+    for n in 0..16 {
+        match child(n) {
             Some(child) => buf.extend_from_slice(child),
             None => buf.push(EMPTY_STRING_CODE),
         }
     }
     buf.push(EMPTY_STRING_CODE);
-    RlpNode::from_rlp(buf)
+    RlpNode::from_rlp(&buf[start..])
 }
 
 /// The children of a stored branch node (a list of 16 references and an empty value), or `None`
@@ -281,9 +209,11 @@ fn decode_branch(rlp: &[u8]) -> Option<BranchRefs> {
     (rest == [EMPTY_STRING_CODE]).then_some(children)
 }
 
-/// Whether `child` references the leaf of `key` (the rest of a key) with value `value`.
-fn is_leaf_ref(child: &RlpNode, key: &Nibbles, value: &[u8]) -> bool {
-    LeafNodeRef::new(key, value).rlp(&mut Vec::with_capacity(128)) == *child
+/// Whether `child` references the leaf of `key` (the rest of a key) with value `value`; `buf`
+/// is scratch space.
+fn is_leaf_ref(child: &RlpNode, key: &Nibbles, value: &[u8], buf: &mut Vec<u8>) -> bool {
+    buf.clear();
+    LeafNodeRef::new(key, value).rlp(buf) == *child
 }
 
 /// `path` followed by `nibble`.
@@ -293,422 +223,7 @@ pub(crate) fn with_nibble(path: &Nibbles, nibble: u8) -> Nibbles {
     p
 }
 
-/// Edits to one trie: committed nodes are read lazily from `source`; edited ones are held until
-/// [`TrieUpdate::commit`].
-pub(crate) struct TrieUpdate<S> {
-    source: S,
-    /// `Some`: new or changed node; `None`: removed.
-    dirty: HashMap<Nibbles, Option<Node>>,
-}
-
-impl<S: NodeSource> TrieUpdate<S> {
-    /// Starts editing the trie behind `source`.
-    pub(crate) fn new(source: S) -> Self {
-        Self::with_capacity(source, 0)
-    }
-
-    /// Starts editing the trie behind `source`, with room for `nodes` edited nodes.
-    fn with_capacity(source: S, nodes: usize) -> Self {
-        Self {
-            source,
-            dirty: HashMap::with_capacity_and_hasher(nodes, Default::default()),
-        }
-    }
-
-    fn get(&self, path: &Nibbles) -> Result<Option<Node>, StoreError> {
-        if let Some(node) = self.dirty.get(path) {
-            return Ok(node.clone());
-        }
-        self.source.node(path)
-    }
-
-    fn put(&mut self, path: Nibbles, node: Node) {
-        self.dirty.insert(path, Some(node));
-    }
-
-    fn remove(&mut self, path: Nibbles) {
-        self.dirty.insert(path, None);
-    }
-
-    /// Sets `key`, the rest of a key below `path`, to `value`; `prior` is its leaf value before
-    /// the update, if known.
-    fn insert_at(
-        &mut self,
-        path: Nibbles,
-        key: Nibbles,
-        value: Vec<u8>,
-        prior: Option<&[u8]>,
-    ) -> Result<(), StoreError> {
-        // An edited branch only marks the child edited (its reference is recomputed on commit):
-        // descend without copying the branch.
-        if let Some(Some(Node::Branch(branch))) = self.dirty.get_mut(&path) {
-            let n = key.get_unchecked(0);
-            let child = branch.child(n);
-            branch.set_changed(n);
-            return self.insert_child(with_nibble(&path, n), child, key.slice(1..), value, prior);
-        }
-        match self.get(&path)? {
-            None => self.put(path, Node::Leaf { key, value }),
-            Some(Node::Leaf {
-                key: leaf_key,
-                value: leaf_value,
-            }) => {
-                if leaf_key == key {
-                    self.put(path, Node::Leaf { key, value });
-                    return Ok(());
-                }
-                // Keys are all 64 nibbles: two different keys diverge before either ends.
-                let common = leaf_key.common_prefix_length(&key);
-                let branch_path = path.join(&key.slice(..common));
-                let (old_n, new_n) = (leaf_key.get_unchecked(common), key.get_unchecked(common));
-                self.put(
-                    with_nibble(&branch_path, old_n),
-                    Node::Leaf {
-                        key: leaf_key.slice(common + 1..),
-                        value: leaf_value,
-                    },
-                );
-                self.put(
-                    with_nibble(&branch_path, new_n),
-                    Node::Leaf {
-                        key: key.slice(common + 1..),
-                        value,
-                    },
-                );
-                self.put_branch(branch_path, &[old_n, new_n]);
-                if common > 0 {
-                    self.put(
-                        path,
-                        Node::Extension {
-                            key: key.slice(..common),
-                            child: RlpNode::default(),
-                        },
-                    );
-                }
-            }
-            Some(Node::Extension {
-                key: ext_key,
-                child,
-            }) => {
-                let common = ext_key.common_prefix_length(&key);
-                if common == ext_key.len() {
-                    self.insert_at(path.join(&ext_key), key.slice(common..), value, prior)?;
-                    self.put(
-                        path,
-                        Node::Extension {
-                            key: ext_key,
-                            child,
-                        },
-                    );
-                    return Ok(());
-                }
-                // Split the extension: a branch where the keys diverge.
-                let branch_path = path.join(&key.slice(..common));
-                let (ext_n, new_n) = (ext_key.get_unchecked(common), key.get_unchecked(common));
-                let rest = ext_key.slice(common + 1..);
-                if !rest.is_empty() {
-                    // The old child keeps its path (`path ++ ext_key`) below a shorter extension.
-                    self.put(
-                        with_nibble(&branch_path, ext_n),
-                        Node::Extension {
-                            key: rest,
-                            child: child.clone(),
-                        },
-                    );
-                }
-                self.put(
-                    with_nibble(&branch_path, new_n),
-                    Node::Leaf {
-                        key: key.slice(common + 1..),
-                        value,
-                    },
-                );
-                // The extension's child, if it now hangs directly below, may have been edited
-                // earlier: its reference is recomputed either way.
-                let _ = child;
-                self.put_branch(branch_path, &[ext_n, new_n]);
-                if common > 0 {
-                    self.put(
-                        path,
-                        Node::Extension {
-                            key: key.slice(..common),
-                            child: RlpNode::default(),
-                        },
-                    );
-                }
-            }
-            Some(Node::Branch(mut branch)) => {
-                let n = key.get_unchecked(0);
-                let child = branch.child(n);
-                branch.set_changed(n);
-                self.put(path, Node::Branch(branch));
-                self.insert_child(with_nibble(&path, n), child, key.slice(1..), value, prior)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Sets `key` (the rest of a key below `path`) in a branch's `child` at `path`. Where the
-    /// child is not in memory, and its committed reference is the hash of the leaf `prior` made,
-    /// that leaf is `key`'s and is replaced without being read.
-    fn insert_child(
-        &mut self,
-        path: Nibbles,
-        child: Child,
-        key: Nibbles,
-        value: Vec<u8>,
-        prior: Option<&[u8]>,
-    ) -> Result<(), StoreError> {
-        let replaces_prior_leaf = || match (child, prior) {
-            (Child::Committed(committed), Some(prior)) => {
-                self.source.reads_tables(&path)
-                    && !self.dirty.contains_key(&path)
-                    && is_leaf_ref(&committed, &key, prior)
-            }
-            // No child there: nothing to read.
-            (Child::Absent, _) => true,
-            _ => false,
-        };
-        if replaces_prior_leaf() {
-            self.put(path, Node::Leaf { key, value });
-            return Ok(());
-        }
-        self.insert_at(path, key, value, prior)
-    }
-
-    /// Puts a new branch at `path` with children (all to be hashed) at `nibbles`.
-    fn put_branch(&mut self, path: Nibbles, nibbles: &[u8]) {
-        self.put(path, Node::Branch(Branch::with_changed(nibbles)));
-    }
-
-    /// Sets (`Some`) or removes (`None`) `key`, a remainder below `path`, whose leaf value was
-    /// `prior` (if known).
-    fn apply_at(
-        &mut self,
-        path: Nibbles,
-        key: Nibbles,
-        value: Option<Vec<u8>>,
-        prior: Option<&[u8]>,
-    ) -> Result<(), StoreError> {
-        match value {
-            Some(value) => self.insert_at(path, key, value, prior),
-            None => self.delete_at(path, key),
-        }
-    }
-
-    /// Applies `change`. Its `prior` value only saves reads: a leaf is taken for the key's own
-    /// only when its reference is the hash of the leaf `prior` makes, so a wrong `prior` costs
-    /// a read, never a wrong root.
-    pub(crate) fn apply(&mut self, change: KeyChange) -> Result<(), StoreError> {
-        self.apply_at(
-            Nibbles::default(),
-            change.key,
-            change.value,
-            change.prior.as_deref(),
-        )
-    }
-
-    fn delete_at(&mut self, path: Nibbles, key: Nibbles) -> Result<(), StoreError> {
-        match self.get(&path)? {
-            Some(Node::Leaf { key: leaf_key, .. }) if leaf_key == key => self.remove(path),
-            None | Some(Node::Leaf { .. }) => {}
-            Some(Node::Extension {
-                key: ext_key,
-                child,
-            }) => {
-                if !key.starts_with(&ext_key) {
-                    return Ok(());
-                }
-                let child_path = path.join(&ext_key);
-                self.delete_at(child_path, key.slice(ext_key.len()..))?;
-                // A branch below that lost all but one child has collapsed: merge upwards.
-                self.absorb_child(path, ext_key, child_path, child)?;
-            }
-            Some(Node::Branch(mut branch)) => {
-                let n = key.get_unchecked(0);
-                if !branch.has_child(n) {
-                    return Ok(());
-                }
-                let child_path = with_nibble(&path, n);
-                self.delete_at(child_path, key.slice(1..))?;
-                match self.dirty.get(&child_path) {
-                    Some(None) => branch.set_removed(n),
-                    Some(Some(_)) => branch.set_changed(n),
-                    // The key was not there: the child is unchanged.
-                    None => {}
-                }
-                let remaining = {
-                    let mut children = branch.children();
-                    (children.next(), children.next())
-                };
-                match remaining {
-                    (Some(only), None) => {
-                        // An empty reference: changed, recomputed on commit.
-                        let child_ref = branch.unchanged_ref(only).cloned().unwrap_or_default();
-                        self.absorb_child(
-                            path,
-                            Nibbles::from_nibbles([only]),
-                            with_nibble(&path, only),
-                            child_ref,
-                        )?
-                    }
-                    (None, _) => self.remove(path),
-                    _ => self.put(path, Node::Branch(branch)),
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Puts at `path` what `prefix` followed by the node at `child_path` collapses to: a longer
-    /// leaf or extension absorbing the child, or an extension to a child branch (which keeps its
-    /// path, so `child_ref` stays valid).
-    fn absorb_child(
-        &mut self,
-        path: Nibbles,
-        prefix: Nibbles,
-        child_path: Nibbles,
-        child_ref: RlpNode,
-    ) -> Result<(), StoreError> {
-        match self.get(&child_path)? {
-            Some(Node::Leaf { key, value }) => {
-                self.remove(child_path);
-                self.put(
-                    path,
-                    Node::Leaf {
-                        key: prefix.join(&key),
-                        value,
-                    },
-                );
-            }
-            Some(Node::Extension { key, child }) => {
-                self.remove(child_path);
-                self.put(
-                    path,
-                    Node::Extension {
-                        key: prefix.join(&key),
-                        child,
-                    },
-                );
-            }
-            Some(Node::Branch(_)) => self.put(
-                path,
-                Node::Extension {
-                    key: prefix,
-                    child: child_ref,
-                },
-            ),
-            None => {
-                return Err(StoreError::Corrupt {
-                    table: "trie",
-                    detail: format!("child {child_path:?} missing"),
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// Hashes the edited nodes bottom-up, writes them (and removals) to `sink`, and returns the
-    /// trie's root hash.
-    pub(crate) fn commit(mut self, sink: &mut impl NodeSink) -> Result<B256, StoreError> {
-        let root = self.commit_subtree(Nibbles::default(), sink)?;
-        self.write_removals(sink)?;
-        // The root is hashed even when its encoding is short enough to be inlined.
-        Ok(root.map_or(EMPTY_ROOT_HASH, |root| {
-            root.as_hash().unwrap_or_else(|| keccak256(&root[..]))
-        }))
-    }
-
-    /// Hashes the edited subtree at `path` and writes its nodes to `sink`; returns the reference
-    /// its parent holds (`None`: the subtree is gone). Removals are written by
-    /// [`Self::write_removals`].
-    fn commit_subtree(
-        &mut self,
-        path: Nibbles,
-        sink: &mut impl NodeSink,
-    ) -> Result<Option<RlpNode>, StoreError> {
-        self.child_ref(path, sink, &mut Vec::with_capacity(600))
-    }
-
-    /// The reference to the node at `path` after the edits (`None`: gone), hashing it (and its
-    /// edited subtree) if it was edited.
-    fn child_ref(
-        &mut self,
-        path: Nibbles,
-        sink: &mut impl NodeSink,
-        buf: &mut Vec<u8>,
-    ) -> Result<Option<RlpNode>, StoreError> {
-        match self.dirty.entry(path) {
-            // Each edited node is hashed once, so it can leave the map (removals stay, as `None`).
-            Entry::Occupied(edited) if edited.get().is_some() => {
-                let node = edited.remove().expect("an edited node");
-                Ok(Some(self.hash_node(path, node, sink, buf)?))
-            }
-            Entry::Occupied(_) => Ok(None),
-            Entry::Vacant(_) => Ok(self
-                .source
-                .node_rlp(&path)?
-                .map(|rlp| RlpNode::from_rlp(&rlp))),
-        }
-    }
-
-    fn write_removals(&self, sink: &mut impl NodeSink) -> Result<(), StoreError> {
-        for (path, node) in &self.dirty {
-            if node.is_none() {
-                sink.write(path, None)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Re-encodes `node`, taken out of the edits at `path` (its edited children first); leaves
-    /// its RLP in `buf`.
-    fn hash_node(
-        &mut self,
-        path: Nibbles,
-        mut node: Node,
-        sink: &mut impl NodeSink,
-        buf: &mut Vec<u8>,
-    ) -> Result<RlpNode, StoreError> {
-        match &mut node {
-            Node::Branch(branch) => {
-                let mut refs = branch.committed_refs();
-                for n in (0..16u8).filter(|n| branch.changed & 1 << n != 0) {
-                    refs[n as usize] = match branch.has_child(n) {
-                        true => Some(
-                            self.child_ref(with_nibble(&path, n), sink, buf)?
-                                .ok_or_else(|| StoreError::Corrupt {
-                                    table: "trie",
-                                    detail: format!("branch child {path:?}+{n} missing"),
-                                })?,
-                        ),
-                        false => None,
-                    };
-                }
-                let rlp = encode_branch(&refs, buf);
-                sink.write(&path, Some(buf))?;
-                return Ok(rlp);
-            }
-            Node::Extension { key, child } => {
-                let child_path = path.join(key);
-                if child.is_empty() || matches!(self.dirty.get(&child_path), Some(Some(_))) {
-                    *child = self.child_ref(child_path, sink, buf)?.ok_or_else(|| {
-                        StoreError::Corrupt {
-                            table: "trie",
-                            detail: format!("extension child {child_path:?} missing"),
-                        }
-                    })?;
-                }
-            }
-            Node::Leaf { .. } => {}
-        }
-        let rlp = node.encode(buf);
-        sink.write(&path, Some(buf))?;
-        Ok(rlp)
-    }
-}
-
-/// Nodes an account-trie update edits per changed key, about (the path below the levels shared
+/// Nodes an account-trie update writes per changed key, about (the path below the levels shared
 /// with other keys, and the leaf).
 const NODES_PER_KEY: usize = 4;
 
@@ -719,32 +234,467 @@ pub(crate) struct KeyChange {
     pub(crate) key: Nibbles,
     /// The new leaf value (RLP); `None` deletes the key.
     pub(crate) value: Option<Vec<u8>>,
-    /// The key's leaf value before the change, if known (see [`TrieUpdate::apply`]).
+    /// The key's leaf value before the change, if known. It only saves reads: a leaf is taken
+    /// for the key's own only when its reference is the hash of the leaf `prior` makes, so a
+    /// wrong `prior` costs a read, never a wrong root.
     pub(crate) prior: Option<Vec<u8>>,
 }
 
-/// Applies `changes` to a trie whose root is a branch, the subtrees below the root's children
-/// updated and hashed on one thread per `workers` source (each a view of the same trie), and
-/// returns the new root hash with the written nodes, or `None` when the shortcut does not apply
-/// (the root is not a branch, or keeps fewer than two children): then apply the changes with
-/// [`TrieUpdate`].
-pub(crate) fn update_below_root<S: NodeSource + Send>(
-    root: &impl NodeSource,
+/// A child of a branch before an update.
+#[derive(Debug, Clone, Copy)]
+enum Before<'a> {
+    /// No child.
+    Absent,
+    /// The node stored at the child's path, with this reference.
+    Stored(&'a RlpNode),
+    /// An extension not stored at the child's path, with this key and child reference: the
+    /// rest of an extension split above it.
+    Remainder(Nibbles, &'a RlpNode),
+}
+
+impl<'a> Before<'a> {
+    /// Child `n` of `branch`.
+    fn child(branch: &'a Branch, n: u8) -> Self {
+        branch.child_ref(n).map_or(Before::Absent, Before::Stored)
+    }
+}
+
+/// A subtree after an update, as its parent takes it. A branch is written at the subtree's
+/// path already; a leaf or an extension is not, since a parent left with one child absorbs it
+/// into a node of its own.
+#[derive(Debug)]
+enum Updated<'c> {
+    /// Nothing is left.
+    Gone,
+    /// A leaf with the rest of the key (from the subtree's path) and the value's RLP.
+    Leaf { key: Nibbles, value: Cow<'c, [u8]> },
+    /// An extension with these nibbles, to the branch with this reference.
+    Extension { key: Nibbles, child: RlpNode },
+    /// A branch, written, with this reference.
+    Branch(RlpNode),
+}
+
+/// One pass over a trie's changed keys, in key order: each node on their paths is read once
+/// (from `source`), rebuilt from its updated children, hashed and written to `sink`; removed
+/// nodes are written as removals. Nothing is held but the path being worked on.
+struct Updater<S, W> {
+    source: S,
+    sink: W,
+    /// Scratch space for encoding.
+    buf: Vec<u8>,
+}
+
+impl<S: NodeSource, W: NodeSink> Updater<S, W> {
+    fn new(source: S, sink: W) -> Self {
+        Self {
+            source,
+            sink,
+            buf: Vec::with_capacity(600),
+        }
+    }
+
+    /// The subtree at `path`, whose node was `before`, with `changes` applied: sorted by key,
+    /// keys unique and below `path`, at least one. Nodes below `path` are written or removed;
+    /// the one at `path` only if the result is a branch (see [`Updated`]).
+    fn update<'c>(
+        &mut self,
+        path: Nibbles,
+        before: Option<Node>,
+        changes: &[&'c KeyChange],
+    ) -> Result<Updated<'c>, StoreError> {
+        match before {
+            None => self.build(
+                path,
+                changes
+                    .iter()
+                    .filter_map(|change| {
+                        Some((change.key, Cow::Borrowed(&change.value.as_ref()?[..])))
+                    })
+                    .collect(),
+            ),
+            Some(Node::Leaf { key, value }) => {
+                // The old leaf joins the new ones, unless a change to its key replaces it.
+                let mut old = Some((path.join(&key), Cow::Owned(value)));
+                let mut leaves = Vec::with_capacity(changes.len() + 1);
+                for change in changes {
+                    if let Some((key, _)) = &old
+                        && *key <= change.key
+                        && let Some((key, value)) = old.take()
+                        && key != change.key
+                    {
+                        leaves.push((key, value));
+                    }
+                    if let Some(value) = &change.value {
+                        leaves.push((change.key, Cow::Borrowed(&value[..])));
+                    }
+                }
+                leaves.extend(old);
+                self.build(path, leaves)
+            }
+            Some(Node::Extension { key, child }) => {
+                self.update_extension(path, key, &child, changes)
+            }
+            Some(Node::Branch(branch)) => {
+                self.update_branch(path, |n| Before::child(&branch, n), changes)
+            }
+        }
+    }
+
+    /// A subtree holding exactly `leaves` (full keys, sorted), built from nothing.
+    fn build<'c>(
+        &mut self,
+        path: Nibbles,
+        leaves: Vec<(Nibbles, Cow<'c, [u8]>)>,
+    ) -> Result<Updated<'c>, StoreError> {
+        let depth = path.len();
+        let (first, last) = match &leaves[..] {
+            [] => return Ok(Updated::Gone),
+            [_] => {
+                let (key, value) = leaves.into_iter().next().expect("one leaf");
+                return Ok(Updated::Leaf {
+                    key: key.slice(depth..),
+                    value,
+                });
+            }
+            [first, .., last] => (first.0.slice(depth..), last.0.slice(depth..)),
+        };
+        let common = first.common_prefix_length(&last);
+        let shared = first.slice(..common);
+        let branch = build_branch(
+            path.join(&shared),
+            &leaves,
+            depth + common,
+            &mut self.sink,
+            &mut self.buf,
+        )?;
+        Ok(match common {
+            0 => Updated::Branch(branch),
+            _ => Updated::Extension {
+                key: shared,
+                child: branch,
+            },
+        })
+    }
+
+    /// [`Self::update`] for an extension with `key` and reference `child` at `path`.
+    fn update_extension<'c>(
+        &mut self,
+        path: Nibbles,
+        key: Nibbles,
+        child: &RlpNode,
+        changes: &[&'c KeyChange],
+    ) -> Result<Updated<'c>, StoreError> {
+        let child_path = path.join(&key);
+        let below = |change: &&KeyChange| change.key.starts_with(&child_path);
+        // Every key below `path` is below the extension: deleting another changes nothing.
+        let changes: Cow<'_, [&KeyChange]> = match changes.iter().all(below) {
+            true => Cow::Borrowed(changes),
+            false => changes
+                .iter()
+                .filter(|change| change.value.is_some() || below(change))
+                .copied()
+                .collect(),
+        };
+        if changes.is_empty() {
+            return Ok(Updated::Extension {
+                key,
+                child: child.clone(),
+            });
+        }
+        if changes.iter().all(below) {
+            let before = self.stored(&child_path)?;
+            let merged = match self.update(child_path, Some(before), &changes)? {
+                Updated::Branch(child) => return Ok(Updated::Extension { key, child }),
+                merged => merged,
+            };
+            // The branch below is gone or collapsed into this node.
+            self.sink.write(&child_path, None)?;
+            return Ok(prefixed(&key, merged));
+        }
+        // A new key leaves the extension part way: a branch where it does, with the rest of
+        // the extension on one side.
+        let depth = path.len();
+        let common = changes
+            .iter()
+            .map(|change| change.key.slice(depth..).common_prefix_length(&key))
+            .min()
+            .unwrap_or(0);
+        let split = key.get_unchecked(common);
+        let rest = key.slice(common + 1..);
+        let branch_path = path.join(&key.slice(..common));
+        let branch = self.update_branch(
+            branch_path,
+            |n| match n == split {
+                false => Before::Absent,
+                true if rest.is_empty() => Before::Stored(child),
+                true => Before::Remainder(rest, child),
+            },
+            &changes,
+        )?;
+        // Nothing was stored between `path` and the branch: the extension spanned it.
+        Ok(prefixed(&key.slice(..common), branch))
+    }
+
+    /// [`Self::update`] for a branch at `path` whose child `n` was `before(n)`.
+    fn update_branch<'b, 'c>(
+        &mut self,
+        path: Nibbles,
+        before: impl Fn(u8) -> Before<'b>,
+        changes: &[&'c KeyChange],
+    ) -> Result<Updated<'c>, StoreError> {
+        let depth = path.len();
+        let mut updated: [Option<Updated<'c>>; 16] = Default::default();
+        let mut rest = changes;
+        while let Some(first) = rest.first() {
+            let n = first.key.get_unchecked(depth);
+            let end = rest.partition_point(|change| change.key.get_unchecked(depth) == n);
+            updated[n as usize] =
+                Some(self.update_child(with_nibble(&path, n), before(n), &rest[..end])?);
+            rest = &rest[end..];
+        }
+        self.finish_branch(path, before, updated)
+    }
+
+    /// The child at `path`, which was `before`, with `changes` applied (see [`Self::update`]).
+    /// A single change whose prior leaf is the stored child replaces it without reading it.
+    fn update_child<'c>(
+        &mut self,
+        path: Nibbles,
+        before: Before<'_>,
+        changes: &[&'c KeyChange],
+    ) -> Result<Updated<'c>, StoreError> {
+        let node = match before {
+            Before::Absent => None,
+            Before::Remainder(key, child) => Some(Node::Extension {
+                key,
+                child: child.clone(),
+            }),
+            Before::Stored(reference) => {
+                if let [change] = changes
+                    && let Some(prior) = &change.prior
+                    && self.source.reads_tables(&path)
+                {
+                    let key = change.key.slice(path.len()..);
+                    if is_leaf_ref(reference, &key, prior, &mut self.buf) {
+                        return Ok(match &change.value {
+                            Some(value) => Updated::Leaf {
+                                key,
+                                value: Cow::Borrowed(value),
+                            },
+                            None => Updated::Gone,
+                        });
+                    }
+                }
+                Some(self.stored(&path)?)
+            }
+        };
+        self.update(path, node, changes)
+    }
+
+    /// The branch at `path` whose children were `before` and are now `updated` (`None`: as
+    /// before): written if two or more children are left, else the node its one child
+    /// collapses into.
+    fn finish_branch<'b, 'c>(
+        &mut self,
+        path: Nibbles,
+        before: impl Fn(u8) -> Before<'b>,
+        mut updated: [Option<Updated<'c>>; 16],
+    ) -> Result<Updated<'c>, StoreError> {
+        let mut present = 0u16;
+        for n in 0..16u8 {
+            let child_path = with_nibble(&path, n);
+            match (&updated[n as usize], before(n)) {
+                (Some(Updated::Gone), Before::Stored(_)) => self.sink.write(&child_path, None)?,
+                (Some(Updated::Gone), _) | (None, Before::Absent) => {}
+                _ => present |= 1 << n,
+            }
+        }
+        if present.count_ones() < 2 {
+            let Some(only) = (0..16u8).find(|n| present & 1 << n != 0) else {
+                return Ok(Updated::Gone);
+            };
+            return self.absorb(path, only, before(only), updated[only as usize].take());
+        }
+        let mut refs = BranchRefs::default();
+        let mut own = 0u16;
+        for n in 0..16u8 {
+            let child = match (updated[n as usize].take(), before(n)) {
+                (Some(child), _) => child,
+                (None, Before::Remainder(key, child)) => Updated::Extension {
+                    key,
+                    child: child.clone(),
+                },
+                (None, _) => continue,
+            };
+            refs[n as usize] = self.place(with_nibble(&path, n), child)?;
+            own |= 1 << n;
+        }
+        self.buf.clear();
+        let reference = encode_branch(
+            |n| match own & 1 << n {
+                0 => match before(n as u8) {
+                    Before::Stored(reference) => Some(&reference[..]),
+                    _ => None,
+                },
+                _ => refs[n].as_deref(),
+            },
+            &mut self.buf,
+        );
+        self.sink.write(&path, Some(&self.buf))?;
+        Ok(Updated::Branch(reference))
+    }
+
+    /// What a branch at `path` left with its child `n` alone (which was `before`, and is
+    /// `updated` unless as before) collapses into.
+    fn absorb<'c>(
+        &mut self,
+        path: Nibbles,
+        n: u8,
+        before: Before<'_>,
+        updated: Option<Updated<'c>>,
+    ) -> Result<Updated<'c>, StoreError> {
+        let child_path = with_nibble(&path, n);
+        let child = match (updated, before) {
+            (Some(child), _) => child,
+            (None, Before::Remainder(key, child)) => Updated::Extension {
+                key,
+                child: child.clone(),
+            },
+            (None, Before::Stored(reference)) => match self.stored(&child_path)? {
+                Node::Branch(_) => Updated::Branch(reference.clone()),
+                Node::Extension { key, child } => Updated::Extension { key, child },
+                Node::Leaf { key, value } => Updated::Leaf {
+                    key,
+                    value: Cow::Owned(value),
+                },
+            },
+            (None, Before::Absent) => Updated::Gone,
+        };
+        let nibble = Nibbles::from_nibbles([n]);
+        if let Updated::Branch(child) = child {
+            // The branch keeps its path, below an extension of one nibble.
+            return Ok(Updated::Extension { key: nibble, child });
+        }
+        if let Before::Stored(_) = before {
+            self.sink.write(&child_path, None)?;
+        }
+        Ok(prefixed(&nibble, child))
+    }
+
+    /// Writes `node` at `path` (a branch is written already); returns its reference, `None`
+    /// if nothing is left.
+    fn place(&mut self, path: Nibbles, node: Updated<'_>) -> Result<Option<RlpNode>, StoreError> {
+        self.buf.clear();
+        let reference = match node {
+            Updated::Gone => return Ok(None),
+            Updated::Branch(reference) => return Ok(Some(reference)),
+            Updated::Leaf { key, value } => LeafNodeRef::new(&key, &value).rlp(&mut self.buf),
+            Updated::Extension { key, child } => {
+                ExtensionNodeRef::new(&key, &child).rlp(&mut self.buf)
+            }
+        };
+        self.sink.write(&path, Some(&self.buf))?;
+        Ok(Some(reference))
+    }
+
+    /// Writes `root`, the whole trie after an update (`stored`: there was a root node before);
+    /// returns the trie's root hash.
+    fn finish_root(&mut self, stored: bool, root: Updated<'_>) -> Result<B256, StoreError> {
+        let path = Nibbles::default();
+        match self.place(path, root)? {
+            // The root is hashed even when its encoding is short enough to be inlined.
+            Some(root) => Ok(root.as_hash().unwrap_or_else(|| keccak256(&root[..]))),
+            None => {
+                if stored {
+                    self.sink.write(&path, None)?;
+                }
+                Ok(EMPTY_ROOT_HASH)
+            }
+        }
+    }
+
+    /// The stored node at `path`, which its parent references.
+    fn stored(&self, path: &Nibbles) -> Result<Node, StoreError> {
+        self.source.node(path)?.ok_or_else(|| StoreError::Corrupt {
+            table: "trie",
+            detail: format!("referenced node {path:?} missing"),
+        })
+    }
+}
+
+/// `node`, the subtree below `prefix`, as the node at the path `prefix` leads from.
+fn prefixed<'c>(prefix: &Nibbles, node: Updated<'c>) -> Updated<'c> {
+    match node {
+        _ if prefix.is_empty() => node,
+        Updated::Gone => Updated::Gone,
+        Updated::Leaf { key, value } => Updated::Leaf {
+            key: prefix.join(&key),
+            value,
+        },
+        Updated::Extension { key, child } => Updated::Extension {
+            key: prefix.join(&key),
+            child,
+        },
+        Updated::Branch(child) => Updated::Extension {
+            key: *prefix,
+            child,
+        },
+    }
+}
+
+/// `changes` sorted by key, the last change to a key standing for all of them.
+fn in_key_order(changes: &[KeyChange]) -> Vec<&KeyChange> {
+    let mut sorted: Vec<&KeyChange> = changes.iter().collect();
+    sorted.sort_by_key(|change| change.key);
+    sorted.dedup_by(|later, earlier| {
+        let same = later.key == earlier.key;
+        if same {
+            *earlier = *later;
+        }
+        same
+    });
+    sorted
+}
+
+/// Applies `changes` to the trie behind `source`, writing the nodes that change (and removals)
+/// to `sink`; returns the new root hash. Only the nodes on the changed keys' paths are read.
+pub(crate) fn update_trie(
+    source: impl NodeSource,
+    changes: &[KeyChange],
+    sink: &mut impl NodeSink,
+) -> Result<B256, StoreError> {
+    let changes = in_key_order(changes);
+    let mut updater = Updater::new(source, sink);
+    let before = updater.source.node(&Nibbles::default())?;
+    if changes.is_empty() {
+        return Ok(before.map_or(EMPTY_ROOT_HASH, |root| keccak256(root.rlp())));
+    }
+    let stored = before.is_some();
+    let root = updater.update(Nibbles::default(), before, &changes)?;
+    updater.finish_root(stored, root)
+}
+
+/// [`update_trie`] with the subtrees below the root's children updated on one thread per
+/// `workers` source (each a view of the same trie as `source`); returns the root hash and the
+/// nodes written.
+pub(crate) fn update_trie_in_parallel<S: NodeSource + Send>(
+    source: impl NodeSource,
     workers: Vec<S>,
     changes: &[KeyChange],
-) -> Result<Option<(B256, CollectedNodes)>, StoreError> {
+) -> Result<(B256, CollectedNodes), StoreError> {
     let root_path = Nibbles::default();
-    let Some(Node::Branch(root_branch)) = root
-        .node_rlp(&root_path)?
-        .map(|rlp| Node::decode(&rlp))
-        .transpose()?
-    else {
-        return Ok(None);
+    let mut written = CollectedNodes::default();
+    let Some(Node::Branch(root)) = source.node(&root_path)? else {
+        return Ok((update_trie(source, changes, &mut written)?, written));
     };
-    let mut children = root_branch.committed_refs();
-    let mut by_nibble: [Vec<&KeyChange>; 16] = Default::default();
-    for change in changes {
-        by_nibble[change.key.get_unchecked(0) as usize].push(change);
+    let changes = in_key_order(changes);
+    let mut by_nibble: [&[&KeyChange]; 16] = Default::default();
+    let mut rest = &changes[..];
+    while let Some(first) = rest.first() {
+        let n = first.key.get_unchecked(0);
+        let end = rest.partition_point(|change| change.key.get_unchecked(0) == n);
+        by_nibble[n as usize] = &rest[..end];
+        rest = &rest[end..];
     }
     // Largest subtrees first, each to the least loaded worker.
     let mut order: Vec<u8> = (0..16)
@@ -758,42 +708,32 @@ pub(crate) fn update_below_root<S: NodeSource + Send>(
             share.1.push(n);
         }
     }
-    type Subtrees = (Vec<(u8, Option<RlpNode>)>, CollectedNodes);
-    let run = |source: S, (keys, nibbles): (usize, Vec<u8>)| -> Result<Subtrees, StoreError> {
+    type Subtrees<'c> = (Vec<(u8, Updated<'c>)>, CollectedNodes);
+    let root = &root;
+    let run = |source: S, (keys, nibbles): (usize, Vec<u8>)| -> Result<Subtrees<'_>, StoreError> {
         let started = std::time::Instant::now();
-        // Room for each key's path below the cached levels: growing these maps means rehashing
-        // thousands of nodes.
         let nodes = keys * NODES_PER_KEY;
-        let mut update = TrieUpdate::with_capacity(source, nodes);
-        let mut sink = CollectedNodes(HashMap::with_capacity_and_hasher(nodes, Default::default()));
-        let mut refs = Vec::with_capacity(nibbles.len());
-        let mut hashing = std::time::Duration::ZERO;
+        let sink = CollectedNodes(HashMap::with_capacity_and_hasher(nodes, Default::default()));
+        let mut updater = Updater::new(source, sink);
+        let mut subtrees = Vec::with_capacity(nibbles.len());
         for n in nibbles {
+            let changes = by_nibble[n as usize];
             let path = Nibbles::from_nibbles([n]);
-            for change in &by_nibble[n as usize] {
-                update.apply_at(
-                    path,
-                    change.key.slice(1..),
-                    change.value.clone(),
-                    change.prior.as_deref(),
-                )?;
-            }
-            let hashed = std::time::Instant::now();
-            refs.push((n, update.commit_subtree(path, &mut sink)?));
-            hashing += hashed.elapsed();
+            subtrees.push((
+                n,
+                updater.update_child(path, Before::child(root, n), changes)?,
+            ));
         }
-        update.write_removals(&mut sink)?;
         trace!(
             target: "state_root",
             keys,
-            nodes = sink.0.len(),
-            edit_ms = (started.elapsed() - hashing).as_secs_f64() * 1e3,
-            hash_ms = hashing.as_secs_f64() * 1e3,
+            nodes = updater.sink.0.len(),
+            ms = started.elapsed().as_secs_f64() * 1e3,
             "subtrees updated"
         );
-        Ok((refs, sink))
+        Ok((subtrees, updater.sink))
     };
-    let results: Vec<Result<Subtrees, StoreError>> = std::thread::scope(|scope| {
+    let results: Vec<Result<Subtrees<'_>, StoreError>> = std::thread::scope(|scope| {
         let run = &run;
         let handles: Vec<_> = workers
             .into_iter()
@@ -808,10 +748,10 @@ pub(crate) fn update_below_root<S: NodeSource + Send>(
     let mut results = results.into_iter().collect::<Result<Vec<_>, _>>()?;
     // The other workers' nodes join the largest set.
     results.sort_by_key(|(_, sink)| std::cmp::Reverse(sink.0.len()));
-    let mut written = CollectedNodes::default();
-    for (refs, sink) in results {
-        for (n, child) in refs {
-            children[n as usize] = child;
+    let mut updated: [Option<Updated<'_>>; 16] = Default::default();
+    for (subtrees, sink) in results {
+        for (n, subtree) in subtrees {
+            updated[n as usize] = Some(subtree);
         }
         if written.0.is_empty() {
             written = sink;
@@ -819,14 +759,10 @@ pub(crate) fn update_below_root<S: NodeSource + Send>(
             written.0.extend(sink.0);
         }
     }
-    if children.iter().flatten().count() < 2 {
-        return Ok(None);
-    }
-    let mut buf = Vec::with_capacity(600);
-    encode_branch(&children, &mut buf);
-    let root_hash = keccak256(&buf);
-    written.0.insert(root_path, Some(buf));
-    Ok(Some((root_hash, written)))
+    let mut updater = Updater::new(source, &mut written);
+    let new_root = updater.finish_branch(root_path, |n| Before::child(root, n), updated)?;
+    let hash = updater.finish_root(true, new_root)?;
+    Ok((hash, written))
 }
 
 /// Committed nodes of one trie read ahead of an update, decoded, by path (`None`: no node
@@ -849,6 +785,7 @@ impl WarmNodes {
         prior: Option<&[u8]>,
     ) -> Result<(), StoreError> {
         let mut path = key.slice(..from);
+        let mut buf = Vec::with_capacity(128);
         loop {
             let in_memory;
             let node = if source.reads_tables(&path) {
@@ -864,10 +801,10 @@ impl WarmNodes {
             path = match node {
                 Some(Node::Branch(branch)) => {
                     let n = rest.get_unchecked(0);
-                    match (branch.unchanged_ref(n), prior) {
+                    match (branch.child_ref(n), prior) {
                         (None, _) => return Ok(()),
                         (Some(child), Some(prior))
-                            if is_leaf_ref(child, &rest.slice(1..), prior) =>
+                            if is_leaf_ref(child, &rest.slice(1..), prior, &mut buf) =>
                         {
                             return Ok(());
                         }
@@ -916,47 +853,39 @@ pub(crate) fn build_trie(
     Ok(keccak256(&buf))
 }
 
-fn build_node(
+/// Writes the subtree at `path` (`depth` nibbles) holding exactly `leaves` (full keys, sorted,
+/// at least one); returns its reference, its RLP left in `buf`.
+fn build_node<V: AsRef<[u8]>>(
     path: Nibbles,
-    leaves: &[(Nibbles, Vec<u8>)],
+    leaves: &[(Nibbles, V)],
     depth: usize,
     sink: &mut impl NodeSink,
     buf: &mut Vec<u8>,
 ) -> Result<RlpNode, StoreError> {
-    let node = if let [(key, value)] = leaves {
-        Node::Leaf {
-            key: key.slice(depth..),
-            value: value.clone(),
-        }
+    let rlp = if let [(key, value)] = leaves {
+        buf.clear();
+        LeafNodeRef::new(&key.slice(depth..), value.as_ref()).rlp(buf)
     } else {
         let (first, last) = (&leaves[0].0, &leaves[leaves.len() - 1].0);
         let common = first
             .slice(depth..)
             .common_prefix_length(&last.slice(depth..));
-        if common > 0 {
-            let child = build_branch(
-                path.join(&first.slice(depth..depth + common)),
-                leaves,
-                depth + common,
-                sink,
-                buf,
-            )?;
-            Node::Extension {
-                key: first.slice(depth..depth + common),
-                child,
-            }
-        } else {
+        if common == 0 {
             return build_branch(path, leaves, depth, sink, buf);
         }
+        let shared = first.slice(depth..depth + common);
+        let child = build_branch(path.join(&shared), leaves, depth + common, sink, buf)?;
+        buf.clear();
+        ExtensionNodeRef::new(&shared, &child).rlp(buf)
     };
-    let rlp = node.encode(buf);
     sink.write(&path, Some(buf))?;
     Ok(rlp)
 }
 
-fn build_branch(
+/// [`build_node`] for a branch: `leaves` (at least two) differ at nibble `depth`.
+fn build_branch<V: AsRef<[u8]>>(
     path: Nibbles,
-    leaves: &[(Nibbles, Vec<u8>)],
+    leaves: &[(Nibbles, V)],
     depth: usize,
     sink: &mut impl NodeSink,
     buf: &mut Vec<u8>,
@@ -975,7 +904,8 @@ fn build_branch(
         )?);
         start = end;
     }
-    let rlp = encode_branch(&children, buf);
+    buf.clear();
+    let rlp = encode_branch(|n| children[n].as_deref(), buf);
     sink.write(&path, Some(buf))?;
     Ok(rlp)
 }
@@ -1133,26 +1063,22 @@ mod tests {
         *seed >> 33
     }
 
-    /// Applies `changes` to `nodes`, below the root on two threads when `parallel` (falling back
-    /// to one update as the caller would); returns the root and the nodes read.
+    /// Applies `changes` to `nodes`, below the root on two threads when `parallel`; returns the
+    /// root and the nodes read.
     fn apply(nodes: &mut MemNodes, changes: &[KeyChange], parallel: bool) -> (B256, usize) {
         let snapshot = nodes.clone();
         let reads = AtomicUsize::new(0);
         let source = Counted(&snapshot, &reads);
-        if parallel
-            && let Some((root, written)) =
-                update_below_root(&source, vec![source, source], changes).unwrap()
-        {
+        let root = if parallel {
+            let (root, written) =
+                update_trie_in_parallel(source, vec![source, source], changes).unwrap();
             for (path, rlp) in written.0 {
                 nodes.write(&path, rlp.as_deref()).unwrap();
             }
-            return (root, reads.into_inner());
-        }
-        let mut update = TrieUpdate::new(source);
-        for change in changes {
-            update.apply(change.clone()).unwrap();
-        }
-        let root = update.commit(nodes).unwrap();
+            root
+        } else {
+            update_trie(source, changes, nodes).unwrap()
+        };
         (root, reads.into_inner())
     }
 
@@ -1161,8 +1087,17 @@ mod tests {
         let mut seed = 7u64;
         let mut nodes = MemNodes::default();
         let mut model: Map<B256, U256> = Map::new();
-        // Small key space so keys are reused, deleted and re-created.
-        let keys: Vec<B256> = (0..300u64).map(|i| keccak256(i.to_be_bytes())).collect();
+        // Small key space so keys are reused, deleted and re-created. A fifth of the keys share
+        // prefixes of one to six bytes: extensions, split at every length and merged again.
+        let keys: Vec<B256> = (0..300u64)
+            .map(|i| {
+                let mut key = keccak256(i.to_be_bytes());
+                if i % 5 == 0 {
+                    key[..1 + (i as usize / 5) % 6].fill(0xab);
+                }
+                key
+            })
+            .collect();
         let mut reads_saved = 0;
         for round in 0..90 {
             // Later rounds mostly delete, down to tries whose root is a leaf or a short branch.

@@ -388,25 +388,30 @@ pub(super) fn stage_state_root(
                 .storages
                 .insert(hashed_address, StorageTrieEdits::cleared());
         }
-        let mut update = trie::TrieUpdate::new(LayeredTrie {
-            staged: Some(&staged),
-            ..LayeredTrie::committed(reader, TrieId::Storage(hashed_address))
-        });
         let prior_slots = prior
             .storage
             .get(&change.address)
             .filter(|_| !change.wipe_storage);
-        for (slot, value) in &change.storage {
-            update.apply(trie::KeyChange {
+        let slots: Vec<trie::KeyChange> = change
+            .storage
+            .iter()
+            .map(|(slot, value)| trie::KeyChange {
                 key: Nibbles::unpack(keccak256(B256::from(*slot))),
                 value: (!value.is_zero()).then(|| trie::storage_leaf(value)),
                 prior: prior_slots
                     .and_then(|slots| slots.get(slot))
                     .map(trie::storage_leaf),
-            })?;
-        }
+            })
+            .collect();
         let mut written = trie::CollectedNodes::default();
-        let root = update.commit(&mut written)?;
+        let root = trie::update_trie(
+            LayeredTrie {
+                staged: Some(&staged),
+                ..LayeredTrie::committed(reader, TrieId::Storage(hashed_address))
+            },
+            &slots,
+            &mut written,
+        )?;
         staged
             .storages
             .entry(hashed_address)
@@ -469,8 +474,6 @@ pub(super) fn stage_state_root(
             }
         }
     }
-    // In key order, consecutive updates read neighbouring nodes: table pages stay in cache.
-    leaves.sort_unstable_by_key(|change| change.key);
     let prepared = started.elapsed();
     let warm = warm
         .map(|warm| warm.into_nodes_at(reader))
@@ -478,7 +481,7 @@ pub(super) fn stage_state_root(
         .flatten();
     let warm = warm.as_ref();
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_TRIE_WORKERS));
-    let in_parallel = if workers > 1 && leaves.len() >= MIN_PARALLEL_KEYS {
+    let (root, written) = if workers > 1 && leaves.len() >= MIN_PARALLEL_KEYS {
         // Each worker reads through a snapshot of its own: a transaction serves one read at a
         // time. Newer snapshots agree: only blocks in `reader.pending` can have been persisted.
         let forks = (0..workers)
@@ -488,24 +491,15 @@ pub(super) fn stage_state_root(
             .iter()
             .map(|fork| LayeredTrie::accounts(fork, &staged, warm))
             .collect();
-        trie::update_below_root(
-            &LayeredTrie::accounts(reader, &staged, warm),
-            views,
-            &leaves,
-        )?
+        trie::update_trie_in_parallel(LayeredTrie::accounts(reader, &staged, warm), views, &leaves)?
     } else {
-        None
-    };
-    let (root, written) = match in_parallel {
-        Some(done) => done,
-        None => {
-            let mut update = trie::TrieUpdate::new(LayeredTrie::accounts(reader, &staged, warm));
-            for change in leaves {
-                update.apply(change)?;
-            }
-            let mut written = trie::CollectedNodes::default();
-            (update.commit(&mut written)?, written)
-        }
+        let mut written = trie::CollectedNodes::default();
+        let root = trie::update_trie(
+            LayeredTrie::accounts(reader, &staged, warm),
+            &leaves,
+            &mut written,
+        )?;
+        (root, written)
     };
     tracing::trace!(
         target: "state_root",

@@ -43,7 +43,11 @@ struct CachedAccount {
 #[derive(Debug)]
 pub struct BlockState<DB> {
     db: DB,
-    accounts: AddressMap<CachedAccount>,
+    /// Index into `accounts` by address. The accounts themselves sit densely, in the order the
+    /// block first read them: a table of large entries sized for a block's worth of accounts
+    /// would spread the few a block uses most over megabytes, a cache miss per lookup.
+    index: AddressMap<u32>,
+    accounts: Vec<(Address, CachedAccount)>,
     contracts: B256Map<Bytecode>,
     /// Accounts changed for the first time in the block, not taken yet
     /// ([`Self::take_first_changed`]).
@@ -56,12 +60,12 @@ impl<DB: Database> BlockState<DB> {
         Self::with_capacity(db, 0)
     }
 
-    /// Execution state over `db`, with room for `accounts` accounts (growing the map rehashes
-    /// every account in it).
+    /// Execution state over `db`, with room for `accounts` accounts.
     pub fn with_capacity(db: DB, accounts: usize) -> Self {
         Self {
             db,
-            accounts: AddressMap::with_capacity_and_hasher(accounts, Default::default()),
+            index: AddressMap::with_capacity_and_hasher(accounts, Default::default()),
+            accounts: Vec::with_capacity(accounts),
             contracts: B256Map::default(),
             first_changed: ChangedAccounts::new(),
         }
@@ -73,23 +77,25 @@ impl<DB: Database> BlockState<DB> {
         (self.first_changed.len() >= min.max(1)).then(|| std::mem::take(&mut self.first_changed))
     }
 
-    /// The cached account, loaded from `db` on first use (one map lookup when cached).
-    fn cached<'a>(
-        db: &mut DB,
-        accounts: &'a mut AddressMap<CachedAccount>,
-        address: Address,
-    ) -> Result<&'a mut CachedAccount, DB::Error> {
-        Ok(match accounts.entry(address) {
-            Entry::Occupied(entry) => entry.into_mut(),
+    /// Where in `accounts` the account is, loaded from `db` on first use (one map lookup when
+    /// cached).
+    fn position(&mut self, address: Address) -> Result<usize, DB::Error> {
+        Ok(match self.index.entry(address) {
+            Entry::Occupied(entry) => *entry.get() as usize,
             Entry::Vacant(entry) => {
-                let original = db.basic(address)?;
-                entry.insert(CachedAccount {
-                    current: original.clone(),
-                    original,
-                    cleared: false,
-                    changed: false,
-                    storage: U256Map::default(),
-                })
+                let original = self.db.basic(address)?;
+                entry.insert(self.accounts.len() as u32);
+                self.accounts.push((
+                    address,
+                    CachedAccount {
+                        current: original.clone(),
+                        original,
+                        cleared: false,
+                        changed: false,
+                        storage: U256Map::default(),
+                    },
+                ));
+                self.accounts.len() - 1
             }
         })
     }
@@ -172,9 +178,8 @@ impl<DB: Database> Database for BlockState<DB> {
     type Error = DB::Error;
 
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, Self::Error> {
-        Ok(Self::cached(&mut self.db, &mut self.accounts, address)?
-            .current
-            .clone())
+        let at = self.position(address)?;
+        Ok(self.accounts[at].1.current.clone())
     }
 
     fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, Self::Error> {
@@ -189,7 +194,8 @@ impl<DB: Database> Database for BlockState<DB> {
         address: Address,
         index: StorageKey,
     ) -> Result<StorageValue, Self::Error> {
-        let account = Self::cached(&mut self.db, &mut self.accounts, address)?;
+        let at = self.position(address)?;
+        let account = &mut self.accounts[at].1;
         if let Some(slot) = account.storage.get(&index) {
             return Ok(slot.current);
         }
@@ -220,9 +226,10 @@ impl<DB: Database> DatabaseCommit for BlockState<DB> {
                 continue;
             }
             // The journal loaded every account it commits; a failed load here cannot happen.
-            let Ok(cached) = Self::cached(&mut self.db, &mut self.accounts, address) else {
+            let Ok(at) = self.position(address) else {
                 continue;
             };
+            let cached = &mut self.accounts[at].1;
             if !cached.changed {
                 cached.changed = true;
                 let original = cached.original.as_ref().map(StoredAccount::from);

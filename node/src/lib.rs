@@ -12,6 +12,7 @@ pub mod chainspec;
 pub mod cli;
 pub mod dev;
 pub mod evm;
+pub mod keccak;
 pub mod node;
 pub mod pool;
 pub mod rpc;

@@ -9,7 +9,6 @@
 //!   transactions on the same state.
 //! - `state`: time to seal a block of transfers with a small and a large funded state, the two
 //!   sealing in turns.
-//! - `keccak`: hashes per second of trie-node-sized inputs, four at a time beside one by one.
 
 use crate::{
     builder::{BlockAttributes, BlockBuilder},
@@ -56,7 +55,7 @@ pub struct BenchArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "rpc,recover,exec,state,keccak,evidence"
+        default_value = "rpc,recover,exec,state,evidence"
     )]
     pub sections: Vec<String>,
     /// rpc: sending accounts (transactions per account must fit the pool's per-account limit).
@@ -975,43 +974,8 @@ pub async fn run(args: BenchArgs) -> eyre::Result<()> {
     if wants("state") {
         tokio::task::block_in_place(|| state_section(&args))?;
     }
-    if wants("keccak") {
-        keccak_section();
-    }
     if wants("evidence") {
         evidence_section()?;
     }
     Ok(())
-}
-
-/// What the state root's batched hashing gains: hashes per second of inputs the size of a full
-/// branch node (532 bytes, four permutations) and of an account leaf (about 110 bytes, one),
-/// four at a time ([`crate::keccak::keccak256_many`]) beside one by one, in the same run.
-fn keccak_section() {
-    use std::hint::black_box;
-    const INPUTS: usize = 4_096;
-    const ROUNDS: usize = 20;
-    for (node, len) in [("branch", 532), ("leaf", 110)] {
-        let data: Vec<Vec<u8>> = (0..INPUTS)
-            .map(|i| (0..len).map(|j| (i * 31 + j * 7) as u8).collect())
-            .collect();
-        let inputs: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
-        let (mut single, mut batched) = (f64::MAX, f64::MAX);
-        for _ in 0..ROUNDS {
-            let started = Instant::now();
-            for input in &inputs {
-                black_box(keccak256(black_box(input)));
-            }
-            single = single.min(started.elapsed().as_secs_f64());
-            let started = Instant::now();
-            black_box(crate::keccak::keccak256_many(black_box(&inputs)));
-            batched = batched.min(started.elapsed().as_secs_f64());
-        }
-        println!(
-            "keccak   input={node} bytes={len} one_by_one_per_s={:.0} batched_per_s={:.0} ratio={:.2}x",
-            INPUTS as f64 / single,
-            INPUTS as f64 / batched,
-            single / batched
-        );
-    }
 }

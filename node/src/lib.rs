@@ -12,7 +12,6 @@ pub mod chainspec;
 pub mod cli;
 pub mod dev;
 pub mod evm;
-pub mod keccak;
 pub mod node;
 pub mod pool;
 pub mod rpc;

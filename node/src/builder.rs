@@ -646,4 +646,51 @@ mod tests {
             Err(BuildError::Timestamp { .. })
         ));
     }
+
+    #[test]
+    fn roots_of_a_block_of_many_batches_equal_their_computation_from_the_whole_block() {
+        // Full batches to the roots thread, then the tail batches, then a last partial one.
+        let count = 2 * ROOTS_BATCH + 3 * ROOTS_TAIL_BATCH + 5;
+        let dir = tempfile::tempdir().unwrap();
+        let spec = Arc::new(ChainSpec::dev());
+        let store = Store::open(dir.path()).unwrap();
+        let genesis = store
+            .init_genesis(&spec.genesis, spec.genesis_header())
+            .unwrap();
+        let key = crate::dev::dev_accounts(1).unwrap().remove(0);
+        let txs: Vec<_> = (0..count as u64)
+            .map(|nonce| {
+                signed(
+                    &key,
+                    TxEip1559 {
+                        chain_id: 7357,
+                        nonce,
+                        gas_limit: 21_000,
+                        max_fee_per_gas: 2_000_000_000,
+                        to: TxKind::Call(Address::with_last_byte(nonce as u8)),
+                        value: U256::from(nonce),
+                        ..Default::default()
+                    },
+                )
+            })
+            .collect();
+        let attrs = BlockAttributes {
+            timestamp: 1,
+            proposer: key.address(),
+            prev_randao: B256::ZERO,
+        };
+        let built = BlockBuilder::new(spec)
+            .build(&store.read().unwrap(), &genesis, &attrs, txs)
+            .unwrap();
+        let block = &built.block;
+        assert_eq!(block.transactions.len(), count);
+        assert_eq!(
+            block.header.transactions_root,
+            alloy::consensus::proofs::calculate_transaction_root(&block.transactions)
+        );
+        assert_eq!(
+            block.header.receipts_root,
+            alloy::consensus::proofs::calculate_receipt_root(&block.receipts)
+        );
+    }
 }

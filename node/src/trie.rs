@@ -216,6 +216,23 @@ fn is_leaf_ref(child: &RlpNode, key: &Nibbles, value: &[u8], buf: &mut Vec<u8>) 
     LeafNodeRef::new(key, value).rlp(buf) == *child
 }
 
+/// `items`, sorted by key and sharing the key's first `depth` nibbles, split by the nibble at
+/// `depth`: each nibble that has items, with them.
+fn by_nibble<T>(
+    items: &[T],
+    depth: usize,
+    key: impl Fn(&T) -> &Nibbles,
+) -> impl Iterator<Item = (u8, &[T])> {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        let n = key(rest.first()?).get_unchecked(depth);
+        let end = rest.partition_point(|item| key(item).get_unchecked(depth) == n);
+        let (these, after) = rest.split_at(end);
+        rest = after;
+        Some((n, these))
+    })
+}
+
 /// `path` followed by `nibble`.
 pub(crate) fn with_nibble(path: &Nibbles, nibble: u8) -> Nibbles {
     let mut p = *path;
@@ -442,15 +459,10 @@ impl<S: NodeSource, W: NodeSink> Updater<S, W> {
         before: impl Fn(u8) -> Before<'b>,
         changes: &[&'c KeyChange],
     ) -> Result<Updated<'c>, StoreError> {
-        let depth = path.len();
         let mut updated: [Option<Updated<'c>>; 16] = Default::default();
-        let mut rest = changes;
-        while let Some(first) = rest.first() {
-            let n = first.key.get_unchecked(depth);
-            let end = rest.partition_point(|change| change.key.get_unchecked(depth) == n);
+        for (n, changes) in by_nibble(changes, path.len(), |change| &change.key) {
             updated[n as usize] =
-                Some(self.update_child(with_nibble(&path, n), before(n), &rest[..end])?);
-            rest = &rest[end..];
+                Some(self.update_child(with_nibble(&path, n), before(n), changes)?);
         }
         self.finish_branch(path, before, updated)
     }
@@ -688,23 +700,17 @@ pub(crate) fn update_trie_in_parallel<S: NodeSource + Send>(
         return Ok((update_trie(source, changes, &mut written)?, written));
     };
     let changes = in_key_order(changes);
-    let mut by_nibble: [&[&KeyChange]; 16] = Default::default();
-    let mut rest = &changes[..];
-    while let Some(first) = rest.first() {
-        let n = first.key.get_unchecked(0);
-        let end = rest.partition_point(|change| change.key.get_unchecked(0) == n);
-        by_nibble[n as usize] = &rest[..end];
-        rest = &rest[end..];
+    let mut below: [&[&KeyChange]; 16] = Default::default();
+    for (n, changes) in by_nibble(&changes, 0, |change| &change.key) {
+        below[n as usize] = changes;
     }
     // Largest subtrees first, each to the least loaded worker.
-    let mut order: Vec<u8> = (0..16)
-        .filter(|n| !by_nibble[*n as usize].is_empty())
-        .collect();
-    order.sort_by_key(|n| std::cmp::Reverse(by_nibble[*n as usize].len()));
+    let mut order: Vec<u8> = (0..16).filter(|n| !below[*n as usize].is_empty()).collect();
+    order.sort_by_key(|n| std::cmp::Reverse(below[*n as usize].len()));
     let mut shares: Vec<(usize, Vec<u8>)> = workers.iter().map(|_| (0, Vec::new())).collect();
     for n in order {
         if let Some(share) = shares.iter_mut().min_by_key(|(load, _)| *load) {
-            share.0 += by_nibble[n as usize].len();
+            share.0 += below[n as usize].len();
             share.1.push(n);
         }
     }
@@ -717,7 +723,7 @@ pub(crate) fn update_trie_in_parallel<S: NodeSource + Send>(
         let mut updater = Updater::new(source, sink);
         let mut subtrees = Vec::with_capacity(nibbles.len());
         for n in nibbles {
-            let changes = by_nibble[n as usize];
+            let changes = below[n as usize];
             let path = Nibbles::from_nibbles([n]);
             subtrees.push((
                 n,
@@ -891,18 +897,14 @@ fn build_branch<V: AsRef<[u8]>>(
     buf: &mut Vec<u8>,
 ) -> Result<RlpNode, StoreError> {
     let mut children = BranchRefs::default();
-    let mut start = 0;
-    while start < leaves.len() {
-        let n = leaves[start].0.get_unchecked(depth);
-        let end = start + leaves[start..].partition_point(|(k, _)| k.get_unchecked(depth) == n);
+    for (n, leaves) in by_nibble(leaves, depth, |(key, _)| key) {
         children[n as usize] = Some(build_node(
             with_nibble(&path, n),
-            &leaves[start..end],
+            leaves,
             depth + 1,
             sink,
             buf,
         )?);
-        start = end;
     }
     buf.clear();
     let rlp = encode_branch(|n| children[n].as_deref(), buf);

@@ -8,12 +8,15 @@
 //! - `exec`: ERC-20 transfers, Mgas/s of block execution beside a raw revm loop over the same
 //!   transactions on the same state.
 //! - `state`: time to seal a block of transfers with a small and a large funded state, the two
-//!   sealing in turns.
+//!   sealing in turns. The transfers enter each node's pool as raw transactions, as over RPC;
+//!   the seal is the node's: pool selection and execution (build), then state root and block
+//!   log (commit).
 
 use crate::{
     builder::{BlockAttributes, BlockBuilder},
     chainspec::ChainSpec,
     dev::dev_accounts,
+    node::Node,
     storage::{SealedHeader, Store},
 };
 use alloy::{
@@ -724,16 +727,13 @@ fn delegate_block(
     Ok((gas, best))
 }
 
-/// A store seeded with funded accounts, sealing blocks of transfers between them.
+/// A node seeded with funded accounts, sealing blocks of transfers between them.
 struct SealBench {
     accounts: usize,
     senders: Vec<PrivateKeySigner>,
     others: Vec<Address>,
-    spec: Arc<ChainSpec>,
-    builder: BlockBuilder,
     _dir: tempfile::TempDir,
-    store: Store,
-    head: SealedHeader,
+    node: Node,
     seed_s: f64,
     /// (seal, build, background persist) seconds of each block sealed.
     rounds: Vec<(f64, f64, f64)>,
@@ -757,67 +757,57 @@ impl SealBench {
             spec.genesis.alloc.insert(*a, funded(balance));
         }
         let seeding = Instant::now();
-        let spec = Arc::new(ChainSpec::from_genesis(spec.genesis, spec.params)?);
-        let (dir, store, head) = seeded_store(&spec)?;
+        let spec = ChainSpec::from_genesis(spec.genesis, spec.params)?;
+        let dir = tempfile::tempdir()?;
+        let node = Node::open(spec, dir.path(), Address::ZERO)?;
         Ok(Self {
             accounts,
             senders,
             others,
-            builder: BlockBuilder::new(spec.clone()),
-            spec,
             _dir: dir,
-            store,
-            head,
+            node,
             seed_s: seeding.elapsed().as_secs_f64(),
             rounds: Vec::new(),
         })
     }
 
-    /// Seals one block in which every sender pays an existing account: every transfer rewrites
-    /// two leaves.
+    /// Sends one block's transfers to the pool, as `eth_sendRawTransaction` does, then seals
+    /// the block: every sender pays an existing account, and every transfer rewrites two
+    /// leaves.
     fn seal(&mut self, round: u64) -> eyre::Result<()> {
-        let txs: Vec<TxEnvelope> = self
-            .senders
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let to = self
-                    .others
-                    .get((i * 7919 + round as usize * 104_729) % self.others.len().max(1))
-                    .copied()
-                    .unwrap_or(Address::ZERO);
-                sign(
-                    s,
-                    self.spec.chain_id(),
-                    round,
-                    to,
-                    U256::from(1),
-                    Bytes::new(),
-                    21_000,
-                )
-            })
-            .collect::<eyre::Result<_>>()?;
-        let txs = recovered(&txs)?;
-        let started = Instant::now();
-        let built = {
-            let reader = self.store.read()?;
-            self.builder
-                .build(&reader, &self.head, &attrs(&self.head), txs)?
-        };
+        for (i, s) in self.senders.iter().enumerate() {
+            let to = self
+                .others
+                .get((i * 7919 + round as usize * 104_729) % self.others.len().max(1))
+                .copied()
+                .unwrap_or(Address::ZERO);
+            let tx = sign(
+                s,
+                self.node.spec.chain_id(),
+                round,
+                to,
+                U256::from(1),
+                Bytes::new(),
+                21_000,
+            )?;
+            self.node.submit_raw(&tx.encoded_2718())?;
+        }
+        let timestamp = self.node.head().timestamp + 1;
+        let sealed = self.node.seal_next_block(timestamp)?;
         eyre::ensure!(
-            built.block.transactions.len() == self.senders.len(),
+            sealed.block.transactions.len() == self.senders.len(),
             "only {} transfers fit",
-            built.block.transactions.len()
+            sealed.block.transactions.len()
         );
-        let build_s = started.elapsed().as_secs_f64();
-        self.head = self.store.commit_block(built.block)?.header.clone();
-        let seal_s = started.elapsed().as_secs_f64();
         // The persister writes the block to the tables in the background; waiting for it here
         // keeps one block's table writes from overlapping the next block's timing.
         let persisting = Instant::now();
-        self.store.flush()?;
-        self.rounds
-            .push((seal_s, build_s, persisting.elapsed().as_secs_f64()));
+        self.node.store.flush()?;
+        self.rounds.push((
+            (sealed.build + sealed.commit).as_secs_f64(),
+            sealed.build.as_secs_f64(),
+            persisting.elapsed().as_secs_f64(),
+        ));
         Ok(())
     }
 

@@ -8,13 +8,17 @@ use crate::{
     storage::{CommittedBlock, Reader, SealedHeader, Store, StoreError},
 };
 use alloy::{
-    consensus::{TxEnvelope, transaction::SignerRecoverable},
+    consensus::{Transaction, TxEnvelope, transaction::SignerRecoverable},
     eips::Decodable2718,
     primitives::{Address, B256, keccak256},
 };
 use parking_lot::{Mutex, RwLock};
 use revm::primitives::hardfork::SpecId;
-use std::{path::Path, sync::Arc, time::Instant};
+use std::{
+    path::Path,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 use tokio::sync::broadcast;
 use tracing::info;
 
@@ -33,6 +37,17 @@ pub enum SubmitError {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// A block this node sealed, and where the sealing time went.
+#[derive(Debug)]
+pub struct SealedBlock {
+    /// The committed block.
+    pub block: Arc<CommittedBlock>,
+    /// Choosing the pool's transactions and executing them into a block.
+    pub build: Duration,
+    /// Computing the block's state root and making it durable.
+    pub commit: Duration,
 }
 
 /// The running chain.
@@ -140,13 +155,19 @@ impl Node {
             Some(state) => state,
             None => Self::sender_state(&self.store.read()?, &recovered.signer())?,
         };
+        // The sender's account is cached by the read above (or by its earlier transactions);
+        // the callee's is read now, so that the block including the transaction finds both in
+        // memory.
+        if let Some(callee) = recovered.to() {
+            self.store.prefetch_account(&callee)?;
+        }
         Ok(self.pool.add(Arc::new(recovered), state)?)
     }
 
     /// Builds, commits and announces the next block at `timestamp` (bumped past the parent's if
     /// needed) from the pool's best transactions. Runs on the calling thread: call it from a
     /// blocking thread, never from an async task.
-    pub fn seal_next_block(&self, timestamp: u64) -> Result<Arc<CommittedBlock>, BuildError> {
+    pub fn seal_next_block(&self, timestamp: u64) -> Result<SealedBlock, BuildError> {
         let _sealing = self.sealing.lock();
         let started = Instant::now();
         let parent = self.head();
@@ -163,7 +184,9 @@ impl Node {
             self.builder.build(&reader, &parent, &attrs, candidates)?
         };
         let invalid: Vec<B256> = built.invalid.iter().map(|(h, _)| *h).collect();
+        let build = started.elapsed();
         let committed = self.store.commit_block(built.block)?;
+        let commit = started.elapsed() - build;
         let header = &committed.header;
         *self.head.write() = header.clone();
         {
@@ -178,18 +201,70 @@ impl Node {
             hash = %header.hash(),
             txs = committed.transactions.len(),
             gas_used = header.gas_used,
+            build_ms = build.as_secs_f64() * 1e3,
+            commit_ms = commit.as_secs_f64() * 1e3,
             elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
             "sealed block"
         );
         let _ = self.blocks.send(committed.clone());
-        Ok(committed)
+        Ok(SealedBlock {
+            block: committed,
+            build,
+            commit,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloy::primitives::{U256, address};
+    use alloy::{
+        consensus::{SignableTransaction, TxEip1559},
+        eips::Encodable2718,
+        primitives::{TxKind, U256, address},
+        signers::SignerSync,
+    };
+
+    fn transfer(node: &Node, chain_id: u64, to: Address) -> Vec<u8> {
+        let signer = &crate::dev::dev_accounts(1).unwrap()[0];
+        let tx = TxEip1559 {
+            chain_id,
+            gas_limit: 21_000,
+            max_fee_per_gas: node.builder.next_base_fee(&node.head()).into(),
+            to: TxKind::Call(to),
+            value: U256::from(1),
+            ..Default::default()
+        };
+        let signature = signer.sign_hash_sync(&tx.signature_hash()).unwrap();
+        TxEnvelope::from(tx.into_signed(signature)).encoded_2718()
+    }
+
+    #[test]
+    fn admission_reads_the_callee_into_the_account_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let dev = address!("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
+        let node = Node::open(ChainSpec::dev(), dir.path(), dev).unwrap();
+        let (callee, other) = (Address::repeat_byte(0x42), Address::repeat_byte(0x43));
+        assert!(!node.store.caches_account(&callee));
+        // Refused (wrong chain): nothing read.
+        assert!(
+            node.submit_raw(&transfer(&node, node.spec.chain_id() + 1, other))
+                .is_err()
+        );
+        assert!(!node.store.caches_account(&other));
+        node.submit_raw(&transfer(&node, node.spec.chain_id(), callee))
+            .unwrap();
+        assert!(node.store.caches_account(&callee));
+        assert!(
+            node.store.caches_account(&dev),
+            "the sender, read to validate"
+        );
+        let sealed = node.seal_next_block(1).unwrap();
+        assert_eq!(sealed.block.transactions.len(), 1);
+        let reader = node.store.read().unwrap();
+        let account = reader.state_at(None).account(&callee).unwrap().unwrap();
+        assert_eq!(account.balance, U256::from(1));
+    }
 
     #[test]
     fn active_set_is_read_from_precompile_state() {

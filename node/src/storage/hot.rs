@@ -73,6 +73,12 @@ impl HotAccounts {
         (entry.since <= at).then_some(entry.account)
     }
 
+    /// Whether the cache holds `address`'s account as of the newest committed block.
+    pub(super) fn knows_latest(&self, address: &Address) -> bool {
+        let inner = self.inner.read();
+        inner.newer.contains_key(address) || inner.older.contains_key(address)
+    }
+
     /// Records an account read at block `at`, if that is still the newest committed block (a
     /// later block may have changed it).
     pub(super) fn read_at(&self, at: u64, address: Address, account: Option<StoredAccount>) {
@@ -139,6 +145,8 @@ mod tests {
         assert_eq!(hot.get(5, &a), Some(account(11)));
         // A reader past the newest commit the cache saw gets nothing from it.
         assert_eq!(hot.get(6, &a), None);
+        assert!(hot.knows_latest(&a) && hot.knows_latest(&b));
+        assert!(!hot.knows_latest(&Address::repeat_byte(3)));
     }
 
     #[test]

@@ -482,6 +482,23 @@ impl Store {
         Ok(overlay::stage_state_root(&self.read()?, changes, &state, &prior, None)?.0)
     }
 
+    /// Reads `address`'s latest account into the account cache, unless it is there. A block
+    /// reads the accounts its transactions name; reading them while the transactions wait in
+    /// the pool keeps those reads (a few microseconds each from a large state's tables) off the
+    /// sealing path.
+    pub fn prefetch_account(&self, address: &Address) -> StoreResult<()> {
+        if self.shared.hot_accounts.knows_latest(address) {
+            return Ok(());
+        }
+        self.read()?.state_at(None).account(address).map(drop)
+    }
+
+    /// Whether the account cache holds `address`'s latest account.
+    #[cfg(test)]
+    pub(crate) fn caches_account(&self, address: &Address) -> bool {
+        self.shared.hot_accounts.knows_latest(address)
+    }
+
     /// Waits until the tables hold every committed block.
     pub fn flush(&self) -> StoreResult<()> {
         let mut progress = self.shared.progress.lock();

@@ -12,14 +12,18 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tracing_subscriber::EnvFilter;
 
 fn main() {
+    let cli = Cli::parse();
+    // The bench runs nodes in-process: their per-block logs would bury its figures.
+    let default_filter = match cli.command {
+        Command::Node(_) => "info,libmdbx=warn",
+        Command::Bench(_) => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,libmdbx=warn")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)),
         )
         .with_target(false)
         .init();
-    let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -26,7 +26,14 @@ use revm::{
     primitives::KECCAK_EMPTY,
     state::AccountInfo,
 };
-use std::{borrow::Cow, collections::BTreeMap, sync::Arc};
+use std::{
+    borrow::Cow,
+    collections::BTreeMap,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
 use tracing::trace;
 
 /// Reads committed trie nodes (RLP) by path.
@@ -704,26 +711,24 @@ pub(crate) fn update_trie_in_parallel<S: NodeSource + Send>(
     for (n, changes) in by_nibble(&changes, 0, |change| &change.key) {
         below[n as usize] = changes;
     }
-    // Largest subtrees first, each to the least loaded worker.
+    // Largest subtrees first, each to the next worker free: a worker slowed down (by the
+    // machine, or by subtrees that cost more per key) takes fewer.
     let mut order: Vec<u8> = (0..16).filter(|n| !below[*n as usize].is_empty()).collect();
     order.sort_by_key(|n| std::cmp::Reverse(below[*n as usize].len()));
-    let mut shares: Vec<(usize, Vec<u8>)> = workers.iter().map(|_| (0, Vec::new())).collect();
-    for n in order {
-        if let Some(share) = shares.iter_mut().min_by_key(|(load, _)| *load) {
-            share.0 += below[n as usize].len();
-            share.1.push(n);
-        }
-    }
+    let next = AtomicUsize::new(0);
     type Subtrees<'c> = (Vec<(u8, Updated<'c>)>, CollectedNodes);
     let root = &root;
-    let run = |source: S, (keys, nibbles): (usize, Vec<u8>)| -> Result<Subtrees<'_>, StoreError> {
+    let run = |source: S| -> Result<Subtrees<'_>, StoreError> {
         let started = std::time::Instant::now();
-        let nodes = keys * NODES_PER_KEY;
+        // Room for every key's nodes: the worker may end up with most of them.
+        let nodes = changes.len() * NODES_PER_KEY;
         let sink = CollectedNodes(HashMap::with_capacity_and_hasher(nodes, Default::default()));
         let mut updater = Updater::new(source, sink);
-        let mut subtrees = Vec::with_capacity(nibbles.len());
-        for n in nibbles {
+        let mut subtrees = Vec::with_capacity(order.len());
+        let mut keys = 0;
+        while let Some(&n) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
             let changes = below[n as usize];
+            keys += changes.len();
             let path = Nibbles::from_nibbles([n]);
             subtrees.push((
                 n,
@@ -743,8 +748,7 @@ pub(crate) fn update_trie_in_parallel<S: NodeSource + Send>(
         let run = &run;
         let handles: Vec<_> = workers
             .into_iter()
-            .zip(shares)
-            .map(|(source, share)| scope.spawn(move || run(source, share)))
+            .map(|source| scope.spawn(move || run(source)))
             .collect();
         handles
             .into_iter()

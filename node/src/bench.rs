@@ -87,7 +87,7 @@ pub struct BenchArgs {
     pub erc20_txs: usize,
     /// exec: rounds, each timing a build of the block and a raw loop back to back; the round
     /// with the median ratio of the two is reported.
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = 21)]
     pub exec_rounds: usize,
     /// exec: forge build output holding `Token.sol/Token.json`.
     #[arg(long, default_value = "contracts/out")]
@@ -102,7 +102,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1_000_000)]
     pub large_state: usize,
     /// state: blocks sealed per state size, the sizes in turns (the median is reported).
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = 31)]
     pub seal_rounds: u64,
 }
 

@@ -84,6 +84,7 @@ impl TrieReadAhead {
     /// [`NewBlock::warm_trie`].
     fn finish<DB: Database>(self, state: &mut BlockState<DB>) -> WarmTrie {
         self.changed(state, 0);
+        self.warm.executed();
         self.warm
     }
 }

@@ -68,6 +68,8 @@ enum Request {
     Upcoming(Vec<Address>),
     /// Accounts the block changed: read their trie paths.
     Changed(ChangedAccounts),
+    /// The block's transactions have run: the paths may be read now.
+    Executed,
 }
 
 /// The thread reading the accounts handed to it, until stopped (or, dropped uncommitted, until
@@ -112,16 +114,24 @@ impl<'db> TrieWarmer<'db> {
     }
 
     /// Serves `requests` until they hang up and every path is read, or until `stop`. Requests go
-    /// before paths: execution waits for no trie node, but may be about to read an account.
+    /// before paths, and paths wait until the transactions have run: execution waits for no
+    /// trie node, but may be about to read an account, and the block's roots thread, which
+    /// sealing does wait for, shares the other core with this one meanwhile.
     fn serve(self, requests: mpsc::Receiver<Request>, stop: &AtomicBool) -> StoreResult<ReadNodes> {
         let mut nodes = WarmNodes::default();
         let trie = LayeredTrie::committed(&self.reader, TrieId::Accounts);
         let state = self.reader.state_at(None);
         let mut paths = VecDeque::new();
         let mut queued = AddressSet::default();
+        let mut executed = false;
         while !stop.load(Ordering::Relaxed) {
-            let request = match paths.is_empty() {
-                true => requests.recv().ok(),
+            let request = match paths.is_empty() || !executed {
+                true => match requests.recv() {
+                    Ok(request) => Some(request),
+                    // Hung up on: the paths left are read.
+                    Err(_) if !executed => Some(Request::Executed),
+                    Err(_) => None,
+                },
                 false => requests.try_recv().ok(),
             };
             match request {
@@ -138,6 +148,7 @@ impl<'db> TrieWarmer<'db> {
                         .into_iter()
                         .filter(|(address, _)| queued.insert(*address)),
                 ),
+                Some(Request::Executed) => executed = true,
                 None => match paths.pop_front() {
                     Some((address, prior)) => read_account_path(&mut nodes, &trie, address, prior)?,
                     // Hung up on, and every path read.
@@ -199,6 +210,12 @@ impl WarmTrie {
     /// Hands `accounts`, changed by the block, to the reading thread (if it still reads).
     pub fn read(&self, accounts: ChangedAccounts) {
         self.request(Request::Changed(accounts));
+    }
+
+    /// Tells the reading thread that the block's transactions have run: it reads the trie paths
+    /// handed to it from now on.
+    pub fn executed(&self) {
+        self.request(Request::Executed);
     }
 
     /// Hands the accounts the block's next transactions name to the reading thread, to read

@@ -1702,6 +1702,9 @@ mod tests {
                         .map(|a| (*a, prior.accounts.get(a).copied()))
                         .collect(),
                 );
+                // As the builder does once the transactions have run: the paths are read from
+                // here on.
+                warm.executed();
                 warm
             };
             let stale = stale_warm.replace(read_ahead(&paused, &changed, &prior));

@@ -1,14 +1,16 @@
-//! The account-trie nodes a block will update, read while it executes.
+//! The account-trie nodes a block will update, read ahead of its commit.
 //!
 //! A block's state root reads the account-trie nodes on the path to every account it changed.
-//! The accounts are known transaction by transaction as the block executes, so a second thread
-//! can read (and decode) those nodes meanwhile, and on while the block is assembled and its
-//! commit prepares the changed leaves; the root then only edits and hashes. The nodes are those
-//! of the state the reader saw: a commit uses them only if that is still the latest block.
+//! The accounts are known transaction by transaction as the block executes; a second thread
+//! reads (and decodes) those nodes once the transactions have run, while the block is assembled
+//! and its commit prepares the changed leaves, so that the root then only edits and hashes.
+//! (During execution the other core is the block roots thread's, which sealing waits for.) The
+//! nodes are those of the state the reader saw: a commit uses them only if that is still the
+//! latest block.
 //!
 //! The builder also hands over the accounts its next transactions name (senders and
-//! recipients) before it executes them. The thread reads those first, into the store's account
-//! cache, so that execution finds them in memory; their trie paths follow.
+//! recipients) before it executes them. The thread reads those at once, into the store's
+//! account cache, so that execution finds them in memory; their trie paths wait with the rest.
 
 use super::{
     Reader, Shared, StoreError, StoreResult, StoredAccount, overlay::LayeredTrie, overlay::TrieId,

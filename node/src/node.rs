@@ -41,7 +41,7 @@ pub enum SubmitError {
 
 /// A block this node sealed, and where the sealing time went.
 #[derive(Debug)]
-pub struct SealedBlock {
+pub struct SealReport {
     /// The committed block.
     pub block: Arc<CommittedBlock>,
     /// Choosing the pool's transactions and executing them into a block.
@@ -167,7 +167,7 @@ impl Node {
     /// Builds, commits and announces the next block at `timestamp` (bumped past the parent's if
     /// needed) from the pool's best transactions. Runs on the calling thread: call it from a
     /// blocking thread, never from an async task.
-    pub fn seal_next_block(&self, timestamp: u64) -> Result<SealedBlock, BuildError> {
+    pub fn seal_next_block(&self, timestamp: u64) -> Result<SealReport, BuildError> {
         let _sealing = self.sealing.lock();
         let started = Instant::now();
         let parent = self.head();
@@ -207,7 +207,7 @@ impl Node {
             "sealed block"
         );
         let _ = self.blocks.send(committed.clone());
-        Ok(SealedBlock {
+        Ok(SealReport {
             block: committed,
             build,
             commit,

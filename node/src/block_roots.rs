@@ -1,7 +1,7 @@
-//! A block's transactions root, receipts root and logs blooms, computed on a second thread while
-//! the block executes. Each included transaction and its receipt are streamed to the thread, which
-//! computes the receipt's bloom and hashes both into ordered tries as they arrive, so sealing does
-//! not wait for this work after the last transaction.
+//! A block's body, transactions root, receipts root and logs blooms, assembled on a second thread
+//! while the block executes. Each included transaction and its receipt are streamed to the thread,
+//! which computes the receipt's bloom, hashes both into ordered tries and keeps them for the
+//! block as they arrive, so sealing does not wait for this work after the last transaction.
 //!
 //! The thread has as much hashing to do as execution has work: a token transfer's receipt takes
 //! about ten keccak permutations, four of them for its bloom. The bloom's inputs are mostly
@@ -15,13 +15,17 @@ use alloy::{
     },
     eips::eip2718::Encodable2718,
     primitives::{
-        B256, Bloom, BloomInput, Log, keccak256,
+        Address, B256, Bloom, BloomInput, Log, keccak256,
         map::{AddressMap, B256Map},
     },
 };
 use alloy_evm::{
     Evm,
-    eth::receipt_builder::{ReceiptBuilder, ReceiptBuilderCtx},
+    block::BlockValidationError,
+    eth::{
+        eip6110::accumulate_deposits_from_logs,
+        receipt_builder::{ReceiptBuilder, ReceiptBuilderCtx},
+    },
 };
 use alloy_trie::{HashBuilder, Nibbles};
 use std::sync::{Arc, mpsc::Receiver};
@@ -132,56 +136,80 @@ where
     hash
 }
 
-/// What the roots thread computed for a block.
+/// A block's body as the roots thread assembled it, with the roots and blooms it computed.
 #[derive(Debug)]
-pub struct BlockRoots {
+pub struct BlockBody {
+    /// The included transactions, in order.
+    pub transactions: Vec<TxEnvelope>,
+    /// Their senders.
+    pub senders: Vec<Address>,
+    /// Their receipts, each with its logs bloom.
+    pub receipts: Vec<ReceiptEnvelope>,
     /// Root of the transactions trie.
     pub transactions_root: B256,
     /// Root of the receipts trie (with their blooms).
     pub receipts_root: B256,
-    /// Each receipt's logs bloom, in order.
-    pub blooms: Vec<Bloom>,
     /// The union of the receipts' blooms.
     pub logs_bloom: Bloom,
+    /// EIP-6110 deposit requests (without their type byte): the logs of the deposit contract,
+    /// as alloy-evm's executor parses them from its receipts.
+    pub deposits: Vec<u8>,
 }
 
 /// A block's included transactions with their receipts (without bloom), in order.
 pub type Included = Vec<(Arc<Recovered<TxEnvelope>>, ReceiptEnvelope)>;
 
 /// Consumes batches of included transactions in block order until the sender is dropped;
-/// returns the roots and blooms.
-pub fn compute(batches: Receiver<Included>) -> BlockRoots {
-    let (mut transactions, mut receipts) =
+/// returns the block's body, its roots and blooms, and the deposit requests that
+/// `deposit_contract`'s logs make.
+pub fn compute(
+    batches: Receiver<Included>,
+    deposit_contract: Address,
+) -> Result<BlockBody, BlockValidationError> {
+    let (mut transactions_trie, mut receipts_trie) =
         (OrderedTrieBuilder::default(), OrderedTrieBuilder::default());
-    let (mut blooms, mut logs_bloom_union) = (Vec::new(), Bloom::ZERO);
+    let mut body = BlockBody {
+        transactions: Vec::new(),
+        senders: Vec::new(),
+        receipts: Vec::new(),
+        transactions_root: B256::ZERO,
+        receipts_root: B256::ZERO,
+        logs_bloom: Bloom::ZERO,
+        deposits: Vec::new(),
+    };
     let mut bloomer = LogBloomer::default();
     let mut buf = Vec::with_capacity(512);
-    for (tx, mut receipt) in batches.into_iter().flatten() {
-        buf.clear();
-        tx.encode_2718(&mut buf);
-        transactions.push(&buf);
-        let bloom = bloomer.bloom(receipt.logs());
-        if let Some(with_bloom) = receipt.as_receipt_with_bloom_mut() {
-            with_bloom.logs_bloom = bloom;
+    for batch in batches {
+        body.transactions.reserve(batch.len());
+        body.senders.reserve(batch.len());
+        body.receipts.reserve(batch.len());
+        for (tx, mut receipt) in batch {
+            buf.clear();
+            tx.encode_2718(&mut buf);
+            transactions_trie.push(&buf);
+            accumulate_deposits_from_logs(deposit_contract, receipt.logs(), &mut body.deposits)?;
+            let bloom = bloomer.bloom(receipt.logs());
+            if let Some(with_bloom) = receipt.as_receipt_with_bloom_mut() {
+                with_bloom.logs_bloom = bloom;
+            }
+            buf.clear();
+            receipt.encode_2718(&mut buf);
+            receipts_trie.push(&buf);
+            body.logs_bloom |= bloom;
+            body.receipts.push(receipt);
+            body.senders.push(tx.signer());
+            body.transactions.push(tx.inner().clone());
         }
-        buf.clear();
-        receipt.encode_2718(&mut buf);
-        receipts.push(&buf);
-        logs_bloom_union |= bloom;
-        blooms.push(bloom);
     }
-    BlockRoots {
-        transactions_root: transactions.root(),
-        receipts_root: receipts.root(),
-        blooms,
-        logs_bloom: logs_bloom_union,
-    }
+    body.transactions_root = transactions_trie.root();
+    body.receipts_root = receipts_trie.root();
+    Ok(body)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloy::primitives::{Address, Bytes, logs_bloom};
+    use alloy::primitives::{Bytes, logs_bloom};
     use alloy_trie::root::ordered_trie_root_with_encoder;
 
     #[test]

@@ -43,9 +43,10 @@ struct CachedAccount {
 #[derive(Debug)]
 pub struct BlockState<DB> {
     db: DB,
-    /// Index into `accounts` by address. The accounts themselves sit densely, in the order the
-    /// block first read them: a table of large entries sized for a block's worth of accounts
-    /// would spread the few a block uses most over megabytes, a cache miss per lookup.
+    /// Index into `accounts` by address, grown as the block reads accounts rather than sized
+    /// for them up front: a table sized for a block of 5,000 ERC-20 transfers spread the 500
+    /// accounts those read over 400 KB, a cache miss per lookup. The accounts themselves sit
+    /// densely, in the order the block first read them, for the same reason.
     index: AddressMap<u32>,
     accounts: Vec<(Address, CachedAccount)>,
     contracts: B256Map<Bytecode>,
@@ -60,11 +61,11 @@ impl<DB: Database> BlockState<DB> {
         Self::with_capacity(db, 0)
     }
 
-    /// Execution state over `db`, with room for `accounts` accounts.
+    /// Execution state over `db`, with room for `accounts` accounts (their index grows).
     pub fn with_capacity(db: DB, accounts: usize) -> Self {
         Self {
             db,
-            index: AddressMap::with_capacity_and_hasher(accounts, Default::default()),
+            index: AddressMap::default(),
             accounts: Vec::with_capacity(accounts),
             contracts: B256Map::default(),
             first_changed: ChangedAccounts::new(),

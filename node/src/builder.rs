@@ -14,13 +14,18 @@ use alloy::{
         EMPTY_OMMER_ROOT_HASH, Header, ReceiptEnvelope, Transaction, TxEnvelope,
         constants::EMPTY_WITHDRAWALS, transaction::Recovered,
     },
-    eips::eip7840::BlobParams,
+    eips::{
+        eip6110::{DEPOSIT_REQUEST_TYPE, MAINNET_DEPOSIT_CONTRACT_ADDRESS},
+        eip7840::BlobParams,
+    },
     primitives::{Address, B256, Bytes, U256, map::AddressSet},
 };
 use alloy_evm::{
     Evm, EvmEnv, EvmFactory,
     block::{BlockExecutionError, BlockExecutor, BlockExecutorFactory, BlockValidationError},
-    eth::{EthBlockExecutionCtx, EthBlockExecutorFactory, NextEvmEnvAttributes},
+    eth::{
+        EthBlockExecutionCtx, EthBlockExecutorFactory, NextEvmEnvAttributes, spec::EthExecutorSpec,
+    },
 };
 use computechain_precompiles::{STAKING_ADDRESS, SYSTEM_ADDRESS, interfaces::IStaking};
 use revm::{
@@ -318,9 +323,12 @@ impl BlockBuilder {
                 .map_err(|e| BuildError::Execution(e.to_string()))?;
             // Roots and blooms are computed on a second thread while the transactions execute.
             let (to_roots, items) = std::sync::mpsc::channel();
-            let roots_thread = scope.spawn(move || block_roots::compute(items));
+            let deposit_contract = self
+                .spec
+                .deposit_contract_address()
+                .unwrap_or(MAINNET_DEPOSIT_CONTRACT_ADDRESS);
+            let roots_thread = scope.spawn(move || block_roots::compute(items, deposit_contract));
             let read_ahead = TrieReadAhead::start(reader)?;
-            let mut included = Vec::with_capacity(tx_count_hint);
             let mut invalid = Vec::new();
             let mut gas_used = 0u64;
             // Priority fees paid into the staking pool (the block's fee recipient).
@@ -344,10 +352,12 @@ impl BlockBuilder {
                         gas_used += used;
                         let tip = tx.effective_tip_per_gas(base_fee).unwrap_or_default();
                         fees += U256::from(used) * U256::from(tip);
-                        let receipt = executor.receipts().last().cloned().ok_or_else(|| {
+                        // The roots thread keeps the receipts for the block (and parses its deposit
+                        // requests from them, for which `finish` then finds none).
+                        let receipt = executor.receipts.pop().ok_or_else(|| {
                             BuildError::Execution("executor produced no receipt".into())
                         })?;
-                        batch.push((tx.clone(), receipt));
+                        batch.push((tx, receipt));
                         if batch.len() == ROOTS_BATCH
                             || (batch.len() >= ROOTS_TAIL_BATCH
                                 && transactions.at_most_left(ROOTS_BATCH))
@@ -357,7 +367,6 @@ impl BlockBuilder {
                                 std::mem::replace(&mut batch, Vec::with_capacity(ROOTS_BATCH));
                             let _ = to_roots.send(full);
                         }
-                        included.push(tx);
                     }
                     Err(BlockExecutionError::Validation(BlockValidationError::InvalidTx {
                         hash,
@@ -388,30 +397,23 @@ impl BlockBuilder {
             let finished = started.elapsed();
             let (changes, prior) = state.into_changes();
             let changed = started.elapsed();
-            let roots = roots_thread
+            let body = roots_thread
                 .join()
-                .map_err(|_| BuildError::Execution("block roots thread panicked".into()))?;
+                .map_err(|_| BuildError::Execution("block roots thread panicked".into()))?
+                .map_err(|e| BuildError::Execution(e.to_string()))?;
             let rooted = started.elapsed();
-
-            let mut receipts: Vec<ReceiptEnvelope> = result.receipts;
-            for (receipt, bloom) in receipts.iter_mut().zip(&roots.blooms) {
-                if let Some(with_bloom) = receipt.as_receipt_with_bloom_mut() {
-                    with_bloom.logs_bloom = *bloom;
-                }
-            }
-            let transactions: Vec<TxEnvelope> =
-                included.iter().map(|tx| tx.inner().clone()).collect();
-            let senders: Vec<Address> = included.iter().map(|tx| tx.signer()).collect();
+            let mut requests = result.requests;
+            requests.push_request_with_type(DEPOSIT_REQUEST_TYPE, body.deposits);
             // Chain rule: the header bloom covers the system calls' logs too, so log queries that
             // skip blocks by bloom still find them.
-            let logs_bloom = roots.logs_bloom | alloy::primitives::logs_bloom(system_logs.iter());
+            let logs_bloom = body.logs_bloom | alloy::primitives::logs_bloom(system_logs.iter());
             let header = Header {
                 parent_hash: parent.hash(),
                 ommers_hash: EMPTY_OMMER_ROOT_HASH,
                 beneficiary: STAKING_ADDRESS,
                 state_root: B256::ZERO,
-                transactions_root: roots.transactions_root,
-                receipts_root: roots.receipts_root,
+                transactions_root: body.transactions_root,
+                receipts_root: body.receipts_root,
                 logs_bloom,
                 difficulty: U256::ZERO,
                 number: parent.number + 1,
@@ -426,13 +428,13 @@ impl BlockBuilder {
                 blob_gas_used: Some(0),
                 excess_blob_gas: Some(0),
                 parent_beacon_block_root: Some(B256::ZERO),
-                requests_hash: Some(result.requests.requests_hash()),
+                requests_hash: Some(requests.requests_hash()),
                 block_access_list_hash: None,
                 slot_number: None,
             };
             trace!(
                 target: "builder",
-                txs = included.len(),
+                txs = body.transactions.len(),
                 execute_ms = executed.as_secs_f64() * 1e3,
                 assemble_ms = (started.elapsed() - executed).as_secs_f64() * 1e3,
                 finish_ms = (finished - executed).as_secs_f64() * 1e3,
@@ -443,9 +445,9 @@ impl BlockBuilder {
             Ok(BuiltBlock {
                 block: NewBlock {
                     header,
-                    transactions,
-                    senders,
-                    receipts,
+                    transactions: body.transactions,
+                    senders: body.senders,
+                    receipts: body.receipts,
                     changes,
                     system_logs,
                     warm_trie,
@@ -692,6 +694,119 @@ mod tests {
         assert_eq!(
             block.header.receipts_root,
             alloy::consensus::proofs::calculate_receipt_root(&block.receipts)
+        );
+        // The roots thread hands the body back in block order.
+        assert!(block.senders.iter().all(|s| *s == key.address()));
+        assert!(
+            block
+                .transactions
+                .iter()
+                .enumerate()
+                .all(|(i, tx)| tx.nonce() == i as u64)
+        );
+        assert!(
+            block
+                .receipts
+                .iter()
+                .zip(1u64..)
+                .all(|(r, n)| r.cumulative_gas_used() == 21_000 * n)
+        );
+    }
+
+    #[test]
+    fn deposit_contract_logs_make_the_blocks_deposit_requests() {
+        use alloy::{eips::eip7685::Requests, genesis::GenesisAccount, sol_types::SolEvent};
+        alloy::sol! {
+            event DepositEvent(bytes pubkey, bytes withdrawal_credentials, bytes amount, bytes signature, bytes index);
+        }
+        // Logs its calldata as a DepositEvent: CALLDATACOPY(0, 0, size); LOG1(0, size, topic).
+        let mut code = hex!("365f5f377f").to_vec();
+        code.extend_from_slice(DepositEvent::SIGNATURE_HASH.as_slice());
+        code.extend_from_slice(&hex!("365fa100"));
+        let mut spec = ChainSpec::dev();
+        // The dev chain names no deposit contract (the zero address, which has no code).
+        spec.genesis.config.deposit_contract_address = Some(MAINNET_DEPOSIT_CONTRACT_ADDRESS);
+        spec.genesis.alloc.insert(
+            MAINNET_DEPOSIT_CONTRACT_ADDRESS,
+            GenesisAccount {
+                code: Some(code.into()),
+                ..Default::default()
+            },
+        );
+        let spec = Arc::new(ChainSpec::from_genesis(spec.genesis, spec.params).unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let genesis = store
+            .init_genesis(&spec.genesis, spec.genesis_header())
+            .unwrap();
+        let key = crate::dev::dev_accounts(1).unwrap().remove(0);
+        let deposit = |i: u8| DepositEvent {
+            pubkey: vec![i; 48].into(),
+            withdrawal_credentials: vec![i + 1; 32].into(),
+            amount: vec![i + 2; 8].into(),
+            signature: vec![i + 3; 96].into(),
+            index: vec![i + 4; 8].into(),
+        };
+        let txs: Vec<_> = [
+            (MAINNET_DEPOSIT_CONTRACT_ADDRESS, deposit(1)),
+            // The same event from another address is no deposit.
+            (Address::repeat_byte(0x42), deposit(9)),
+            (MAINNET_DEPOSIT_CONTRACT_ADDRESS, deposit(5)),
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(nonce, (to, event))| {
+            signed(
+                &key,
+                TxEip1559 {
+                    chain_id: 7357,
+                    nonce: nonce as u64,
+                    gas_limit: 100_000,
+                    max_fee_per_gas: 2_000_000_000,
+                    to: TxKind::Call(to),
+                    input: event.encode_data().into(),
+                    ..Default::default()
+                },
+            )
+        })
+        .collect();
+        let attrs = BlockAttributes {
+            timestamp: 1,
+            proposer: key.address(),
+            prev_randao: B256::ZERO,
+        };
+        let built = BlockBuilder::new(spec.clone())
+            .build(&store.read().unwrap(), &genesis, &attrs, txs)
+            .unwrap();
+        let block = &built.block;
+        assert_eq!(block.transactions.len(), 3);
+        assert_eq!(
+            block.receipts.iter().map(|r| r.logs().len()).sum::<usize>(),
+            2
+        );
+        let mut expected = Vec::new();
+        for i in [1, 5] {
+            let event = deposit(i);
+            for field in [
+                &event.pubkey,
+                &event.withdrawal_credentials,
+                &event.amount,
+                &event.signature,
+                &event.index,
+            ] {
+                expected.extend_from_slice(field);
+            }
+        }
+        let mut requests = Requests::default();
+        requests.push_request_with_type(DEPOSIT_REQUEST_TYPE, expected.clone());
+        assert_eq!(block.header.requests_hash, Some(requests.requests_hash()));
+        // As alloy-evm's executor parses them from the block's receipts.
+        let parsed =
+            alloy_evm::eth::eip6110::parse_deposits_from_receipts(&*spec, &block.receipts).unwrap();
+        assert_eq!(parsed.as_ref(), expected.as_slice());
+        assert_ne!(
+            requests.requests_hash(),
+            Requests::default().requests_hash()
         );
     }
 }

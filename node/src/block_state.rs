@@ -50,9 +50,6 @@ pub struct BlockState<DB> {
     index: AddressMap<u32>,
     accounts: Vec<(Address, CachedAccount)>,
     contracts: B256Map<Bytecode>,
-    /// Accounts changed for the first time in the block, not taken yet
-    /// ([`Self::take_first_changed`]).
-    first_changed: ChangedAccounts,
 }
 
 impl<DB: Database> BlockState<DB> {
@@ -68,14 +65,18 @@ impl<DB: Database> BlockState<DB> {
             index: AddressMap::default(),
             accounts: Vec::with_capacity(accounts),
             contracts: B256Map::default(),
-            first_changed: ChangedAccounts::new(),
         }
     }
 
-    /// The accounts changed for the first time in the block since the last call, each with its
-    /// value before the block, once there are at least `min` of them (and at least one).
-    pub fn take_first_changed(&mut self, min: usize) -> Option<ChangedAccounts> {
-        (self.first_changed.len() >= min.max(1)).then(|| std::mem::take(&mut self.first_changed))
+    /// The accounts the block changed so far, each with its value before the block.
+    pub fn changed_accounts(&self) -> ChangedAccounts {
+        self.accounts
+            .iter()
+            .filter(|(_, account)| account.changed)
+            .map(|(address, account)| {
+                (*address, account.original.as_ref().map(StoredAccount::from))
+            })
+            .collect()
     }
 
     /// Where in `accounts` the account is, loaded from `db` on first use (one map lookup when
@@ -231,11 +232,7 @@ impl<DB: Database> DatabaseCommit for BlockState<DB> {
                 continue;
             };
             let cached = &mut self.accounts[at].1;
-            if !cached.changed {
-                cached.changed = true;
-                let original = cached.original.as_ref().map(StoredAccount::from);
-                self.first_changed.push((address, original));
-            }
+            cached.changed = true;
             if account.is_selfdestructed() {
                 cached.current = None;
                 cached.cleared = true;
@@ -383,16 +380,11 @@ mod tests {
                 .take_bundle()
                 .to_plain_state(OriginalValuesKnown::Yes),
         );
-        let mut state = run(BlockState::new(base), &txs);
+        let state = run(BlockState::new(base), &txs);
         // Each changed account is handed out once, with its value before the block.
-        let first_changed = state.take_first_changed(1).unwrap();
-        assert_eq!(state.take_first_changed(0), None);
-        let prior: AddressMap<Option<StoredAccount>> = first_changed.iter().cloned().collect();
-        assert_eq!(
-            prior.len(),
-            first_changed.len(),
-            "an account handed out twice"
-        );
+        let changed = state.changed_accounts();
+        let prior: AddressMap<Option<StoredAccount>> = changed.iter().cloned().collect();
+        assert_eq!(prior.len(), changed.len(), "an account handed out twice");
         let stored = |balance| Some(StoredAccount::from(&AccountInfo::from_balance(balance)));
         assert_eq!(prior[&sender], stored(balance));
         assert_eq!(prior[&existing], stored(U256::from(1)));

@@ -7,7 +7,7 @@ use crate::{
     block_state::BlockState,
     chainspec::ChainSpec,
     evm::ComputeEvmFactory,
-    storage::{NewBlock, Reader, SealedHeader, StoreError, StoreResult, WarmTrie},
+    storage::{NewBlock, Reader, SealedHeader, StoreError},
 };
 use alloy::{
     consensus::{
@@ -29,7 +29,7 @@ use alloy_evm::{
 };
 use computechain_precompiles::{STAKING_ADDRESS, SYSTEM_ADDRESS, interfaces::IStaking};
 use revm::{
-    Database, DatabaseCommit,
+    DatabaseCommit,
     database::{DatabaseCommitExt, WrapDatabaseRef},
 };
 use std::{borrow::Cow, collections::VecDeque, sync::Arc};
@@ -42,57 +42,9 @@ const ROOTS_BATCH: usize = 256;
 /// known. The last batch is hashed after execution ends, so it is what sealing waits for (a
 /// batch of 256 ERC-20 transfers: about 0.8 ms).
 const ROOTS_TAIL_BATCH: usize = 64;
-/// Changed accounts handed to the trie read-ahead thread at a time. Each hand-over may wake the
-/// thread, a system call: a few per block, not one per transaction.
-const READ_AHEAD_BATCH: usize = 256;
-/// Transactions taken from the source ahead of execution, at most (half of them at a time): the
-/// read-ahead reads the accounts they name before they run.
-const LOOKAHEAD: usize = 512;
-
-/// Hands the accounts the block changes, as its transactions execute, to the store's trie
-/// read-ahead ([`Reader::trie_read_ahead`]), which reads their account-trie paths on a thread of
-/// its own until the block's commit takes the nodes.
-struct TrieReadAhead {
-    warm: WarmTrie,
-}
-
-impl TrieReadAhead {
-    fn start(reader: &Reader<'_>) -> StoreResult<Self> {
-        Ok(Self {
-            warm: reader.trie_read_ahead()?,
-        })
-    }
-
-    /// Hands over the accounts `state` saw changed for the first time, once there are at least
-    /// `min` of them.
-    fn changed<DB: Database>(&self, state: &mut BlockState<DB>, min: usize) {
-        if let Some(changed) = state.take_first_changed(min) {
-            self.warm.read(changed);
-        }
-    }
-
-    /// Hands the accounts `transactions` name (sender and recipient) over, to be read before
-    /// they execute.
-    fn upcoming<'a>(
-        &self,
-        transactions: impl ExactSizeIterator<Item = &'a Arc<Recovered<TxEnvelope>>>,
-    ) {
-        let mut accounts = Vec::with_capacity(2 * transactions.len());
-        for tx in transactions {
-            accounts.push(tx.signer());
-            accounts.extend(tx.to());
-        }
-        self.warm.upcoming(accounts);
-    }
-
-    /// The read-ahead, every account `state` saw changed handed over, for
-    /// [`NewBlock::warm_trie`].
-    fn finish<DB: Database>(self, state: &mut BlockState<DB>) -> WarmTrie {
-        self.changed(state, 0);
-        self.warm.executed();
-        self.warm
-    }
-}
+/// Transactions taken from the source ahead of execution, at most: enough to know when the
+/// block's last [`ROOTS_BATCH`] are being executed.
+const LOOKAHEAD: usize = 2 * ROOTS_BATCH;
 
 /// A block's candidate transactions, taken from their source up to [`LOOKAHEAD`] ahead of
 /// execution.
@@ -116,18 +68,19 @@ impl<I: Iterator<Item = Arc<Recovered<TxEnvelope>>>> Lookahead<I> {
     fn at_most_left(&self, n: usize) -> bool {
         self.drained && self.ahead.len() <= n
     }
+}
+
+impl<I: Iterator<Item = Arc<Recovered<TxEnvelope>>>> Iterator for Lookahead<I> {
+    type Item = Arc<Recovered<TxEnvelope>>;
 
     /// The next transaction; when half the window has run, the next half is taken from the
-    /// source and its accounts handed to `read_ahead`.
-    fn next(&mut self, read_ahead: &TrieReadAhead) -> Option<Arc<Recovered<TxEnvelope>>> {
-        if self.ahead.len() <= LOOKAHEAD / 2 {
+    /// source.
+    fn next(&mut self) -> Option<Self::Item> {
+        if !self.drained && self.ahead.len() <= LOOKAHEAD / 2 {
             let taken = self.ahead.len();
             self.ahead
                 .extend(self.source.by_ref().take(LOOKAHEAD - taken));
             self.drained = self.ahead.len() < LOOKAHEAD;
-            if self.ahead.len() > taken {
-                read_ahead.upcoming(self.ahead.range(taken..));
-            }
         }
         self.ahead.pop_front()
     }
@@ -328,7 +281,6 @@ impl BlockBuilder {
                 .deposit_contract_address()
                 .unwrap_or(MAINNET_DEPOSIT_CONTRACT_ADDRESS);
             let roots_thread = scope.spawn(move || block_roots::compute(items, deposit_contract));
-            let read_ahead = TrieReadAhead::start(reader)?;
             let mut invalid = Vec::new();
             let mut gas_used = 0u64;
             // Priority fees paid into the staking pool (the block's fee recipient).
@@ -336,7 +288,7 @@ impl BlockBuilder {
             let mut skipped_senders = AddressSet::default();
             let mut batch = Vec::with_capacity(ROOTS_BATCH);
             let mut transactions = Lookahead::new(transactions);
-            while let Some(tx) = transactions.next(&read_ahead) {
+            while let Some(tx) = transactions.next() {
                 if !skipped_senders.is_empty() && skipped_senders.contains(&tx.signer()) {
                     continue;
                 }
@@ -348,7 +300,6 @@ impl BlockBuilder {
                 match executor.execute_transaction_without_commit(tx.as_recovered_ref()) {
                     Ok(result) => {
                         let used = executor.commit_transaction(result).tx_gas_used();
-                        read_ahead.changed(executor.evm_mut().db_mut(), READ_AHEAD_BATCH);
                         gas_used += used;
                         let tip = tx.effective_tip_per_gas(base_fee).unwrap_or_default();
                         fees += U256::from(used) * U256::from(tip);
@@ -381,8 +332,10 @@ impl BlockBuilder {
             }
             let _ = to_roots.send(batch);
             drop(to_roots);
-            // The read-ahead goes on while the block is assembled and committed.
-            let warm_trie = Some(read_ahead.finish(executor.evm_mut().db_mut()));
+            // The changed accounts' trie paths are read while the block is assembled and
+            // committed.
+            let warm_trie =
+                Some(reader.trie_read_ahead(executor.evm_mut().db_mut().changed_accounts())?);
             let executed = started.elapsed();
             let system_logs = self.distribute_rewards(
                 &mut executor,

@@ -1041,18 +1041,18 @@ impl<'db> Reader<'db> {
     }
 
     /// A reader of the account-trie paths a block built on this state will update, for
-    /// [`NewBlock::warm_trie`], in the order given (the thread of [`Self::trie_read_ahead`] reads
-    /// them as they come): for tests that need to know which nodes were read.
+    /// [`NewBlock::warm_trie`], here and now (the thread of [`Self::trie_read_ahead`] reads them
+    /// as far as it gets): for tests that need to know which nodes were read.
     #[cfg(test)]
     fn trie_warmer(&self) -> StoreResult<TrieWarmer<'_>> {
         Ok(TrieWarmer::new(self.fork()?))
     }
 
-    /// Starts reading, on a thread of its own, the account-trie paths of the accounts a block
-    /// built on this state changes, as they are handed to it ([`WarmTrie::read`]); it goes on
-    /// until the block's commit takes the nodes, for [`NewBlock::warm_trie`].
-    pub fn trie_read_ahead(&self) -> StoreResult<WarmTrie> {
-        WarmTrie::spawn(self.shared.clone())
+    /// Starts reading, on a thread of its own, the account-trie paths of `accounts`, changed by
+    /// a block built on this state (each with its value before the block); it goes on until it
+    /// has read them or the block's commit takes the nodes, for [`NewBlock::warm_trie`].
+    pub fn trie_read_ahead(&self, accounts: ChangedAccounts) -> StoreResult<WarmTrie> {
+        WarmTrie::spawn(self.shared.clone(), accounts)
     }
 
     /// A second view of the same committed blocks, through a snapshot of its own that is at
@@ -1695,17 +1695,16 @@ mod tests {
                 warm
             } else {
                 // On the reading thread, stopped wherever it got to when the commit takes it.
-                let warm = store.read().unwrap().trie_read_ahead().unwrap();
-                warm.read(
-                    changed
-                        .iter()
-                        .map(|a| (*a, prior.accounts.get(a).copied()))
-                        .collect(),
-                );
-                // As the builder does once the transactions have run: the paths are read from
-                // here on.
-                warm.executed();
-                warm
+                store
+                    .read()
+                    .unwrap()
+                    .trie_read_ahead(
+                        changed
+                            .iter()
+                            .map(|a| (*a, prior.accounts.get(a).copied()))
+                            .collect(),
+                    )
+                    .unwrap()
             };
             let stale = stale_warm.replace(read_ahead(&paused, &changed, &prior));
             if let Some(stale) = &stale {

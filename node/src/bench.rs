@@ -62,10 +62,12 @@ pub struct BenchArgs {
     )]
     pub sections: Vec<String>,
     /// rpc: sending accounts (transactions per account must fit the pool's per-account limit).
-    #[arg(long, default_value_t = 400)]
+    #[arg(long, default_value_t = 1_000)]
     pub accounts: usize,
-    /// rpc: transfers to send (spread evenly over the accounts).
-    #[arg(long, default_value_t = 20_000)]
+    /// rpc: transfers to send (spread evenly over the accounts). The node's pool is sized to
+    /// hold them all. The rate counts whole blocks, so the more blocks the load spans, the less
+    /// a block more or less moves it.
+    #[arg(long, default_value_t = 50_000)]
     pub txs: usize,
     /// rpc: requests in flight at once.
     #[arg(long, default_value_t = 8)]
@@ -174,7 +176,8 @@ async fn wait_ready(client: &HttpClient) -> eyre::Result<()> {
     eyre::bail!("node did not come up")
 }
 
-fn spawn_computechain(block_time: u64) -> eyre::Result<Target> {
+/// Starts a dev node whose pool holds `pool_slots` transactions.
+fn spawn_computechain(block_time: u64, pool_slots: usize) -> eyre::Result<Target> {
     let port = free_port()?;
     let dir =
         std::env::temp_dir().join(format!("computechain-bench-{}-{port}", std::process::id()));
@@ -186,6 +189,8 @@ fn spawn_computechain(block_time: u64) -> eyre::Result<Target> {
             &port.to_string(),
             "--block-time",
             &block_time.to_string(),
+            "--txpool.globalslots",
+            &pool_slots.to_string(),
         ])
         .arg("--datadir")
         .arg(&dir)
@@ -926,7 +931,7 @@ pub async fn run(args: BenchArgs) -> eyre::Result<()> {
     let work = rpc_workload(&args, ChainSpec::dev().chain_id())?;
     let mut ours_tps = None;
     if wants("rpc") {
-        let ours = run_rpc(&spawn_computechain(args.block_time)?, &args, &work).await?;
+        let ours = run_rpc(&spawn_computechain(args.block_time, args.txs)?, &args, &work).await?;
         print_rpc("computechain", &ours);
         ours_tps = Some(ours.tps);
         if args.anvil.exists() {

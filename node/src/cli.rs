@@ -54,4 +54,8 @@ pub struct NodeArgs {
     /// rewards and fees [default: the first genesis validator].
     #[arg(long, value_name = "ADDRESS")]
     pub validator: Option<alloy::primitives::Address>,
+    /// Most transactions the pool holds, pending and queued [default: genesis
+    /// `computechain.txPool.maxTotal`].
+    #[arg(long = "txpool.globalslots", value_name = "N")]
+    pub txpool_global_slots: Option<usize>,
 }

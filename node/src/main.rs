@@ -41,7 +41,7 @@ fn main() {
 }
 
 async fn run_node(args: NodeArgs) -> eyre::Result<()> {
-    let spec = match (&args.genesis, args.dev) {
+    let mut spec = match (&args.genesis, args.dev) {
         (Some(path), _) => ChainSpec::from_file(path)?,
         (None, true) => ChainSpec::dev(),
         (None, false) => {
@@ -58,6 +58,9 @@ async fn run_node(args: NodeArgs) -> eyre::Result<()> {
                 .join(spec.chain_id().to_string())
         }
     };
+    if let Some(slots) = args.txpool_global_slots {
+        spec.params.tx_pool.max_total = slots;
+    }
     let block_time = Duration::from_secs(args.block_time.unwrap_or(spec.params.block_time));
     let validator = args
         .validator

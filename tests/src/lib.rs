@@ -72,6 +72,8 @@ pub struct TestNode {
     pub port: u16,
     block_time: u64,
     genesis: Option<PathBuf>,
+    /// Further `computechain node` flags.
+    flags: Vec<String>,
 }
 
 impl TestNode {
@@ -82,6 +84,11 @@ impl TestNode {
 
     /// Starts a node on the dev genesis modified by `edit` (e.g. a short unbonding period).
     pub fn start_with_genesis(block_time: u64, edit: Option<&dyn Fn(&mut Value)>) -> Self {
+        Self::start_with(block_time, edit, &[])
+    }
+
+    /// Starts a node on the dev genesis modified by `edit`, with further `flags`.
+    pub fn start_with(block_time: u64, edit: Option<&dyn Fn(&mut Value)>, flags: &[&str]) -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
         let genesis = edit.map(|edit| {
             let dev = std::fs::read_to_string(workspace_root().join("genesis/dev.json")).unwrap();
@@ -98,6 +105,7 @@ impl TestNode {
             port: 0,
             block_time,
             genesis,
+            flags: flags.iter().map(|f| f.to_string()).collect(),
         };
         node.spawn();
         node
@@ -123,6 +131,7 @@ impl TestNode {
         if let Some(genesis) = &self.genesis {
             command.arg("--genesis").arg(genesis);
         }
+        command.args(&self.flags);
         let child = command
             .arg("--datadir")
             .arg(&self.datadir)

@@ -64,3 +64,28 @@ fn bad_configuration_is_reported_clearly() {
         "cannot serve RPC",
     );
 }
+
+#[test]
+fn the_pool_holds_as_many_transactions_as_the_txpool_flag_allows() {
+    use alloy::primitives::Address;
+    use computechain_e2e::{DEV_CHAIN_ID, DEV_KEYS, sign_transfer};
+    use serde_json::json;
+    // No block within the test: the transactions stay in the pool.
+    let node = TestNode::start_with(3600, None, &["--txpool.globalslots", "2"]);
+    for nonce in 0..2 {
+        let (_, raw) = sign_transfer(DEV_KEYS[0], DEV_CHAIN_ID, nonce, Address::repeat_byte(1), 1);
+        node.call("eth_sendRawTransaction", json!([raw]));
+    }
+    let (_, third) = sign_transfer(DEV_KEYS[1], DEV_CHAIN_ID, 0, Address::repeat_byte(1), 1);
+    let refused = node.rpc("eth_sendRawTransaction", json!([third]));
+    assert_eq!(refused["error"]["message"], "txpool is full", "{refused}");
+    let pending_nonce = |key: &str| {
+        let address = key
+            .parse::<alloy::signers::local::PrivateKeySigner>()
+            .unwrap()
+            .address();
+        node.call("eth_getTransactionCount", json!([address, "pending"]))
+    };
+    assert_eq!(pending_nonce(DEV_KEYS[0]), json!("0x2"));
+    assert_eq!(pending_nonce(DEV_KEYS[1]), json!("0x0"));
+}

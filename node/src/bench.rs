@@ -931,7 +931,12 @@ pub async fn run(args: BenchArgs) -> eyre::Result<()> {
     let work = rpc_workload(&args, ChainSpec::dev().chain_id())?;
     let mut ours_tps = None;
     if wants("rpc") {
-        let ours = run_rpc(&spawn_computechain(args.block_time, args.txs)?, &args, &work).await?;
+        let ours = run_rpc(
+            &spawn_computechain(args.block_time, args.txs)?,
+            &args,
+            &work,
+        )
+        .await?;
         print_rpc("computechain", &ours);
         ours_tps = Some(ours.tps);
         if args.anvil.exists() {

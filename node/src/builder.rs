@@ -274,7 +274,8 @@ impl BlockBuilder {
             executor
                 .apply_pre_execution_changes()
                 .map_err(|e| BuildError::Execution(e.to_string()))?;
-            // Roots and blooms are computed on a second thread while the transactions execute.
+            // The block's body, roots and blooms are assembled on a second thread while the
+            // transactions execute.
             let (to_roots, items) = std::sync::mpsc::channel();
             let deposit_contract = self
                 .spec

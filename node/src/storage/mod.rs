@@ -1395,16 +1395,18 @@ mod tests {
     }
 
     /// The account-trie nodes on the paths to `addresses`, read at `store`'s latest block.
+    /// `addresses`, each with its value in `prior`, as the builder hands changed accounts over.
+    fn with_prior(addresses: &[Address], prior: &PriorState) -> ChangedAccounts {
+        addresses
+            .iter()
+            .map(|address| (*address, prior.accounts.get(address).copied()))
+            .collect()
+    }
+
     fn read_ahead(store: &Store, addresses: &[Address], prior: &PriorState) -> WarmTrie {
         let reader = store.read().unwrap();
         let warmer = reader.trie_warmer().unwrap();
-        warmer
-            .read(
-                addresses
-                    .iter()
-                    .map(|address| (*address, prior.accounts.get(address).copied())),
-            )
-            .unwrap()
+        warmer.read(with_prior(addresses, prior)).unwrap()
     }
 
     #[test]
@@ -1698,12 +1700,7 @@ mod tests {
                 store
                     .read()
                     .unwrap()
-                    .trie_read_ahead(
-                        changed
-                            .iter()
-                            .map(|a| (*a, prior.accounts.get(a).copied()))
-                            .collect(),
-                    )
+                    .trie_read_ahead(with_prior(&changed, &prior))
                     .unwrap()
             };
             let stale = stale_warm.replace(read_ahead(&paused, &changed, &prior));

@@ -21,7 +21,7 @@ use alloy::{
     primitives::{Address, B256, Bytes, U256, map::AddressSet},
 };
 use alloy_evm::{
-    Evm, EvmEnv, EvmFactory,
+    EvmEnv, EvmFactory,
     block::{BlockExecutionError, BlockExecutor, BlockExecutorFactory, BlockValidationError},
     eth::{
         EthBlockExecutionCtx, EthBlockExecutorFactory, NextEvmEnvAttributes, spec::EthExecutorSpec,
@@ -333,10 +333,6 @@ impl BlockBuilder {
             }
             let _ = to_roots.send(batch);
             drop(to_roots);
-            // The changed accounts' trie paths are read while the block is assembled and
-            // committed.
-            let warm_trie =
-                Some(reader.trie_read_ahead(executor.evm_mut().db_mut().changed_accounts())?);
             let executed = started.elapsed();
             let system_logs = self.distribute_rewards(
                 &mut executor,
@@ -404,7 +400,6 @@ impl BlockBuilder {
                     receipts: body.receipts,
                     changes,
                     system_logs,
-                    warm_trie,
                     prior,
                 },
                 invalid,

@@ -151,13 +151,17 @@ impl Node {
             .map_err(|e| SubmitError::InvalidSender(e.to_string()))?;
         let base_fee = self.builder.next_base_fee(&self.head.read());
         self.pool.validate_stateless(&recovered, base_fee)?;
+        // What the block including the transaction will read of its sender and callee (their
+        // accounts, and their account-trie paths) is read now, so that the block finds it in
+        // memory: the sender's with its first transaction in the pool.
         let state = match self.pool.known_state(&recovered.signer()) {
             Some(state) => state,
-            None => Self::sender_state(&self.store.read()?, &recovered.signer())?,
+            None => {
+                let state = Self::sender_state(&self.store.read()?, &recovered.signer())?;
+                self.store.prefetch_account(&recovered.signer())?;
+                state
+            }
         };
-        // The sender's account is cached by the read above (or by its earlier transactions);
-        // the callee's is read now, so that the block including the transaction finds both in
-        // memory.
         if let Some(callee) = recovered.to() {
             self.store.prefetch_account(&callee)?;
         }

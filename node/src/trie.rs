@@ -10,10 +10,7 @@
 use crate::storage::{StoreError, StoredAccount};
 use alloy::{
     genesis::GenesisAccount,
-    primitives::{
-        Address, B256, Bytes, U256, keccak256,
-        map::{Entry, HashMap},
-    },
+    primitives::{Address, B256, Bytes, U256, keccak256, map::HashMap},
     rlp::{Decodable, EMPTY_STRING_CODE, Encodable, Header},
 };
 use alloy_trie::{
@@ -775,66 +772,37 @@ pub(crate) fn update_trie_in_parallel<S: NodeSource + Send>(
     Ok((hash, written))
 }
 
-/// Committed nodes of one trie read ahead of an update, decoded, by path (`None`: no node
-/// there). Reading them while a block executes takes the table reads and decoding off the path
-/// from execution to the state root.
-#[derive(Debug, Default)]
-pub(crate) struct WarmNodes(HashMap<Nibbles, Option<Node>>);
-
-impl WarmNodes {
-    /// Reads the nodes from `from` nibbles of `key` (64 nibbles) towards it that updating `key`
-    /// will read from the tables: all but a leaf made by `prior` (the key's value before), which
-    /// the update replaces unread. The levels above `from`, which the source holds in memory,
-    /// are skipped: a node at a prefix of `key` is on its path, and if there is none at `from`
-    /// (the path ends above, or an extension spans it), the update reads what it needs itself.
-    pub(crate) fn read_path(
-        &mut self,
-        source: &impl NodeSource,
-        key: &Nibbles,
-        from: usize,
-        prior: Option<&[u8]>,
-    ) -> Result<(), StoreError> {
-        let mut path = key.slice(..from);
-        let mut buf = Vec::with_capacity(128);
-        loop {
-            let in_memory;
-            let node = if source.reads_tables(&path) {
-                match self.0.entry(path) {
-                    Entry::Occupied(held) => &*held.into_mut(),
-                    Entry::Vacant(missing) => &*missing.insert(source.node(&path)?),
-                }
-            } else {
-                in_memory = source.node(&path)?;
-                &in_memory
-            };
-            let rest = key.slice(path.len()..);
-            path = match node {
-                Some(Node::Branch(branch)) => {
-                    let n = rest.get_unchecked(0);
-                    match (branch.child_ref(n), prior) {
-                        (None, _) => return Ok(()),
-                        (Some(child), Some(prior))
-                            if is_leaf_ref(child, &rest.slice(1..), prior, &mut buf) =>
-                        {
-                            return Ok(());
-                        }
-                        _ => with_nibble(&path, n),
+/// Visits the nodes from `from` nibbles of `key` (64 nibbles) towards it that updating `key`
+/// reads: all but a leaf made by `prior` (the key's value before), which the update replaces
+/// unread. `node` gives the node at each path (`None`: none there). The levels above `from` are
+/// skipped: a node at a prefix of `key` is on its path, and if there is none at `from` (the path
+/// ends above, or an extension spans it), the update reads what it needs itself.
+pub(crate) fn walk_path(
+    key: &Nibbles,
+    from: usize,
+    prior: Option<&[u8]>,
+    mut node: impl FnMut(&Nibbles) -> Result<Option<Node>, StoreError>,
+) -> Result<(), StoreError> {
+    let mut path = key.slice(..from);
+    let mut buf = Vec::with_capacity(128);
+    loop {
+        let rest = key.slice(path.len()..);
+        path = match node(&path)? {
+            Some(Node::Branch(branch)) => {
+                let n = rest.get_unchecked(0);
+                match (branch.child_ref(n), prior) {
+                    (None, _) => return Ok(()),
+                    (Some(child), Some(prior))
+                        if is_leaf_ref(child, &rest.slice(1..), prior, &mut buf) =>
+                    {
+                        return Ok(());
                     }
+                    _ => with_nibble(&path, n),
                 }
-                Some(Node::Extension { key: ext, .. }) if rest.starts_with(ext) => path.join(ext),
-                _ => return Ok(()),
-            };
-        }
-    }
-
-    /// The node read at `path`, if it was read (`Some(None)`: read, and there is none).
-    pub(crate) fn get(&self, path: &Nibbles) -> Option<Option<&Node>> {
-        self.0.get(path).map(Option::as_ref)
-    }
-
-    /// Nodes held.
-    pub(crate) fn len(&self) -> usize {
-        self.0.len()
+            }
+            Some(Node::Extension { key: ext, .. }) if rest.starts_with(&ext) => path.join(&ext),
+            _ => return Ok(()),
+        };
     }
 }
 
@@ -1171,7 +1139,7 @@ mod tests {
     }
 
     #[test]
-    fn read_ahead_holds_each_path_below_the_skipped_levels_but_known_leaves() {
+    fn walk_visits_each_path_node_below_the_skipped_levels_but_known_leaves() {
         let mut nodes = MemNodes::default();
         let entries: Map<B256, U256> = (0..2000u64)
             .map(|i| (keccak256(i.to_be_bytes()), U256::from(i + 1)))
@@ -1181,7 +1149,7 @@ mod tests {
             .map(|(k, v)| (Nibbles::unpack(k), storage_leaf(v)))
             .collect();
         build_trie(&leaves, &mut nodes).unwrap();
-        let mut warm = WarmNodes::default();
+        let mut walked = Map::<Nibbles, Option<Node>>::default();
         let mut leaves_skipped = 0;
         for (i, (key, value)) in entries.iter().enumerate().take(300) {
             let key = Nibbles::unpack(key);
@@ -1192,9 +1160,14 @@ mod tests {
                 _ => None,
             };
             let known = i % 4 < 2;
-            warm.read_path(&&nodes, &key, 2, prior.as_deref()).unwrap();
+            walk_path(&key, 2, prior.as_deref(), |path| {
+                let node = (&nodes).node(path)?;
+                walked.insert(*path, node.clone());
+                Ok(node)
+            })
+            .unwrap();
             assert!(
-                warm.get(&key.slice(..1)).is_none(),
+                !walked.contains_key(&key.slice(..1)),
                 "levels above `from` are skipped"
             );
             for depth in 2..=key.len() {
@@ -1204,10 +1177,10 @@ mod tests {
                 };
                 let is_leaf = matches!(Node::decode(rlp).unwrap(), Node::Leaf { .. });
                 if is_leaf && known {
-                    assert!(warm.get(&path).is_none(), "known leaf {path:?} read");
+                    assert!(!walked.contains_key(&path), "known leaf {path:?} read");
                     leaves_skipped += 1;
                 } else {
-                    let held = warm.get(&path).flatten().expect("path node not read");
+                    let held = walked[&path].as_ref().expect("path node not read");
                     assert_eq!(&held.rlp(), rlp);
                 }
             }

@@ -74,6 +74,7 @@ impl HotAccounts {
     }
 
     /// Whether the cache holds `address`'s account as of the newest committed block.
+    #[cfg(test)]
     pub(super) fn knows_latest(&self, address: &Address) -> bool {
         let inner = self.inner.read();
         inner.newer.contains_key(address) || inner.older.contains_key(address)

@@ -143,7 +143,6 @@ impl LoggedBlock {
             senders: self.senders,
             receipts,
             system_logs: self.system_logs,
-            warm_trie: None,
             prior: Default::default(),
             changes: StateChangeset {
                 accounts,

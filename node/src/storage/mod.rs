@@ -11,25 +11,28 @@
 //! value recorded by the first block after `n` that changed it, or the current value if none did.
 
 mod codec;
+mod deep_nodes;
 mod hot;
 mod log;
 mod overlay;
 mod state;
 mod top_nodes;
-mod warm;
 
 pub use codec::StoredAccount;
 pub use state::StateDb;
-pub use warm::{ChangedAccounts, WarmTrie};
 
 use crate::trie;
 use alloy::{
     consensus::{Header, ReceiptEnvelope, Sealable, Sealed, TxEnvelope},
     eips::{Decodable2718, Encodable2718},
-    primitives::{Address, B256, Bytes, U256, keccak256, map::HashMap},
+    primitives::{
+        Address, B256, Bytes, KECCAK256_EMPTY as KECCAK_EMPTY, U256, keccak256, map::HashMap,
+    },
     rlp::{Decodable, Encodable},
 };
+use alloy_trie::{EMPTY_ROOT_HASH, Nibbles};
 use codec::*;
+use deep_nodes::DeepNodes;
 use hot::HotAccounts;
 use libmdbx::{
     Database, DatabaseOptions, Mode, NoWriteMap, RO, RW, ReadWriteOptions, SyncMode, Table,
@@ -50,8 +53,6 @@ use std::{
 };
 use top_nodes::TopNodes;
 use tracing::{debug, error};
-#[cfg(test)]
-use warm::TrieWarmer;
 
 /// A header with its hash.
 pub type SealedHeader = Sealed<Header>;
@@ -171,8 +172,6 @@ pub struct NewBlock {
     pub changes: StateChangeset,
     /// Logs of the block-boundary system calls (in no receipt; kept so `eth_getLogs` finds them).
     pub system_logs: Vec<alloy::primitives::Log>,
-    /// Account-trie nodes read while the block executed (used if still current at commit).
-    pub warm_trie: Option<WarmTrie>,
     /// What the changed accounts and slots held before the block, as execution read them.
     pub prior: PriorState,
 }
@@ -235,6 +234,8 @@ struct Shared {
     persisted: Condvar,
     /// The account trie's top levels as the tables hold them.
     top_nodes: TopNodes,
+    /// Account-trie nodes below the top levels, read ahead for pooled transactions.
+    deep_nodes: DeepNodes,
     /// Accounts recently changed or read, as of the newest committed block.
     hot_accounts: HotAccounts,
 }
@@ -288,6 +289,7 @@ impl Store {
             progress: Mutex::new(PersistProgress::default()),
             persisted: Condvar::new(),
             top_nodes: TopNodes::default(),
+            deep_nodes: DeepNodes::default(),
             hot_accounts: HotAccounts::default(),
         });
         let tables_head = shared.read()?.tables_head;
@@ -391,7 +393,7 @@ impl Store {
     /// reproduce) and publishes a block.
     fn commit_staged(
         &self,
-        mut block: NewBlock,
+        block: NewBlock,
         replayed_root: Option<B256>,
     ) -> StoreResult<Arc<CommittedBlock>> {
         let _commit = self.commit_lock.lock();
@@ -401,13 +403,8 @@ impl Store {
         let started = std::time::Instant::now();
         let state = StateIndex::new(&block.changes);
         let reader = self.read()?;
-        let (root, tries) = overlay::stage_state_root(
-            &reader,
-            &block.changes,
-            &state,
-            &block.prior,
-            block.warm_trie.take(),
-        )?;
+        let (root, tries) =
+            overlay::stage_state_root(&reader, &block.changes, &state, &block.prior)?;
         drop(reader);
         let staged = started.elapsed();
         let NewBlock {
@@ -417,7 +414,6 @@ impl Store {
             receipts,
             changes,
             system_logs,
-            warm_trie: _,
             prior: _,
         } = block;
         if let Some(logged) = replayed_root
@@ -479,18 +475,24 @@ impl Store {
         let _commit = self.commit_lock.lock();
         let state = StateIndex::new(changes);
         let prior = PriorState::default();
-        Ok(overlay::stage_state_root(&self.read()?, changes, &state, &prior, None)?.0)
+        Ok(overlay::stage_state_root(&self.read()?, changes, &state, &prior)?.0)
     }
 
-    /// Reads `address`'s latest account into the account cache, unless it is there. A block
-    /// reads the accounts its transactions name; reading them while the transactions wait in
-    /// the pool keeps those reads (a few microseconds each from a large state's tables) off the
-    /// sealing path.
+    /// Reads what a block that changes `address` will read: its latest account, into the
+    /// account cache, and the account-trie nodes on its path below the cached top levels, into
+    /// the cache of deep nodes. A block changes the accounts its transactions name; reading them
+    /// while the transactions wait in the pool keeps those reads (a few microseconds each from a
+    /// large state's tables) off the sealing path.
     pub fn prefetch_account(&self, address: &Address) -> StoreResult<()> {
-        if self.shared.hot_accounts.knows_latest(address) {
-            return Ok(());
-        }
-        self.read()?.state_at(None).account(address).map(drop)
+        let reader = self.read()?;
+        let account = reader.state_at(None).account(address)?;
+        // Only accounts without code are expected to have no storage; the leaf of any other is
+        // read too.
+        let leaf = account
+            .filter(|account| account.code_hash == KECCAK_EMPTY)
+            .map(|account| trie::account_leaf(&account, EMPTY_ROOT_HASH));
+        LayeredTrie::committed(&reader, TrieId::Accounts)
+            .read_ahead(&Nibbles::unpack(keccak256(address)), leaf.as_deref())
     }
 
     /// Whether the account cache holds `address`'s latest account.
@@ -528,6 +530,7 @@ impl Shared {
     /// Empties the in-memory caches of the tables' state, now at block `head`.
     fn reset_caches(&self, head: Option<u64>) {
         self.top_nodes.reset(head);
+        self.deep_nodes.reset(head);
         self.hot_accounts.reset(head);
     }
 
@@ -561,12 +564,12 @@ fn persist_loop(shared: &Shared, queue: Receiver<Arc<PendingBlock>>) {
                     persist_ms = started.elapsed().as_secs_f64() * 1e3,
                     "blocks persisted"
                 );
-                // The cache moves on before the blocks leave `pending`: a reader finds each node
+                // The caches move on before the blocks leave `pending`: a reader finds each node
                 // in one or the other.
                 let from = batch.first().map(|b| b.number() - 1);
-                shared
-                    .top_nodes
-                    .advance(from, through, batch.iter().map(|b| &b.tries));
+                let edits = || batch.iter().map(|b| &b.tries);
+                shared.top_nodes.advance(from, through, edits());
+                shared.deep_nodes.advance(from, through, edits());
                 shared.pending.write().retain(|p| p.number() > through);
                 shared.progress.lock().through = through;
                 shared.persisted.notify_all();
@@ -956,6 +959,7 @@ pub struct Reader<'db> {
     /// The newest block the snapshot's tables hold.
     tables_head: Option<u64>,
     top_nodes: &'db TopNodes,
+    deep_nodes: &'db DeepNodes,
     /// The store, for readers on threads of their own.
     shared: Arc<Shared>,
 }
@@ -1040,21 +1044,6 @@ impl<'db> Reader<'db> {
         value.map(|value| decode(&value)).transpose()
     }
 
-    /// A reader of the account-trie paths a block built on this state will update, for
-    /// [`NewBlock::warm_trie`], here and now (the thread of [`Self::trie_read_ahead`] reads them
-    /// as far as it gets): for tests that need to know which nodes were read.
-    #[cfg(test)]
-    fn trie_warmer(&self) -> StoreResult<TrieWarmer<'_>> {
-        Ok(TrieWarmer::new(self.fork()?))
-    }
-
-    /// Starts reading, on a thread of its own, the account-trie paths of `accounts`, changed by
-    /// a block built on this state (each with its value before the block); it goes on until it
-    /// has read them or the block's commit takes the nodes, for [`NewBlock::warm_trie`].
-    pub fn trie_read_ahead(&self, accounts: ChangedAccounts) -> StoreResult<WarmTrie> {
-        WarmTrie::spawn(self.shared.clone(), accounts)
-    }
-
     /// A second view of the same committed blocks, through a snapshot of its own that is at
     /// least as new (for reading on another thread).
     fn fork(&self) -> StoreResult<Reader<'_>> {
@@ -1078,6 +1067,7 @@ impl<'db> Reader<'db> {
             pending,
             tables_head: None,
             top_nodes: &shared.top_nodes,
+            deep_nodes: &shared.deep_nodes,
             shared: shared.clone(),
         };
         reader.tables_head = reader
@@ -1327,15 +1317,14 @@ mod tests {
     }
 
     fn block_on(store: &Store, parent: &SealedHeader, changes: StateChangeset) -> SealedHeader {
-        block_on_warmed(store, parent, changes, None, PriorState::default())
+        block_with_prior(store, parent, changes, PriorState::default())
     }
 
-    /// Commits a block with account-trie nodes read ahead (`warm_trie`) and `prior` values.
-    fn block_on_warmed(
+    /// Commits a block with `prior` values.
+    fn block_with_prior(
         store: &Store,
         parent: &SealedHeader,
         changes: StateChangeset,
-        warm_trie: Option<WarmTrie>,
         prior: PriorState,
     ) -> SealedHeader {
         let header = Header {
@@ -1352,7 +1341,6 @@ mod tests {
                 receipts: vec![],
                 changes,
                 system_logs: vec![],
-                warm_trie,
                 prior,
             })
             .unwrap()
@@ -1394,19 +1382,43 @@ mod tests {
         prior
     }
 
-    /// The account-trie nodes on the paths to `addresses`, read at `store`'s latest block.
-    /// `addresses`, each with its value in `prior`, as the builder hands changed accounts over.
-    fn with_prior(addresses: &[Address], prior: &PriorState) -> ChangedAccounts {
-        addresses
-            .iter()
-            .map(|address| (*address, prior.accounts.get(address).copied()))
-            .collect()
+    /// Asserts that every node the cache of deep nodes holds is the one the tables hold;
+    /// returns how many it holds.
+    fn assert_deep_nodes_mirror_tables(store: &Store) -> usize {
+        let reader = store.read().unwrap();
+        let trie = LayeredTrie::committed(&reader, TrieId::Accounts);
+        let cached = store.shared.deep_nodes.entries(reader.tables_head);
+        for (path, node) in &cached {
+            let table = trie.table_node(path).unwrap();
+            assert_eq!(
+                node.as_ref().map(trie::Node::rlp),
+                table.as_ref().map(trie::Node::rlp),
+                "{path:?}"
+            );
+        }
+        cached.len()
     }
 
-    fn read_ahead(store: &Store, addresses: &[Address], prior: &PriorState) -> WarmTrie {
-        let reader = store.read().unwrap();
-        let warmer = reader.trie_warmer().unwrap();
-        warmer.read(with_prior(addresses, prior)).unwrap()
+    /// `n` addresses whose hashes share their first five nibbles in pairs: their account-trie
+    /// paths go below the cached top levels (a branch at the fifth level, leaves below).
+    fn deep_pairs(n: usize) -> Vec<Address> {
+        let mut by_prefix = HashMap::<[u8; 3], Address>::default();
+        let mut pairs = Vec::new();
+        for i in 0u64.. {
+            let address = Address::from_word(keccak256((i + (7 << 40)).to_be_bytes()));
+            let hash = keccak256(address);
+            // Five nibbles: two bytes and the high half of the third.
+            let prefix = [hash[0], hash[1], hash[2] & 0xf0];
+            if let Some(other) = by_prefix.remove(&prefix) {
+                pairs.extend([other, address]);
+                if pairs.len() >= n {
+                    return pairs;
+                }
+            } else {
+                by_prefix.insert(prefix, address);
+            }
+        }
+        unreachable!()
     }
 
     #[test]
@@ -1596,9 +1608,7 @@ mod tests {
             .init_genesis(&spec.genesis, spec.genesis_header())
             .unwrap();
         let mut snapshots = Vec::new();
-        // Nodes the paused store read ahead for the block before: stale when offered with the
-        // next block, which must not use them.
-        let mut stale_warm: Option<WarmTrie> = None;
+        let mut deep_cached = 0;
         let mut seed = 42u64;
         let mut rand = move |n: u64| {
             seed = seed
@@ -1606,8 +1616,12 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             (seed >> 33) % n
         };
-        // A small address space so accounts are created, changed, deleted and created again.
-        let addresses: Vec<Address> = (0..40u8).map(Address::repeat_byte).collect();
+        // A small address space so accounts are created, changed, deleted and created again;
+        // some of it in pairs whose paths go below the cached top levels of the account trie.
+        let addresses: Vec<Address> = (0..40u8)
+            .map(Address::repeat_byte)
+            .chain(deep_pairs(24))
+            .collect();
         let big = Address::repeat_byte(0xbb);
         for block in 0..40 {
             let mut changes = StateChangeset::default();
@@ -1682,36 +1696,20 @@ mod tests {
                     storage: dedup(slots),
                 });
             }
-            // Half the changed accounts' trie paths read ahead, as the builder does while the
-            // block executes (the other half the commit reads itself).
-            let changed: Vec<Address> = changes
-                .accounts
-                .iter()
-                .map(|(a, _)| *a)
-                .step_by(2)
-                .collect();
-            let prior = prior_values(&store, &changes, block);
-            let warm = if block % 2 == 0 {
-                let warm = read_ahead(&store, &changed, &prior);
-                assert!(warm.is_current_at(&store.read().unwrap()));
-                warm
-            } else {
-                // On the reading thread, stopped wherever it got to when the commit takes it.
-                store
-                    .read()
-                    .unwrap()
-                    .trie_read_ahead(with_prior(&changed, &prior))
-                    .unwrap()
-            };
-            let stale = stale_warm.replace(read_ahead(&paused, &changed, &prior));
-            if let Some(stale) = &stale {
-                assert!(!stale.is_current_at(&paused.read().unwrap()));
+            // Half the changed accounts' paths read ahead, as the pool does for a transaction's
+            // sender and callee (the other half the commit reads itself); on the paused store,
+            // through the blocks in memory.
+            for (address, _) in changes.accounts.iter().step_by(2) {
+                store.prefetch_account(address).unwrap();
+                paused.prefetch_account(address).unwrap();
             }
-            paused_head =
-                block_on_warmed(&paused, &paused_head, changes.clone(), stale, prior.clone());
-            head = block_on_warmed(&store, &head, changes, Some(warm), prior);
+            let prior = prior_values(&store, &changes, block);
+            paused_head = block_with_prior(&paused, &paused_head, changes.clone(), prior.clone());
+            head = block_with_prior(&store, &head, changes, prior);
             assert_eq!(paused_head.hash(), head.hash(), "block {}", head.number);
             store.flush().unwrap();
+            // Rewritten by the blocks persisted since they were read.
+            deep_cached += assert_deep_nodes_mirror_tables(&store);
             snapshots.push(snapshot(&store.read().unwrap(), &addresses, head.number));
             let full = store
                 .read()
@@ -1720,6 +1718,7 @@ mod tests {
                 .unwrap();
             assert_eq!(head.state_root, full, "block {}", head.number);
         }
+        assert!(deep_cached > 100, "{deep_cached} deep nodes cached");
         // The state root the verifier path computes without committing agrees too.
         let changes = StateChangeset {
             accounts: vec![(big, None)],

@@ -7,9 +7,9 @@
 //! the tables, keeping the new trie nodes in memory: nothing on the commit path writes to the
 //! large tables.
 
-use super::top_nodes::TopNodes;
+use super::top_nodes::{TOP_DEPTH, TopNodes};
 use super::{
-    CommittedBlock, OpenTable, PriorState, Reader, StoreResult, StoredAccount, WarmTrie,
+    CommittedBlock, OpenTable, PriorState, Reader, StoreResult, StoredAccount,
     tables::{ACCOUNTS_TRIE, STORAGES_TRIE},
 };
 use crate::trie;
@@ -85,13 +85,11 @@ impl TrieId {
     }
 }
 
-/// A trie as of a reader's snapshot: staged edits, then nodes read ahead at the same state (if
-/// any), then the pending blocks newest first, then the tables.
+/// A trie as of a reader's snapshot: staged edits, then the pending blocks newest first, then
+/// the tables (through the caches of the account trie's nodes).
 pub(super) struct LayeredTrie<'a, 'db> {
     pub(super) reader: &'a Reader<'db>,
     pub(super) staged: Option<&'a TrieEdits>,
-    /// Nodes of this trie read ahead through the same committed state.
-    pub(super) warm: Option<&'a trie::WarmNodes>,
     pub(super) trie: TrieId,
     table: OpenTable<'a>,
 }
@@ -100,11 +98,9 @@ pub(super) struct LayeredTrie<'a, 'db> {
 enum Layer<'a> {
     /// Staged or pending edits: the node's RLP (`None`: removed).
     Edits(Option<&'a [u8]>),
-    /// Nodes read ahead, decoded.
-    Warm(Option<&'a trie::Node>),
     /// The tables' levels cached in memory.
     Top,
-    /// The tables.
+    /// The tables (for the account trie, through the cache of nodes read ahead).
     Tables,
 }
 
@@ -112,18 +108,22 @@ impl trie::NodeSource for LayeredTrie<'_, '_> {
     fn node_rlp(&self, path: &Nibbles) -> StoreResult<Option<Vec<u8>>> {
         match self.layer(path) {
             Layer::Edits(node) => Ok(node.map(<[u8]>::to_vec)),
-            Layer::Warm(node) => Ok(node.map(trie::Node::rlp)),
             Layer::Top => Ok(self.top_node(path)?.map(|node| node.rlp())),
-            Layer::Tables => self.table_rlp(path),
+            Layer::Tables => match self.deep_cached(path) {
+                Some(node) => Ok(node.map(|node| node.rlp())),
+                None => self.table_rlp(path),
+            },
         }
     }
 
     fn node(&self, path: &Nibbles) -> StoreResult<Option<trie::Node>> {
         match self.layer(path) {
             Layer::Edits(node) => node.map(trie::Node::decode).transpose(),
-            Layer::Warm(node) => Ok(node.cloned()),
             Layer::Top => self.top_node(path),
-            Layer::Tables => self.table_node(path),
+            Layer::Tables => match self.deep_cached(path) {
+                Some(node) => Ok(node),
+                None => self.table_node(path),
+            },
         }
     }
 
@@ -139,21 +139,15 @@ impl<'a, 'db> LayeredTrie<'a, 'db> {
         Self {
             reader,
             staged: None,
-            warm: None,
             trie,
             table: OpenTable::new(trie.table_and_prefix().0),
         }
     }
 
-    /// The account trie with `staged` edits (and nodes read ahead, `warm`) over `reader`'s.
-    fn accounts(
-        reader: &'a Reader<'db>,
-        staged: &'a TrieEdits,
-        warm: Option<&'a trie::WarmNodes>,
-    ) -> Self {
+    /// The account trie with `staged` edits over `reader`'s.
+    fn accounts(reader: &'a Reader<'db>, staged: &'a TrieEdits) -> Self {
         Self {
             staged: Some(staged),
-            warm,
             ..Self::committed(reader, TrieId::Accounts)
         }
     }
@@ -164,15 +158,12 @@ impl<'a, 'db> LayeredTrie<'a, 'db> {
             .unwrap_or(EMPTY_ROOT_HASH))
     }
 
-    /// The first layer that decides the node at `path`: staged edits, nodes read ahead, pending
-    /// blocks newest first, then the tables (the cached levels, or not).
+    /// The first layer that decides the node at `path`: staged edits, pending blocks newest
+    /// first, then the tables (the cached levels, or not).
     fn layer(&self, path: &Nibbles) -> Layer<'_> {
         let edits = self.staged.and_then(|edits| edits.lookup(&self.trie, path));
         if let Some(node) = edits {
             return Layer::Edits(node);
-        }
-        if let Some(node) = self.warm.and_then(|warm| warm.get(path)) {
-            return Layer::Warm(node);
         }
         let mut pending = self.reader.pending.iter().rev();
         if let Some(node) = pending.find_map(|pending| pending.tries.lookup(&self.trie, path)) {
@@ -222,6 +213,36 @@ impl<'a, 'db> LayeredTrie<'a, 'db> {
         Ok(node)
     }
 
+    /// The tables' node at an account-trie `path` below the cached levels, if it was read ahead
+    /// (`Some(None)`: there is none).
+    fn deep_cached(&self, path: &Nibbles) -> Option<Option<trie::Node>> {
+        match self.trie {
+            TrieId::Accounts => self.reader.deep_nodes.get(self.reader.tables_head, path),
+            TrieId::Storage(_) => None,
+        }
+    }
+
+    /// Reads into the cache of deep nodes the account-trie nodes below the cached levels that
+    /// changing the account with hashed key `key` (64 nibbles) will read: all on its path but a
+    /// leaf made by `prior` (the account's leaf now), which the state root replaces unread.
+    /// Nodes that pending blocks decide are followed, not cached: the cache mirrors the tables.
+    pub(super) fn read_ahead(&self, key: &Nibbles, prior: Option<&[u8]>) -> StoreResult<()> {
+        debug_assert!(matches!(self.trie, TrieId::Accounts));
+        let (deep, at) = (self.reader.deep_nodes, self.reader.tables_head);
+        trie::walk_path(key, TOP_DEPTH, prior, |path| match self.layer(path) {
+            Layer::Edits(node) => node.map(trie::Node::decode).transpose(),
+            Layer::Top => self.top_node(path),
+            Layer::Tables => match deep.get(at, path) {
+                Some(node) => Ok(node),
+                None => {
+                    let node = self.table_node(path)?;
+                    deep.fill(at, path, node.as_ref());
+                    Ok(node)
+                }
+            },
+        })
+    }
+
     /// The tables' node at `path`.
     fn table_rlp(&self, path: &Nibbles) -> StoreResult<Option<Vec<u8>>> {
         let (_, prefix) = self.trie.table_and_prefix();
@@ -230,7 +251,7 @@ impl<'a, 'db> LayeredTrie<'a, 'db> {
     }
 
     /// The tables' node at `path`, decoded.
-    fn table_node(&self, path: &Nibbles) -> StoreResult<Option<trie::Node>> {
+    pub(super) fn table_node(&self, path: &Nibbles) -> StoreResult<Option<trie::Node>> {
         let (_, prefix) = self.trie.table_and_prefix();
         self.reader.get_decoded_in(
             &self.table,
@@ -365,15 +386,12 @@ const MIN_PARALLEL_KEYS: usize = 256;
 
 /// Computes the state root after `changes` (indexed as `index`) on top of `reader`'s latest
 /// state, returning it with the trie nodes the change writes. Reads only the nodes on the changed
-/// keys' paths: not those in `warm` (account-trie nodes read ahead, used if read at the same
-/// state, and taken only when the account trie's edits start), nor the leaves `prior` values
-/// make.
+/// keys' paths (from memory where they were read ahead), and not the leaves `prior` values make.
 pub(super) fn stage_state_root(
     reader: &Reader<'_>,
     changes: &StateChangeset,
     index: &StateIndex,
     prior: &PriorState,
-    warm: Option<WarmTrie>,
 ) -> StoreResult<(B256, TrieEdits)> {
     let started = std::time::Instant::now();
     let mut staged = TrieEdits::default();
@@ -475,11 +493,6 @@ pub(super) fn stage_state_root(
         }
     }
     let prepared = started.elapsed();
-    let warm = warm
-        .map(|warm| warm.into_nodes_at(reader))
-        .transpose()?
-        .flatten();
-    let warm = warm.as_ref();
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_TRIE_WORKERS));
     let (root, written) = if workers > 1 && leaves.len() >= MIN_PARALLEL_KEYS {
         // Each worker reads through a snapshot of its own: a transaction serves one read at a
@@ -489,13 +502,13 @@ pub(super) fn stage_state_root(
             .collect::<StoreResult<Vec<_>>>()?;
         let views = forks
             .iter()
-            .map(|fork| LayeredTrie::accounts(fork, &staged, warm))
+            .map(|fork| LayeredTrie::accounts(fork, &staged))
             .collect();
-        trie::update_trie_in_parallel(LayeredTrie::accounts(reader, &staged, warm), views, &leaves)?
+        trie::update_trie_in_parallel(LayeredTrie::accounts(reader, &staged), views, &leaves)?
     } else {
         let mut written = trie::CollectedNodes::default();
         let root = trie::update_trie(
-            LayeredTrie::accounts(reader, &staged, warm),
+            LayeredTrie::accounts(reader, &staged),
             &leaves,
             &mut written,
         )?;
@@ -503,7 +516,6 @@ pub(super) fn stage_state_root(
     };
     tracing::trace!(
         target: "state_root",
-        warm_nodes = warm.map_or(0, trie::WarmNodes::len),
         prepare_ms = prepared.as_secs_f64() * 1e3,
         accounts_ms = (started.elapsed() - prepared).as_secs_f64() * 1e3,
         "state root staged"

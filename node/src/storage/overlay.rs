@@ -117,14 +117,7 @@ impl trie::NodeSource for LayeredTrie<'_, '_> {
     }
 
     fn node(&self, path: &Nibbles) -> StoreResult<Option<trie::Node>> {
-        match self.layer(path) {
-            Layer::Edits(node) => node.map(trie::Node::decode).transpose(),
-            Layer::Top => self.top_node(path),
-            Layer::Tables => match self.deep_cached(path) {
-                Some(node) => Ok(node),
-                None => self.table_node(path),
-            },
-        }
+        self.decoded_node(path, false)
     }
 
     fn reads_tables(&self, path: &Nibbles) -> bool {
@@ -222,25 +215,33 @@ impl<'a, 'db> LayeredTrie<'a, 'db> {
         }
     }
 
+    /// The node at `path`, decoded; one read from the account trie's tables below the cached
+    /// levels is remembered in the cache of deep nodes if `remember`.
+    fn decoded_node(&self, path: &Nibbles, remember: bool) -> StoreResult<Option<trie::Node>> {
+        match self.layer(path) {
+            Layer::Edits(node) => node.map(trie::Node::decode).transpose(),
+            Layer::Top => self.top_node(path),
+            Layer::Tables => match self.deep_cached(path) {
+                Some(node) => Ok(node),
+                None => {
+                    let node = self.table_node(path)?;
+                    if remember && matches!(self.trie, TrieId::Accounts) {
+                        let (deep, at) = (self.reader.deep_nodes, self.reader.tables_head);
+                        deep.fill(at, path, node.as_ref());
+                    }
+                    Ok(node)
+                }
+            },
+        }
+    }
+
     /// Reads into the cache of deep nodes the account-trie nodes below the cached levels that
     /// changing the account with hashed key `key` (64 nibbles) will read: all on its path but a
     /// leaf made by `prior` (the account's leaf now), which the state root replaces unread.
     /// Nodes that pending blocks decide are followed, not cached: the cache mirrors the tables.
     pub(super) fn read_ahead(&self, key: &Nibbles, prior: Option<&[u8]>) -> StoreResult<()> {
         debug_assert!(matches!(self.trie, TrieId::Accounts));
-        let (deep, at) = (self.reader.deep_nodes, self.reader.tables_head);
-        trie::walk_path(key, TOP_DEPTH, prior, |path| match self.layer(path) {
-            Layer::Edits(node) => node.map(trie::Node::decode).transpose(),
-            Layer::Top => self.top_node(path),
-            Layer::Tables => match deep.get(at, path) {
-                Some(node) => Ok(node),
-                None => {
-                    let node = self.table_node(path)?;
-                    deep.fill(at, path, node.as_ref());
-                    Ok(node)
-                }
-            },
-        })
+        trie::walk_path(key, TOP_DEPTH, prior, |path| self.decoded_node(path, true))
     }
 
     /// The tables' node at `path`.

@@ -104,7 +104,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1_000_000)]
     pub large_state: usize,
     /// state: blocks sealed per state size, the sizes in turns (the median is reported).
-    #[arg(long, default_value_t = 31)]
+    #[arg(long, default_value_t = 61)]
     pub seal_rounds: u64,
 }
 

@@ -9,9 +9,8 @@
 //! persister, which rewrites the entries its blocks changed. It is bounded: two generations,
 //! the older dropped when the newer fills.
 
-use super::{overlay::TrieEdits, top_nodes::TopNodes};
+use super::{generations::Generations, overlay::TrieEdits, top_nodes::TopNodes};
 use crate::trie::Node;
-use alloy::primitives::map::HashMap;
 use alloy_trie::Nibbles;
 use parking_lot::RwLock;
 
@@ -20,19 +19,33 @@ const GENERATION: usize = 1 << 16;
 
 /// Cached account-trie nodes at paths the top levels do not cover, as the tables hold them
 /// after block `at` (`None`: no node at the path).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct DeepNodes {
     inner: RwLock<Inner>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
     /// The tables' head these nodes are from (`None`: empty tables).
     at: Option<u64>,
-    /// Filled until it holds [`GENERATION`] nodes; looked up first.
-    newer: HashMap<Nibbles, Option<Node>>,
-    /// The previous generation, dropped when `newer` fills.
-    older: HashMap<Nibbles, Option<Node>>,
+    nodes: Generations<Nibbles, Option<Node>>,
+}
+
+impl Inner {
+    fn at(at: Option<u64>) -> Self {
+        Self {
+            at,
+            nodes: Generations::new(GENERATION),
+        }
+    }
+}
+
+impl Default for DeepNodes {
+    fn default() -> Self {
+        Self {
+            inner: RwLock::new(Inner::at(None)),
+        }
+    }
 }
 
 impl DeepNodes {
@@ -42,11 +55,7 @@ impl DeepNodes {
         if inner.at != at {
             return None;
         }
-        inner
-            .newer
-            .get(path)
-            .or_else(|| inner.older.get(path))
-            .cloned()
+        inner.nodes.get(path).cloned()
     }
 
     /// Remembers the node a reader whose tables are at block `at` read at `path`.
@@ -55,10 +64,7 @@ impl DeepNodes {
         if inner.at != at {
             return;
         }
-        inner.newer.insert(*path, node.cloned());
-        if inner.newer.len() >= GENERATION {
-            inner.older = std::mem::take(&mut inner.newer);
-        }
+        inner.nodes.insert(*path, node.cloned());
     }
 
     /// Moves the cache to the tables' new head `at`, reached from its current one by applying
@@ -72,23 +78,17 @@ impl DeepNodes {
     ) {
         let mut inner = self.inner.write();
         if inner.at != from {
-            inner.newer.clear();
-            inner.older.clear();
+            inner.nodes.clear();
         } else {
-            let Inner { newer, older, .. } = &mut *inner;
             for edits in edits {
                 for (path, rlp) in edits.accounts.iter().filter(|(p, _)| !TopNodes::covers(p)) {
-                    for generation in [&mut *newer, &mut *older] {
-                        let Some(cached) = generation.get_mut(path) else {
-                            continue;
-                        };
-                        match rlp.as_deref().map(Node::decode).transpose() {
-                            Ok(node) => *cached = node,
-                            // Not expected of nodes this node encoded: left to the tables.
-                            Err(_) => {
-                                generation.remove(path);
-                            }
-                        }
+                    if inner.nodes.get(path).is_none() {
+                        continue;
+                    }
+                    match rlp.as_deref().map(Node::decode).transpose() {
+                        Ok(node) => inner.nodes.replace_held(path, node),
+                        // Not expected of nodes this node encoded: left to the tables.
+                        Err(_) => inner.nodes.remove(path),
                     }
                 }
             }
@@ -98,17 +98,13 @@ impl DeepNodes {
 
     /// Starts over, empty, at the tables' head `at`.
     pub(super) fn reset(&self, at: Option<u64>) {
-        *self.inner.write() = Inner {
-            at,
-            ..Inner::default()
-        };
+        *self.inner.write() = Inner::at(at);
     }
 
     /// Nodes held.
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
-        let inner = self.inner.read();
-        inner.newer.len() + inner.older.len()
+        self.inner.read().nodes.len()
     }
 
     /// The nodes held, for a reader whose tables are at block `at` (none for another block).
@@ -118,7 +114,7 @@ impl DeepNodes {
         if inner.at != at {
             return Vec::new();
         }
-        let entries = inner.older.iter().chain(&inner.newer);
+        let entries = inner.nodes.iter();
         entries.map(|(path, node)| (*path, node.clone())).collect()
     }
 }

@@ -9,27 +9,41 @@
 //! in that range may use it. The cache is bounded: two generations, the older dropped when the
 //! newer fills.
 
-use super::StoredAccount;
-use alloy::primitives::{Address, map::AddressMap};
+use super::{StoredAccount, generations::Generations};
+use alloy::primitives::{Address, map::FbBuildHasher};
 use parking_lot::RwLock;
 
 /// Accounts per generation: at most twice this many are held (about 120 bytes each).
 const GENERATION: usize = 1 << 17;
 
 /// Recently changed or read accounts, current at the newest committed block.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct HotAccounts {
     inner: RwLock<Inner>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
     /// The newest committed block the entries are current at (`None`: no block yet).
     head: Option<u64>,
-    /// Filled until it holds [`GENERATION`] entries; looked up first.
-    newer: AddressMap<Entry>,
-    /// The previous generation, dropped when `newer` fills.
-    older: AddressMap<Entry>,
+    entries: Generations<Address, Entry, FbBuildHasher<20>>,
+}
+
+impl Inner {
+    fn at(head: Option<u64>) -> Self {
+        Self {
+            head,
+            entries: Generations::new(GENERATION),
+        }
+    }
+}
+
+impl Default for HotAccounts {
+    fn default() -> Self {
+        Self {
+            inner: RwLock::new(Inner::at(None)),
+        }
+    }
 }
 
 /// An account's value and the first block it is known to hold at.
@@ -40,22 +54,10 @@ struct Entry {
     account: Option<StoredAccount>,
 }
 
-impl Inner {
-    fn insert(&mut self, address: Address, entry: Entry) {
-        self.newer.insert(address, entry);
-        if self.newer.len() >= GENERATION {
-            self.older = std::mem::take(&mut self.newer);
-        }
-    }
-}
-
 impl HotAccounts {
     /// Starts at block `head` (the newest committed one when the store opens).
     pub(super) fn reset(&self, head: Option<u64>) {
-        *self.inner.write() = Inner {
-            head,
-            ..Inner::default()
-        };
+        *self.inner.write() = Inner::at(head);
     }
 
     /// The account at `address` as of block `at`, if the cache knows it (`Some(None)`: no
@@ -66,10 +68,7 @@ impl HotAccounts {
         if inner.head.is_none_or(|head| at > head) {
             return None;
         }
-        let entry = inner
-            .newer
-            .get(address)
-            .or_else(|| inner.older.get(address))?;
+        let entry = inner.entries.get(address)?;
         (entry.since <= at).then_some(entry.account)
     }
 
@@ -77,15 +76,15 @@ impl HotAccounts {
     #[cfg(test)]
     pub(super) fn knows_latest(&self, address: &Address) -> bool {
         let inner = self.inner.read();
-        inner.newer.contains_key(address) || inner.older.contains_key(address)
+        inner.entries.get(address).is_some()
     }
 
     /// Records an account read at block `at`, if that is still the newest committed block (a
     /// later block may have changed it).
     pub(super) fn read_at(&self, at: u64, address: Address, account: Option<StoredAccount>) {
         let mut inner = self.inner.write();
-        if inner.head == Some(at) && !inner.newer.contains_key(&address) {
-            inner.insert(address, Entry { since: at, account });
+        if inner.head == Some(at) && !inner.entries.newer_holds(&address) {
+            inner.entries.insert(address, Entry { since: at, account });
         }
     }
 
@@ -97,7 +96,7 @@ impl HotAccounts {
     ) {
         let mut inner = self.inner.write();
         for (address, account) in changed {
-            inner.insert(
+            inner.entries.insert(
                 *address,
                 Entry {
                     since: number,
@@ -161,7 +160,7 @@ mod tests {
             hot.commit(1 + i as u64 / 1000, [(address, &account(i as u64))]);
         }
         let inner = hot.inner.read();
-        assert!(inner.newer.len() + inner.older.len() <= 2 * GENERATION);
+        assert!(inner.entries.len() <= 2 * GENERATION);
         drop(inner);
         let head = 1 + (addresses.len() as u64 - 1) / 1000;
         let last = addresses.len() - 1;

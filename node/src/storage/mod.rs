@@ -12,6 +12,7 @@
 
 mod codec;
 mod deep_nodes;
+mod generations;
 mod hot;
 mod log;
 mod overlay;

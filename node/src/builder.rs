@@ -22,7 +22,10 @@ use alloy::{
 };
 use alloy_evm::{
     EvmEnv, EvmFactory,
-    block::{BlockExecutionError, BlockExecutor, BlockExecutorFactory, BlockValidationError},
+    block::{
+        BlockExecutionError, BlockExecutor, BlockExecutorFactory, BlockValidationError,
+        InternalBlockExecutionError,
+    },
     eth::{
         EthBlockExecutionCtx, EthBlockExecutorFactory, NextEvmEnvAttributes, spec::EthExecutorSpec,
     },
@@ -30,10 +33,11 @@ use alloy_evm::{
 use computechain_precompiles::{STAKING_ADDRESS, SYSTEM_ADDRESS, interfaces::IStaking};
 use revm::{
     DatabaseCommit,
+    context::result::{EVMError, InvalidTransaction},
     database::{DatabaseCommitExt, WrapDatabaseRef},
 };
 use std::{borrow::Cow, collections::VecDeque, sync::Arc};
-use tracing::trace;
+use tracing::{trace, warn};
 
 /// Transactions handed to the roots thread at a time: one wake-up per batch, not per
 /// transaction.
@@ -135,14 +139,12 @@ pub struct BlockBuilder {
 impl BlockBuilder {
     /// A builder for `spec`'s chain.
     pub fn new(spec: Arc<ChainSpec>) -> Self {
-        let executors =
-            EthBlockExecutorFactory::new(BloomlessReceiptBuilder, spec.clone(), ComputeEvmFactory);
+        let executors = EthBlockExecutorFactory::new(
+            BloomlessReceiptBuilder,
+            spec.clone(),
+            ComputeEvmFactory::for_blocks(),
+        );
         Self { spec, executors }
-    }
-
-    /// The EVM factory shared by block building, `eth_call` and `eth_estimateGas`.
-    pub fn evm_factory(&self) -> &ComputeEvmFactory {
-        self.executors.evm_factory()
     }
 
     /// Base fee of the block after `parent`.
@@ -328,7 +330,19 @@ impl BlockBuilder {
                         skipped_senders.insert(tx.signer());
                         invalid.push((hash, error.to_string()));
                     }
-                    Err(e) => return Err(BuildError::Execution(e.to_string())),
+                    // The store failing is no fault of the transaction: the block cannot be
+                    // built.
+                    Err(BlockExecutionError::Internal(e)) if is_database_error(&e) => {
+                        return Err(BuildError::Execution(e.to_string()));
+                    }
+                    // Any other failure is the transaction's (a precompile's fatal error, say):
+                    // it leaves the block and the pool, and the block goes on without it.
+                    Err(error) => {
+                        let hash = *tx.tx_hash();
+                        warn!(target: "builder", %hash, %error, "dropping transaction whose execution failed");
+                        skipped_senders.insert(tx.signer());
+                        invalid.push((hash, error.to_string()));
+                    }
                 }
             }
             let _ = to_roots.send(batch);
@@ -406,6 +420,14 @@ impl BlockBuilder {
             })
         })
     }
+}
+
+/// Whether a block execution error is the state database failing.
+fn is_database_error(error: &InternalBlockExecutionError) -> bool {
+    matches!(
+        error.downcast_evm::<EVMError<StoreError, InvalidTransaction>>(),
+        Some(EVMError::Database(_))
+    )
 }
 
 /// Calls the staking precompile as the protocol (`0xff…fe`) and commits the result; returns
@@ -597,6 +619,80 @@ mod tests {
             ),
             Err(BuildError::Timestamp { .. })
         ));
+    }
+
+    #[test]
+    fn a_transaction_whose_execution_fails_is_dropped_and_the_block_goes_on() {
+        use alloy::sol_types::SolCall;
+        use computechain_precompiles::{
+            DELEGATION_ADDRESS, interfaces::IDelegation, layout::validator,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let key = crate::dev::dev_accounts(1).unwrap().remove(0);
+        let mut spec = ChainSpec::dev();
+        // Corrupt the reward ledger: the validator is owed more commission than the staking
+        // pool holds, so its claim makes the precompile's escrow transfer fail (a fatal error).
+        let owed = computechain_precompiles::layout::validator_base(key.address())
+            + U256::from(validator::COMMISSION_UNCLAIMED);
+        spec.genesis
+            .alloc
+            .get_mut(&STAKING_ADDRESS)
+            .unwrap()
+            .storage
+            .get_or_insert_default()
+            .insert(B256::from(owed), B256::from(U256::from(10u128.pow(30))));
+        let mut header = spec.genesis_header().clone();
+        header.state_root = crate::trie::genesis_state_root(&spec.genesis.alloc);
+        let spec = Arc::new(spec);
+        let store = Store::open(dir.path()).unwrap();
+        let genesis = store.init_genesis(&spec.genesis, &header).unwrap();
+        let builder = BlockBuilder::new(spec.clone());
+        let claim = signed(
+            &key,
+            TxEip1559 {
+                chain_id: 7357,
+                nonce: 0,
+                gas_limit: 200_000,
+                max_fee_per_gas: 2_000_000_000,
+                to: TxKind::Call(DELEGATION_ADDRESS),
+                input: IDelegation::claimRewardsCall {
+                    validator: key.address(),
+                }
+                .abi_encode()
+                .into(),
+                ..Default::default()
+            },
+        );
+        let other = crate::dev::dev_accounts(2).unwrap().remove(1);
+        let transfer = signed(
+            &other,
+            TxEip1559 {
+                chain_id: 7357,
+                nonce: 0,
+                gas_limit: 21_000,
+                max_fee_per_gas: 2_000_000_000,
+                to: TxKind::Call(Address::repeat_byte(0x77)),
+                value: U256::from(5),
+                ..Default::default()
+            },
+        );
+        let attrs = BlockAttributes {
+            timestamp: 1,
+            proposer: key.address(),
+            prev_randao: B256::repeat_byte(1),
+        };
+        let built = builder
+            .build(
+                &store.read().unwrap(),
+                &genesis,
+                &attrs,
+                vec![claim.clone(), transfer.clone()],
+            )
+            .unwrap();
+        assert_eq!(built.invalid.len(), 1);
+        assert_eq!(built.invalid[0].0, *claim.tx_hash());
+        assert_eq!(built.block.transactions.len(), 1);
+        assert_eq!(built.block.transactions[0].tx_hash(), transfer.tx_hash());
     }
 
     #[test]

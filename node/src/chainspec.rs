@@ -76,6 +76,14 @@ pub struct PoolParams {
     pub max_per_account: usize,
     /// Most transactions in the whole pool.
     pub max_total: usize,
+    /// Most queued transactions (not executable: behind a nonce gap) one sender may hold
+    /// (geth's `--txpool.accountqueue`).
+    pub max_queued_per_account: usize,
+    /// Most queued transactions in the whole pool (geth's `--txpool.globalqueue`).
+    pub max_queued: usize,
+    /// Seconds a sender's queued transactions stay without any of its transactions entering
+    /// the pool (geth's `--txpool.lifetime`).
+    pub lifetime_secs: u64,
     /// Smallest priority fee (wei) the pool accepts.
     pub min_priority_fee: U256,
 }
@@ -85,6 +93,9 @@ impl Default for PoolParams {
         Self {
             max_per_account: 64,
             max_total: 20_000,
+            max_queued_per_account: 64,
+            max_queued: 1024,
+            lifetime_secs: 3 * 3600,
             min_priority_fee: U256::ZERO,
         }
     }

@@ -8,6 +8,7 @@ use std::{
     sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
+use tokio::sync::watch;
 use tracing::error;
 
 /// The standard test mnemonic (anvil's and hardhat's), whose first ten accounts the dev
@@ -33,23 +34,68 @@ fn now_secs() -> u64 {
         .unwrap_or_default()
 }
 
-async fn seal(node: &Arc<Node>) {
-    let node = node.clone();
-    match tokio::task::spawn_blocking(move || node.seal_next_block(now_secs())).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => error!(target: "dev", %e, "sealing failed"),
-        Err(e) => error!(target: "dev", %e, "sealing task panicked"),
+/// How long the sealer waits after a failed block before it tries again.
+const RETRY_DELAY: Duration = Duration::from_secs(1);
+
+/// The dev sealer, on a thread of its own: RPC work runs on the runtime's threads and can
+/// never hold up a block waiting for a free one.
+#[derive(Debug)]
+pub struct Sealer {
+    stop: watch::Sender<bool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Sealer {
+    /// Starts sealing blocks: every `block_time`, or on arrival of transactions when it is zero.
+    pub fn spawn(node: Arc<Node>, block_time: Duration) -> std::io::Result<Self> {
+        let (stop, stopped) = watch::channel(false);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()?;
+        let thread = std::thread::Builder::new()
+            .name("sealer".into())
+            .spawn(move || runtime.block_on(run(&node, block_time, stopped)))?;
+        Ok(Self { stop, thread })
+    }
+
+    /// Stops after the block being sealed, if any, is committed.
+    pub fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.thread.join();
     }
 }
 
-/// Seals blocks forever: every `block_time`, or on arrival of transactions when it is zero.
-pub async fn run_sealer(node: Arc<Node>, block_time: Duration) {
+/// Seals one block on this thread; `None` if it failed (logged).
+fn seal(node: &Node) -> Option<usize> {
+    match node.seal_next_block(now_secs()) {
+        Ok(report) => Some(report.block.transactions.len()),
+        Err(e) => {
+            error!(target: "dev", %e, "sealing failed");
+            None
+        }
+    }
+}
+
+async fn run(node: &Node, block_time: Duration, mut stopped: watch::Receiver<bool>) {
     if block_time.is_zero() {
         loop {
-            node.pool.added.notified().await;
-            // Seal until everything executable is in (a full block may leave some behind).
-            while node.pool.counts().0 > 0 {
-                seal(&node).await;
+            tokio::select! {
+                _ = node.pool.added.notified() => {}
+                _ = stopped.changed() => return,
+            }
+            // Seal while blocks take transactions and executable ones are left (a full block
+            // leaves some behind). A block that takes none, or fails, ends the run: the pool's
+            // next arrival starts another, so nothing in the pool can keep the sealer spinning.
+            loop {
+                match seal(node) {
+                    Some(0) => break,
+                    Some(_) if node.pool.counts().0 > 0 => {}
+                    Some(_) => break,
+                    None => {
+                        tokio::time::sleep(RETRY_DELAY).await;
+                        break;
+                    }
+                }
             }
         }
     } else {
@@ -57,8 +103,11 @@ pub async fn run_sealer(node: Arc<Node>, block_time: Duration) {
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         interval.tick().await;
         loop {
-            interval.tick().await;
-            seal(&node).await;
+            tokio::select! {
+                _ = interval.tick() => {}
+                _ = stopped.changed() => return,
+            }
+            seal(node);
         }
     }
 }

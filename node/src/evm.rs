@@ -7,6 +7,7 @@ use alloy_evm::{
     eth::{EthEvm, EthEvmBuilder, EthEvmContext},
     precompiles::PrecompilesMap,
 };
+use computechain_precompiles::SystemCalls;
 use revm::{
     Inspector,
     context::{
@@ -21,16 +22,35 @@ use revm::{
 };
 
 /// Creates ComputeChain EVMs: Ethereum's EVM with ComputeChain's precompile set.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ComputeEvmFactory;
+#[derive(Debug, Clone, Copy)]
+pub struct ComputeEvmFactory {
+    system_calls: SystemCalls,
+}
+
+impl ComputeEvmFactory {
+    /// EVMs that build blocks: the protocol's system calls are honoured.
+    pub const fn for_blocks() -> Self {
+        Self {
+            system_calls: SystemCalls::Honoured,
+        }
+    }
+
+    /// EVMs that serve RPC calls, whose caller is whatever the request names: the system
+    /// address has no privileges there.
+    pub const fn for_calls() -> Self {
+        Self {
+            system_calls: SystemCalls::Refused,
+        }
+    }
+}
 
 /// The precompiles active under `spec`: Ethereum's, plus ComputeChain's native ones (staking at
 /// `0x…1000`, delegation at `0x…1001`; `0x…1002`/`0x…1003` reserved for proof-of-compute and
 /// attestation).
-pub fn precompiles(spec: SpecId) -> PrecompilesMap {
+pub fn precompiles(spec: SpecId, system_calls: SystemCalls) -> PrecompilesMap {
     let mut map =
         PrecompilesMap::from_static(Precompiles::new(PrecompileSpecId::from_spec_id(spec)));
-    computechain_precompiles::register(&mut map);
+    computechain_precompiles::register(&mut map, system_calls);
     map
 }
 
@@ -50,7 +70,7 @@ impl EvmFactory for ComputeEvmFactory {
         db: DB,
         input: EvmEnv,
     ) -> Self::Evm<DB, NoOpInspector> {
-        let map = precompiles(input.cfg_env.spec);
+        let map = precompiles(input.cfg_env.spec, self.system_calls);
         EthEvmBuilder::new(db, input).precompiles(map).build()
     }
 
@@ -60,7 +80,7 @@ impl EvmFactory for ComputeEvmFactory {
         input: EvmEnv,
         inspector: I,
     ) -> Self::Evm<DB, I> {
-        let map = precompiles(input.cfg_env.spec);
+        let map = precompiles(input.cfg_env.spec, self.system_calls);
         EthEvmBuilder::new(db, input)
             .precompiles(map)
             .activate_inspector(inspector)

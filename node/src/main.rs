@@ -58,8 +58,18 @@ async fn run_node(args: NodeArgs) -> eyre::Result<()> {
                 .join(spec.chain_id().to_string())
         }
     };
+    let pool = &mut spec.params.tx_pool;
     if let Some(slots) = args.txpool_global_slots {
-        spec.params.tx_pool.max_total = slots;
+        pool.max_total = slots;
+    }
+    if let Some(queue) = args.txpool_account_queue {
+        pool.max_queued_per_account = queue;
+    }
+    if let Some(queue) = args.txpool_global_queue {
+        pool.max_queued = queue;
+    }
+    if let Some(lifetime) = args.txpool_lifetime {
+        pool.lifetime_secs = lifetime.as_secs();
     }
     let block_time = Duration::from_secs(args.block_time.unwrap_or(spec.params.block_time));
     let validator = args
@@ -75,6 +85,23 @@ async fn run_node(args: NodeArgs) -> eyre::Result<()> {
     let config = rpc::RpcConfig {
         addr: SocketAddr::new(args.http_addr, args.http_port),
         cors: args.cors.clone(),
+        access: rpc::AccessRules {
+            vhosts: args.http_vhosts.clone(),
+            ws_origins: args.ws_origins.clone().unwrap_or_else(|| {
+                if args.dev {
+                    rpc::AccessRules::dev_origins()
+                } else {
+                    rpc::AccessRules::local_origins()
+                }
+            }),
+        },
+        connections: rpc::ConnectionLimits {
+            max_connections: args.rpc_max_connections,
+            max_per_ip: args.rpc_max_connections_per_ip,
+            idle_timeout: args.rpc_idle_timeout,
+        },
+        gas_cap: args.rpc_gas_cap,
+        evm_timeout: args.rpc_evm_timeout,
         ..Default::default()
     };
     let (handle, addr) = rpc::start(node.clone(), config).await.map_err(|e| {
@@ -113,11 +140,11 @@ async fn run_node(args: NodeArgs) -> eyre::Result<()> {
     }
     println!();
 
-    let sealer = tokio::spawn(dev::run_sealer(node.clone(), block_time));
+    let sealer = dev::Sealer::spawn(node.clone(), block_time)?;
     shutdown_signal().await;
     tracing::info!("shutting down");
-    sealer.abort();
     let _ = handle.stop();
+    sealer.stop();
     Ok(())
 }
 

@@ -154,18 +154,28 @@ impl Node {
         // What the block including the transaction will read of its sender and callee (their
         // accounts, and their account-trie paths) is read now, so that the block finds it in
         // memory: the sender's with its first transaction in the pool.
-        let state = match self.pool.known_state(&recovered.signer()) {
-            Some(state) => state,
-            None => {
-                let state = Self::sender_state(&self.store.read()?, &recovered.signer())?;
-                self.store.prefetch_account(&recovered.signer())?;
-                state
-            }
-        };
         if let Some(callee) = recovered.to() {
             self.store.prefetch_account(&callee)?;
         }
-        Ok(self.pool.add(Arc::new(recovered), state)?)
+        let tx = Arc::new(recovered);
+        // A state read just before a block lands is stale for a sender the pool does not track
+        // yet; it is read again (a block lands at most once per read).
+        for _ in 0..3 {
+            let (state, block) = match self.pool.known_state(&tx.signer()) {
+                Some(known) => known,
+                None => {
+                    let reader = self.store.read()?;
+                    let state = Self::sender_state(&reader, &tx.signer())?;
+                    self.store.prefetch_account(&tx.signer())?;
+                    (state, reader.head_number().unwrap_or_default())
+                }
+            };
+            match self.pool.add(tx.clone(), state, block) {
+                Err(PoolError::StateStale) => continue,
+                result => return Ok(result?),
+            }
+        }
+        Err(PoolError::StateStale.into())
     }
 
     /// Builds, commits and announces the next block at `timestamp` (bumped past the parent's if
@@ -195,9 +205,12 @@ impl Node {
         *self.head.write() = header.clone();
         {
             let reader = self.store.read()?;
-            self.pool.on_new_block(&invalid, |a| {
-                Self::sender_state(&reader, a).unwrap_or_default()
-            });
+            self.pool.on_new_block(
+                header.number,
+                self.builder.next_base_fee(header),
+                &invalid,
+                |a| Self::sender_state(&reader, a).unwrap_or_default(),
+            );
         }
         info!(
             target: "node",

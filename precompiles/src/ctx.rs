@@ -1,6 +1,6 @@
 //! A precompile call's access to the journal, metered at EVM gas rates.
 
-use crate::{STAKING_ADDRESS, layout::Slots};
+use crate::{STAKING_ADDRESS, SYSTEM_ADDRESS, SystemCalls, layout::Slots};
 use alloy::{
     primitives::{Address, B256, Bytes, Log, LogData, U256},
     sol_types::SolError,
@@ -37,15 +37,24 @@ pub(crate) struct Ctx<'a> {
     gas_used: u64,
     /// Protocol work inside a user call (a slash walking the offender's entries) is not metered.
     unmetered: bool,
+    /// A system call made by the block builder (never an RPC call naming the system address).
+    system_call: bool,
 }
 
 impl<'a> Ctx<'a> {
-    pub(crate) fn new(input: PrecompileInput<'a>) -> Self {
+    pub(crate) fn new(input: PrecompileInput<'a>, system_calls: SystemCalls) -> Self {
+        let system_call = system_calls == SystemCalls::Honoured && input.caller == SYSTEM_ADDRESS;
         Self {
             input,
             gas_used: 0,
             unmetered: false,
+            system_call,
         }
+    }
+
+    /// Whether this is the protocol's own block-boundary call.
+    pub(crate) fn is_system_call(&self) -> bool {
+        self.system_call
     }
 
     /// Runs `work` without charging gas: protocol work whose size the caller does not control
@@ -71,7 +80,7 @@ impl<'a> Ctx<'a> {
     pub(crate) fn charge(&mut self, gas: u64) -> Result<(), Exit> {
         // Protocol work at block boundaries is not metered: its cost grows with the validator
         // count, and running out of gas there would stop every block from being built.
-        if self.unmetered || self.input.caller == crate::SYSTEM_ADDRESS {
+        if self.unmetered || self.system_call {
             return Ok(());
         }
         self.gas_used = self.gas_used.saturating_add(gas);
@@ -178,9 +187,10 @@ impl<'a> Ctx<'a> {
         self.input.internals.block_number().saturating_to()
     }
 
-    /// Reads a `bytes` value stored in the long form.
-    pub(crate) fn load_bytes(&mut self, slot: U256) -> Result<Vec<u8>, Exit> {
-        let len = self.sload(slot)?.saturating_to::<usize>();
+    /// Reads a `bytes` value stored in the long form, of at most `max_len` bytes: the stored
+    /// length is clamped, never trusted for an allocation.
+    pub(crate) fn load_bytes(&mut self, slot: U256, max_len: usize) -> Result<Vec<u8>, Exit> {
+        let len = self.sload(slot)?.saturating_to::<usize>().min(max_len);
         let mut out = Vec::with_capacity(len);
         for i in 0..len.div_ceil(32) {
             let word = self.sload(crate::layout::array_slot(slot, i as u64, 1))?;
@@ -190,9 +200,19 @@ impl<'a> Ctx<'a> {
         Ok(out)
     }
 
-    /// Stores a `bytes` value in the long form (clearing words the old value used beyond it).
-    pub(crate) fn store_bytes(&mut self, slot: U256, bytes: &[u8]) -> Result<(), Exit> {
-        let old_words = self.sload(slot)?.saturating_to::<usize>().div_ceil(32);
+    /// Stores a `bytes` value in the long form (clearing words the old value, of at most
+    /// `max_len` bytes, used beyond it).
+    pub(crate) fn store_bytes(
+        &mut self,
+        slot: U256,
+        bytes: &[u8],
+        max_len: usize,
+    ) -> Result<(), Exit> {
+        let old_words = self
+            .sload(slot)?
+            .saturating_to::<usize>()
+            .min(max_len)
+            .div_ceil(32);
         self.sstore(slot, U256::from(bytes.len()))?;
         for (i, chunk) in bytes.chunks(32).enumerate() {
             let mut word = [0u8; 32];

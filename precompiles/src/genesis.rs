@@ -223,7 +223,7 @@ pub fn genesis_accounts(
     let mut map = PrecompilesMap::from_static(Precompiles::new(PrecompileSpecId::from_spec_id(
         SpecId::PRAGUE,
     )));
-    crate::register(&mut map);
+    crate::register(&mut map, crate::SystemCalls::Honoured);
     let mut evm = EthEvmBuilder::new(db, EvmEnv::new(cfg, block))
         .precompiles(map)
         .build();

@@ -36,18 +36,44 @@ pub const SYSTEM_ADDRESS: Address = address!("0xffffffffffffffffffffffffffffffff
 /// a non-empty account is neither EIP-161-deleted nor refused by Solidity's `extcodesize` check.
 pub const PLACEHOLDER_CODE: [u8; 1] = [0xfe];
 
+/// The native precompiles' accounts, whose storage is protocol state: nothing but the
+/// precompiles may write it (RPC state overrides of these accounts are refused).
+pub const NATIVE_PRECOMPILES: [Address; 4] = [
+    STAKING_ADDRESS,
+    DELEGATION_ADDRESS,
+    PROOF_OF_COMPUTE_ADDRESS,
+    ATTESTATION_ADDRESS,
+];
+
+/// Whether an EVM runs the protocol's own system calls, whose caller is [`SYSTEM_ADDRESS`].
+///
+/// A caller address proves nothing where the caller is chosen freely (`eth_call`'s `from`):
+/// only the EVMs that build blocks and genesis honour [`SYSTEM_ADDRESS`]'s privileges (the
+/// protocol-only methods, and gas-free protocol work). Everywhere else it is an ordinary caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SystemCalls {
+    /// Block building and genesis: calls from [`SYSTEM_ADDRESS`] are the protocol's.
+    Honoured,
+    /// RPC calls: [`SYSTEM_ADDRESS`] has no privileges and pays gas like any caller.
+    Refused,
+}
+
 /// Adds ComputeChain's precompiles to `map`.
-pub fn register(map: &mut PrecompilesMap) {
-    map.apply_precompile(&STAKING_ADDRESS, |_| {
+pub fn register(map: &mut PrecompilesMap, system_calls: SystemCalls) {
+    map.apply_precompile(&STAKING_ADDRESS, move |_| {
         Some(DynPrecompile::new_stateful(
             PrecompileId::custom("computechain-staking"),
-            |input: PrecompileInput<'_>| -> PrecompileResult { staking::dispatch::call(input) },
+            move |input: PrecompileInput<'_>| -> PrecompileResult {
+                staking::dispatch::call(input, system_calls)
+            },
         ))
     });
-    map.apply_precompile(&DELEGATION_ADDRESS, |_| {
+    map.apply_precompile(&DELEGATION_ADDRESS, move |_| {
         Some(DynPrecompile::new_stateful(
             PrecompileId::custom("computechain-delegation"),
-            |input: PrecompileInput<'_>| -> PrecompileResult { delegation::dispatch::call(input) },
+            move |input: PrecompileInput<'_>| -> PrecompileResult {
+                delegation::dispatch::call(input, system_calls)
+            },
         ))
     });
 }

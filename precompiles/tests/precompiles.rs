@@ -157,7 +157,10 @@ impl Chain {
         let mut map = PrecompilesMap::from_static(Precompiles::new(
             PrecompileSpecId::from_spec_id(SpecId::PRAGUE),
         ));
-        computechain_precompiles::register(&mut map);
+        computechain_precompiles::register(
+            &mut map,
+            computechain_precompiles::SystemCalls::Honoured,
+        );
         let db = std::mem::replace(&mut self.db, CacheDB::new(EmptyDB::default()));
         let mut evm = EthEvmBuilder::new(db, EvmEnv::new(cfg, block))
             .precompiles(map)

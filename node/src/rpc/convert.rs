@@ -132,38 +132,83 @@ pub(crate) fn block_receipts(
     receipts: &[ReceiptEnvelope],
 ) -> Vec<TransactionReceipt> {
     let mut out = Vec::with_capacity(receipts.len());
-    let mut log_index = 0u64;
-    let mut prev_cumulative = 0u64;
+    let (mut log_index, mut prev_cumulative) = (0u64, 0u64);
     for (i, ((tx, from), receipt)) in txs.iter().zip(senders).zip(receipts).enumerate() {
-        let pos = TxPosition {
-            block_hash: sealed.hash(),
-            block_number: sealed.number,
-            timestamp: sealed.timestamp,
-            base_fee: sealed.base_fee_per_gas,
-            index: i as u64,
-        };
-        let rpc_logs = logs(receipt, *tx.tx_hash(), pos, log_index);
-        log_index += rpc_logs.len() as u64;
-        let cumulative = receipt.cumulative_gas_used();
-        let mut rpc_logs = rpc_logs.into_iter();
-        let inner = receipt
-            .clone()
-            .map_logs(|_| rpc_logs.next().expect("one RPC log per log"));
-        out.push(TransactionReceipt {
-            inner,
-            transaction_hash: *tx.tx_hash(),
-            transaction_index: Some(i as u64),
-            block_hash: Some(sealed.hash()),
-            block_number: Some(sealed.number),
-            gas_used: cumulative - prev_cumulative,
-            effective_gas_price: tx.effective_gas_price(sealed.base_fee_per_gas),
-            blob_gas_used: None,
-            blob_gas_price: None,
-            from: *from,
-            to: tx.to(),
-            contract_address: tx.kind().is_create().then(|| from.create(tx.nonce())),
-        });
-        prev_cumulative = cumulative;
+        out.push(rpc_receipt(
+            sealed,
+            tx,
+            *from,
+            receipt,
+            i,
+            log_index,
+            prev_cumulative,
+        ));
+        log_index += receipt.logs().len() as u64;
+        prev_cumulative = receipt.cumulative_gas_used();
     }
     out
+}
+
+/// The receipt of a block's transaction `index` in RPC form, built alone: what it needs of the
+/// transactions before it is their log count and the cumulative gas.
+pub(crate) fn receipt_at(
+    sealed: &SealedHeader,
+    txs: &[TxEnvelope],
+    senders: &[Address],
+    receipts: &[ReceiptEnvelope],
+    index: usize,
+) -> Option<TransactionReceipt> {
+    let (tx, from, receipt) = (txs.get(index)?, senders.get(index)?, receipts.get(index)?);
+    let log_index = receipts[..index]
+        .iter()
+        .map(|r| r.logs().len() as u64)
+        .sum();
+    let prev_cumulative = index
+        .checked_sub(1)
+        .map_or(0, |prev| receipts[prev].cumulative_gas_used());
+    Some(rpc_receipt(
+        sealed,
+        tx,
+        *from,
+        receipt,
+        index,
+        log_index,
+        prev_cumulative,
+    ))
+}
+
+fn rpc_receipt(
+    sealed: &SealedHeader,
+    tx: &TxEnvelope,
+    from: Address,
+    receipt: &ReceiptEnvelope,
+    index: usize,
+    first_log_index: u64,
+    prev_cumulative: u64,
+) -> TransactionReceipt {
+    let pos = TxPosition {
+        block_hash: sealed.hash(),
+        block_number: sealed.number,
+        timestamp: sealed.timestamp,
+        base_fee: sealed.base_fee_per_gas,
+        index: index as u64,
+    };
+    let mut rpc_logs = logs(receipt, *tx.tx_hash(), pos, first_log_index).into_iter();
+    let inner = receipt
+        .clone()
+        .map_logs(|_| rpc_logs.next().expect("one RPC log per log"));
+    TransactionReceipt {
+        inner,
+        transaction_hash: *tx.tx_hash(),
+        transaction_index: Some(index as u64),
+        block_hash: Some(sealed.hash()),
+        block_number: Some(sealed.number),
+        gas_used: receipt.cumulative_gas_used() - prev_cumulative,
+        effective_gas_price: tx.effective_gas_price(sealed.base_fee_per_gas),
+        blob_gas_used: None,
+        blob_gas_price: None,
+        from,
+        to: tx.to(),
+        contract_address: tx.kind().is_create().then(|| from.create(tx.nonce())),
+    }
 }

@@ -1,9 +1,8 @@
 //! The `eth_`, `net_` and `web3_` methods.
 
-use super::{
-    convert,
-    error::{RpcResult, header_not_found, internal, invalid_params, reverted, server_error},
-};
+use super::deadline::Deadline;
+use super::error::{RpcResult, header_not_found, internal, invalid_params, reverted, server_error};
+use crate::evm::ComputeEvmFactory;
 use crate::{
     node::Node,
     storage::{Reader, SealedHeader},
@@ -31,13 +30,35 @@ const MAX_FEE_HISTORY_BLOCKS: u64 = 1024;
 /// Default tip suggestion when recent blocks carry no transactions (1 gwei).
 const DEFAULT_TIP: u128 = 1_000_000_000;
 
+/// Most reward percentiles one `eth_feeHistory` call may ask for (geth's limit).
+const MAX_FEE_HISTORY_PERCENTILES: usize = 100;
+/// Most storage keys one `eth_getProof` call may ask for (geth's limit).
+pub(crate) const MAX_PROOF_KEYS: usize = 1024;
+/// Most logs one `eth_getLogs` / filter response carries (reth's limit).
+pub(crate) const MAX_LOGS_PER_RESPONSE: usize = 20_000;
+
+/// Bounds on `eth_call` and `eth_estimateGas`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CallLimits {
+    /// Most gas one call may use (`--rpc.gascap`; 0: the block gas limit).
+    pub(crate) gas_cap: u64,
+    /// Longest one call (or a whole estimation) may execute (`--rpc.evmtimeout`; 0: unbounded).
+    pub(crate) evm_timeout: std::time::Duration,
+}
+
 /// Shared state of the RPC handlers.
 #[derive(Debug)]
 pub(crate) struct EthApi {
     /// The node.
     pub(crate) node: Arc<Node>,
+    /// Call bounds.
+    pub(crate) limits: CallLimits,
+    /// The logs of the newest block in RPC form, shared by every `logs` subscription.
+    pub(crate) newest_logs: parking_lot::Mutex<Option<(B256, Arc<Vec<Log>>)>>,
+    /// At most this many heavy methods run at once (see `register_heavy`).
+    pub(crate) heavy: tokio::sync::Semaphore,
     /// Filters installed with `eth_new*Filter`.
-    pub(crate) filters: super::filters::Filters,
+    pub(crate) filters: Arc<super::filters::Filters>,
     /// The suggested tip and the head it was computed at: wallets ask for it often, and it only
     /// changes with a new block.
     pub(crate) suggested_tip: parking_lot::Mutex<Option<(B256, u128)>>,
@@ -130,7 +151,8 @@ impl EthApi {
     }
 
     /// Runs a call at `id` with optional state overrides. The closure gets each execution
-    /// result for a given gas limit, so estimation can reuse one EVM and cache.
+    /// result for a given gas limit, so estimation can reuse one EVM and cache; all executions
+    /// together end at the call's deadline.
     fn with_call_evm<T>(
         &self,
         request: &TransactionRequest,
@@ -143,6 +165,7 @@ impl EthApi {
         let state = reader.state_at(Some(header.number));
         let mut db = CacheDB::new(WrapDatabaseRef(&state));
         if let Some(overrides) = overrides {
+            check_overrides(&overrides)?;
             apply_state_overrides(overrides, &mut db).map_err(|e| invalid_params(e.to_string()))?;
         }
         // `pending` runs in the environment of the block being built next (its base fee).
@@ -165,19 +188,31 @@ impl EthApi {
         env.cfg_env.disable_nonce_check = true;
         let priced = request.gas_price.is_some() || request.max_fee_per_gas.is_some();
         env.cfg_env.disable_base_fee = !priced;
-        let block_gas_limit = header.gas_limit;
-        let mut evm = self.node.builder.evm_factory().create_evm(db, env);
+        let cap = match self.limits.gas_cap {
+            0 => header.gas_limit,
+            cap => cap.min(header.gas_limit),
+        };
+        let timeout = self.limits.evm_timeout;
+        let mut evm = ComputeEvmFactory::for_calls().create_evm_with_inspector(
+            db,
+            env,
+            Deadline::after(timeout),
+        );
         let mut exec = |gas: u64| -> RpcResult<ExecutionResult> {
             let tx = self.tx_env(request, gas, 0)?;
-            match evm.transact(tx) {
+            let result = evm.transact(tx);
+            if evm.inspector_mut().expired() {
+                return Err(server_error(format!(
+                    "execution aborted (timeout = {}s)",
+                    timeout.as_secs_f64()
+                )));
+            }
+            match result {
                 Ok(r) => Ok(r.result),
                 Err(e) => Err(server_error(evm_error_message(&e))),
             }
         };
-        run(
-            &mut exec,
-            request.gas.unwrap_or(block_gas_limit).min(block_gas_limit),
-        )
+        run(&mut exec, request.gas.unwrap_or(cap).min(cap))
     }
 
     /// `eth_call`.
@@ -300,6 +335,14 @@ impl EthApi {
         newest: BlockNumberOrTag,
         percentiles: Option<Vec<f64>>,
     ) -> RpcResult<FeeHistory> {
+        if percentiles
+            .as_ref()
+            .is_some_and(|p| p.len() > MAX_FEE_HISTORY_PERCENTILES)
+        {
+            return Err(invalid_params(format!(
+                "invalid reward percentile: over the query limit {MAX_FEE_HISTORY_PERCENTILES}"
+            )));
+        }
         if let Some(p) = &percentiles
             && (p.iter().any(|x| !(0.0..=100.0).contains(x)) || p.windows(2).any(|w| w[0] > w[1]))
         {
@@ -359,6 +402,28 @@ impl EthApi {
         history.base_fee_per_blob_gas.push(1);
         history.reward = percentiles.map(|_| rewards);
         Ok(history)
+    }
+
+    /// The logs of a committed block in RPC form, computed once for all `logs` subscriptions.
+    pub(crate) fn committed_logs(&self, block: &crate::storage::CommittedBlock) -> Arc<Vec<Log>> {
+        let hash = block.header.hash();
+        let mut newest = self.newest_logs.lock();
+        match &*newest {
+            Some((cached, logs)) if *cached == hash => logs.clone(),
+            _ => {
+                let logs = Arc::new(
+                    block_logs(
+                        &block.header,
+                        &block.transactions,
+                        &block.receipts,
+                        &block.system_logs,
+                    )
+                    .collect(),
+                );
+                *newest = Some((hash, Arc::clone(&logs)));
+                logs
+            }
+        }
     }
 
     /// `eth_getLogs`.
@@ -421,7 +486,8 @@ pub(crate) fn tag_to_number(reader: &Reader<'_>, tag: BlockNumberOrTag) -> RpcRe
     })
 }
 
-/// Logs matching `filter` in blocks `from..=to`, skipping blocks whose bloom rules them out.
+/// Logs matching `filter` in blocks `from..=to`, skipping blocks whose bloom rules them out; an
+/// error once they are more than [`MAX_LOGS_PER_RESPONSE`] (naming the range that fits).
 pub(crate) fn logs_in_range(
     reader: &Reader<'_>,
     filter: &Filter,
@@ -442,47 +508,77 @@ pub(crate) fn logs_in_range(
             .unwrap_or_default();
         let receipts = reader.receipts(n).map_err(internal)?.unwrap_or_default();
         let system_logs = reader.system_logs(n).map_err(internal)?;
-        out.extend(
-            block_logs(&header, &txs, &receipts, &system_logs)
-                .into_iter()
-                .filter(|l| filter.matches(&l.inner)),
-        );
+        let logs =
+            block_logs(&header, &txs, &receipts, &system_logs).filter(|l| filter.matches(&l.inner));
+        for log in logs {
+            if out.len() == MAX_LOGS_PER_RESPONSE {
+                return Err(server_error(if n > from {
+                    format!(
+                        "query exceeds max results {MAX_LOGS_PER_RESPONSE}, retry with the range {from}-{}",
+                        n - 1
+                    )
+                } else {
+                    format!("query exceeds max results {MAX_LOGS_PER_RESPONSE} in block {n}")
+                }));
+            }
+            out.push(log);
+        }
     }
     Ok(out)
 }
 
-/// All logs of a block in RPC form.
-pub(crate) fn block_logs(
-    header: &SealedHeader,
-    txs: &[alloy::consensus::TxEnvelope],
-    receipts: &[alloy::consensus::ReceiptEnvelope],
-    system_logs: &[alloy::primitives::Log],
-) -> Vec<Log> {
-    let mut out = Vec::new();
-    for (i, (tx, receipt)) in txs.iter().zip(receipts).enumerate() {
-        let pos = convert::TxPosition {
-            block_hash: header.hash(),
-            block_number: header.number,
-            timestamp: header.timestamp,
-            base_fee: header.base_fee_per_gas,
-            index: i as u64,
-        };
-        let first = out.len() as u64;
-        out.extend(convert::logs(receipt, *tx.tx_hash(), pos, first));
-    }
+/// All logs of a block in RPC form, in order.
+pub(crate) fn block_logs<'a>(
+    header: &'a SealedHeader,
+    txs: &'a [alloy::consensus::TxEnvelope],
+    receipts: &'a [alloy::consensus::ReceiptEnvelope],
+    system_logs: &'a [alloy::primitives::Log],
+) -> impl Iterator<Item = Log> + 'a {
+    let block_hash = header.hash();
+    let mut log_index = 0u64;
+    let tx_logs = txs
+        .iter()
+        .zip(receipts)
+        .enumerate()
+        .flat_map(move |(i, (tx, receipt))| {
+            let tx_hash = *tx.tx_hash();
+            receipt
+                .logs()
+                .iter()
+                .map(move |log| (log, Some((tx_hash, i as u64))))
+        });
     // System-call logs follow the transactions' and belong to no transaction.
-    let first = out.len() as u64;
-    out.extend(system_logs.iter().enumerate().map(|(i, log)| Log {
-        inner: log.clone(),
-        block_hash: Some(header.hash()),
-        block_number: Some(header.number),
-        block_timestamp: Some(header.timestamp),
-        transaction_hash: None,
-        transaction_index: None,
-        log_index: Some(first + i as u64),
-        removed: false,
-    }));
-    out
+    let system = system_logs.iter().map(|log| (log, None));
+    tx_logs.chain(system).map(move |(log, tx)| {
+        let index = log_index;
+        log_index += 1;
+        Log {
+            inner: log.clone(),
+            block_hash: Some(block_hash),
+            block_number: Some(header.number),
+            block_timestamp: Some(header.timestamp),
+            transaction_hash: tx.map(|(hash, _)| hash),
+            transaction_index: tx.map(|(_, index)| index),
+            log_index: Some(index),
+            removed: false,
+        }
+    })
+}
+
+/// Refuses overrides that would fake protocol state: the native precompiles' storage holds
+/// sizes and ledgers their code relies on, and only they may write it.
+fn check_overrides(overrides: &StateOverride) -> RpcResult<()> {
+    for (address, account) in overrides {
+        if computechain_precompiles::NATIVE_PRECOMPILES.contains(address) {
+            return Err(invalid_params(format!(
+                "state override of precompile {address} is not allowed"
+            )));
+        }
+        if account.move_precompile_to.is_some() {
+            return Err(invalid_params("movePrecompileToAddress is not supported"));
+        }
+    }
+    Ok(())
 }
 
 /// geth's wording for a halted call.

@@ -1,20 +1,28 @@
-//! Polling filters (`eth_newFilter`, `eth_newBlockFilter`, `eth_newPendingTransactionFilter`)
-//! and their expiry.
+//! Polling filters (`eth_newFilter`, `eth_newBlockFilter`, `eth_newPendingTransactionFilter`),
+//! their limits and their expiry.
 
+use super::error::{RpcResult, invalid_params, server_error};
 use alloy::{
     primitives::{B256, U256},
     rpc::types::Filter,
 };
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use std::{
     collections::HashMap,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 use tokio::sync::broadcast;
 
 /// A filter unused for this long is removed (geth's default).
-const FILTER_TIMEOUT: Duration = Duration::from_secs(300);
+pub(crate) const FILTER_TIMEOUT: Duration = Duration::from_secs(300);
+/// Most filters installed at once.
+pub(crate) const MAX_FILTERS: usize = 10_000;
+/// Most addresses plus topic values one log filter may name (its matching cost and memory).
+pub(crate) const MAX_FILTER_CRITERIA: usize = 1_000;
 
 /// What a filter watches, and where its last poll ended.
 #[derive(Debug)]
@@ -41,39 +49,147 @@ struct Installed {
     last_poll: Instant,
 }
 
-/// The installed filters.
-#[derive(Debug, Default)]
+/// The installed filters. Each has a lock of its own: a slow poll holds up no other filter.
+#[derive(Debug)]
 pub(crate) struct Filters {
+    timeout: Duration,
     next_id: AtomicU64,
-    installed: Mutex<HashMap<U256, Installed>>,
+    installed: RwLock<HashMap<U256, Arc<Mutex<Installed>>>>,
+}
+
+impl Default for Filters {
+    fn default() -> Self {
+        Self::with_timeout(FILTER_TIMEOUT)
+    }
+}
+
+/// Refuses a log filter naming more addresses and topics than [`MAX_FILTER_CRITERIA`].
+pub(crate) fn check_criteria(filter: &Filter) -> RpcResult<()> {
+    let criteria = filter.address.len() + filter.topics.iter().map(|t| t.len()).sum::<usize>();
+    if criteria > MAX_FILTER_CRITERIA {
+        return Err(invalid_params(format!(
+            "filter names {criteria} addresses and topics, more than {MAX_FILTER_CRITERIA}"
+        )));
+    }
+    Ok(())
 }
 
 impl Filters {
-    /// Installs a filter and returns its id.
-    pub(crate) fn install(&self, kind: FilterKind) -> U256 {
+    /// No filters; each expires when unused for `timeout`.
+    pub(crate) fn with_timeout(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            next_id: AtomicU64::new(0),
+            installed: RwLock::default(),
+        }
+    }
+
+    /// Installs a filter and returns its id; an error when [`MAX_FILTERS`] are installed.
+    pub(crate) fn install(&self, kind: FilterKind) -> RpcResult<U256> {
+        if self.installed.read().len() >= MAX_FILTERS {
+            self.expire();
+        }
+        let mut installed = self.installed.write();
+        if installed.len() >= MAX_FILTERS {
+            return Err(server_error(format!(
+                "too many filters installed (limit {MAX_FILTERS})"
+            )));
+        }
         let id = U256::from(self.next_id.fetch_add(1, Ordering::Relaxed) + 1);
-        let mut installed = self.installed.lock();
-        installed.retain(|_, f| f.last_poll.elapsed() < FILTER_TIMEOUT);
         installed.insert(
             id,
-            Installed {
+            Arc::new(Mutex::new(Installed {
                 kind,
                 last_poll: Instant::now(),
-            },
+            })),
         );
-        id
+        Ok(id)
     }
 
     /// Removes a filter; `false` if there was none.
     pub(crate) fn uninstall(&self, id: U256) -> bool {
-        self.installed.lock().remove(&id).is_some()
+        self.installed.write().remove(&id).is_some()
     }
 
     /// Runs `f` on a filter, refreshing its expiry; `None` if it does not exist.
     pub(crate) fn with<T>(&self, id: U256, f: impl FnOnce(&mut FilterKind) -> T) -> Option<T> {
-        let mut installed = self.installed.lock();
-        let entry = installed.get_mut(&id)?;
-        entry.last_poll = Instant::now();
-        Some(f(&mut entry.kind))
+        let filter = self.installed.read().get(&id).cloned()?;
+        let mut filter = filter.lock();
+        filter.last_poll = Instant::now();
+        Some(f(&mut filter.kind))
+    }
+
+    /// Removes the filters unused for their timeout (one being polled is in use).
+    pub(crate) fn expire(&self) {
+        self.installed.write().retain(|_, filter| {
+            filter
+                .try_lock()
+                .is_none_or(|f| f.last_poll.elapsed() < self.timeout)
+        });
+    }
+
+    /// Number of installed filters.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.installed.read().len()
+    }
+}
+
+/// Expires filters every tenth of their timeout, until `filters` is dropped.
+pub(crate) fn spawn_expiry(filters: &Arc<Filters>) {
+    let period = filters.timeout / 10;
+    let filters = Arc::downgrade(filters);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        loop {
+            tick.tick().await;
+            let Some(filters) = filters.upgrade() else {
+                return;
+            };
+            filters.expire();
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn installs_are_bounded_and_criteria_counted() {
+        let filters = Filters::default();
+        for _ in 0..MAX_FILTERS {
+            filters
+                .install(FilterKind::Blocks { last_block: 0 })
+                .unwrap();
+        }
+        assert!(
+            filters
+                .install(FilterKind::Blocks { last_block: 0 })
+                .is_err()
+        );
+        assert_eq!(filters.len(), MAX_FILTERS);
+        let addresses: Vec<_> = (0..=MAX_FILTER_CRITERIA as u64)
+            .map(|i| alloy::primitives::Address::with_last_byte(i as u8).create(i))
+            .collect();
+        assert!(check_criteria(&Filter::new().address(addresses[1..].to_vec())).is_ok());
+        assert!(check_criteria(&Filter::new().address(addresses)).is_err());
+    }
+
+    #[test]
+    fn unused_filters_expire_and_polled_ones_stay() {
+        let filters = Filters::with_timeout(Duration::from_millis(50));
+        let polled = filters
+            .install(FilterKind::Blocks { last_block: 0 })
+            .unwrap();
+        let idle = filters
+            .install(FilterKind::Blocks { last_block: 0 })
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(filters.with(polled, |_| ()).is_some());
+        std::thread::sleep(Duration::from_millis(30));
+        filters.expire();
+        assert!(filters.with(idle, |_| ()).is_none());
+        assert!(filters.with(polled, |_| ()).is_some());
     }
 }

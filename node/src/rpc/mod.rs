@@ -1,26 +1,35 @@
 //! The Ethereum JSON-RPC server: HTTP and WebSocket on one port, loopback by default.
 
+mod access;
+mod connections;
 mod convert;
+mod deadline;
 mod error;
 mod eth;
 mod filters;
 
+pub use access::AccessRules;
+pub use connections::ConnectionLimits;
+
 use crate::node::Node;
 use alloy::{
     eips::{BlockId, BlockNumberOrTag},
-    primitives::{Address, B256, Bytes, U64, U256},
+    primitives::{Address, B128, B256, Bytes, U64, U256},
     rpc::types::{Filter, TransactionRequest, state::StateOverride},
 };
 use error::{RpcResult, header_not_found, internal, invalid_params, server_error};
-use eth::EthApi;
-use filters::{FilterKind, Filters};
+use eth::{CallLimits, EthApi, MAX_PROOF_KEYS};
+use filters::{FilterKind, Filters, check_criteria};
 use jsonrpsee::{
-    PendingSubscriptionSink, RpcModule, SubscriptionMessage,
-    server::{BatchRequestConfig, Server, ServerConfig, ServerHandle},
-    types::Params,
+    IntoResponse, PendingSubscriptionSink, RpcModule, SubscriptionMessage,
+    server::{
+        BatchRequestConfig, IdProvider, PingConfig, Server, ServerConfig, ServerHandle,
+        stop_channel,
+    },
+    types::{Params, SubscriptionId},
 };
 use serde::Serialize;
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tracing::info;
 
@@ -31,12 +40,22 @@ pub struct RpcConfig {
     pub addr: SocketAddr,
     /// Allowed CORS origins; `None` sends no CORS headers, `["*"]` allows any.
     pub cors: Option<Vec<String>>,
+    /// Allowed hosts and WebSocket origins.
+    pub access: AccessRules,
+    /// Connection limits.
+    pub connections: ConnectionLimits,
     /// Largest request body in bytes.
     pub max_request_bytes: u32,
     /// Largest response body in bytes.
     pub max_response_bytes: u32,
     /// Most calls in one batch.
     pub max_batch_len: u32,
+    /// Most gas one `eth_call` / `eth_estimateGas` may use (geth's `--rpc.gascap`; 0: the block
+    /// gas limit).
+    pub gas_cap: u64,
+    /// Longest one `eth_call` / `eth_estimateGas` may run (geth's `--rpc.evmtimeout`; zero:
+    /// unbounded).
+    pub evm_timeout: Duration,
 }
 
 impl Default for RpcConfig {
@@ -44,10 +63,34 @@ impl Default for RpcConfig {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 8545)),
             cors: None,
+            access: AccessRules {
+                vhosts: vec!["localhost".into()],
+                ws_origins: AccessRules::local_origins(),
+            },
+            connections: ConnectionLimits {
+                max_connections: 500,
+                max_per_ip: 50,
+                idle_timeout: Duration::from_secs(120),
+            },
             max_request_bytes: 5 * 1024 * 1024,
             max_response_bytes: 100 * 1024 * 1024,
             max_batch_len: 1000,
+            gas_cap: 50_000_000,
+            evm_timeout: Duration::from_secs(5),
         }
+    }
+}
+
+/// WebSocket pings: a client that stops answering is dropped, and a live one is never idle.
+const WS_PING_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Subscription ids as geth's: 16 random bytes as a hex string.
+#[derive(Debug)]
+struct HexIds;
+
+impl IdProvider for HexIds {
+    fn next_id(&self) -> SubscriptionId<'static> {
+        SubscriptionId::Str(B128::from(rand::random::<[u8; 16]>()).to_string().into())
     }
 }
 
@@ -65,26 +108,76 @@ pub async fn start(node: Arc<Node>, config: RpcConfig) -> eyre::Result<(ServerHa
             layer.allow_origin(AllowOrigin::list(list))
         }
     });
-    let middleware = tower::ServiceBuilder::new().option_layer(cors);
+    let middleware = tower::ServiceBuilder::new()
+        .layer(access::AccessLayer(Arc::new(config.access.clone())))
+        .option_layer(cors);
     let server_config = ServerConfig::builder()
         .max_request_body_size(config.max_request_bytes)
         .max_response_body_size(config.max_response_bytes)
         .set_batch_request_config(BatchRequestConfig::Limit(config.max_batch_len))
+        .max_connections(config.connections.max_connections as u32)
+        .enable_ws_ping(
+            PingConfig::new()
+                .ping_interval(WS_PING_INTERVAL)
+                .inactive_limit(2 * WS_PING_INTERVAL),
+        )
+        .set_id_provider(HexIds)
         .build();
-    let server = Server::builder()
+    let service = Server::builder()
         .set_config(server_config)
         .set_http_middleware(middleware)
-        .build(config.addr)
-        .await?;
-    let addr = server.local_addr()?;
+        .to_service_builder();
+    let listener = tokio::net::TcpListener::bind(config.addr).await?;
+    let addr = listener.local_addr()?;
+    let filters = Arc::new(Filters::default());
+    filters::spawn_expiry(&filters);
+    let heavy_permits = std::thread::available_parallelism()
+        .map(|n| n.get().saturating_sub(1))
+        .unwrap_or(1)
+        .max(1);
     let api = EthApi {
         node,
-        filters: Filters::default(),
+        limits: CallLimits {
+            gas_cap: config.gas_cap,
+            evm_timeout: config.evm_timeout,
+        },
+        heavy: tokio::sync::Semaphore::new(heavy_permits),
+        newest_logs: Default::default(),
+        filters,
         suggested_tip: Default::default(),
     };
-    let handle = server.start(module(api)?);
+    let (stop, handle) = stop_channel();
+    tokio::spawn(connections::accept(
+        listener,
+        service,
+        module(api)?.into(),
+        stop,
+        config.connections,
+    ));
     info!(target: "rpc", %addr, "JSON-RPC listening (HTTP and WebSocket)");
     Ok((handle, addr))
+}
+
+/// Registers a method whose work can be heavy (EVM execution, reads over many blocks): it runs
+/// on the blocking pool, at most one per core but one, so that RPC load always leaves
+/// a core to block production.
+fn register_heavy<T>(
+    m: &mut RpcModule<EthApi>,
+    name: &'static str,
+    method: fn(Params<'static>, &EthApi) -> RpcResult<T>,
+) -> eyre::Result<()>
+where
+    T: Send + 'static,
+    RpcResult<T>: IntoResponse,
+{
+    m.register_async_method(name, move |params, api, _| async move {
+        let _permit = api.heavy.acquire().await.map_err(internal)?;
+        let api = api.clone();
+        tokio::task::spawn_blocking(move || method(params, &api))
+            .await
+            .map_err(internal)?
+    })?;
+    Ok(())
 }
 
 fn json<T: Serialize>(value: T) -> RpcResult<serde_json::Value> {
@@ -158,13 +251,19 @@ fn module(api: EthApi) -> eyre::Result<RpcModule<EthApi>> {
         let block: Option<BlockId> = seq.optional_next()?;
         api.storage_at(address, slot, block.unwrap_or_default())
     })?;
-    m.register_blocking_method(
+    register_heavy(
+        &mut m,
         "eth_getProof",
-        |p, api, _| -> RpcResult<serde_json::Value> {
+        |p, api| -> RpcResult<serde_json::Value> {
             let mut seq = p.sequence();
             let address: Address = seq.next()?;
             let keys: Vec<alloy::rpc::types::serde_helpers::JsonStorageKey> = seq.next()?;
             let block: Option<BlockId> = seq.optional_next()?;
+            if keys.len() > MAX_PROOF_KEYS {
+                return Err(invalid_params(format!(
+                    "too many storage keys requested (max {MAX_PROOF_KEYS})"
+                )));
+            }
             let reader = api.node.store.read().map_err(internal)?;
             let header = api.resolve(&reader, block.unwrap_or_default())?;
             // Tries are kept for the latest state only (as geth's path scheme).
@@ -177,14 +276,14 @@ fn module(api: EthApi) -> eyre::Result<RpcModule<EthApi>> {
             json(reader.proof(address, &slots).map_err(internal)?)
         },
     )?;
-    m.register_blocking_method("eth_call", |p, api, _| -> RpcResult<Bytes> {
+    register_heavy(&mut m, "eth_call", |p, api| -> RpcResult<Bytes> {
         let mut seq = p.sequence();
         let request: TransactionRequest = seq.next()?;
         let block: Option<BlockId> = seq.optional_next()?;
         let overrides: Option<StateOverride> = seq.optional_next()?;
         api.call(request, block.unwrap_or_default(), overrides)
     })?;
-    m.register_blocking_method("eth_estimateGas", |p, api, _| -> RpcResult<U64> {
+    register_heavy(&mut m, "eth_estimateGas", |p, api| -> RpcResult<U64> {
         let mut seq = p.sequence();
         let request: TransactionRequest = seq.next()?;
         let block: Option<BlockId> = seq.optional_next()?;
@@ -200,9 +299,10 @@ fn module(api: EthApi) -> eyre::Result<RpcModule<EthApi>> {
     m.register_blocking_method("eth_maxPriorityFeePerGas", |_, api, _| -> RpcResult<U256> {
         Ok(U256::from(api.suggested_tip()?))
     })?;
-    m.register_blocking_method(
+    register_heavy(
+        &mut m,
         "eth_feeHistory",
-        |p, api, _| -> RpcResult<serde_json::Value> {
+        |p, api| -> RpcResult<serde_json::Value> {
             let mut seq = p.sequence();
             let count: U64 = seq.next()?;
             let newest: BlockNumberOrTag = seq.next()?;
@@ -241,13 +341,35 @@ fn module(api: EthApi) -> eyre::Result<RpcModule<EthApi>> {
             let Some((number, index)) = reader.transaction_location(hash).map_err(internal)? else {
                 return Ok(serde_json::Value::Null);
             };
-            let receipts = receipts_of(&reader, number)?;
-            json(receipts.into_iter().nth(index as usize))
+            let header = reader
+                .sealed_header(number)
+                .map_err(internal)?
+                .ok_or_else(header_not_found)?;
+            let txs = reader
+                .transactions(number)
+                .map_err(internal)?
+                .unwrap_or_default();
+            let senders = reader
+                .senders(number)
+                .map_err(internal)?
+                .unwrap_or_default();
+            let receipts = reader
+                .receipts(number)
+                .map_err(internal)?
+                .unwrap_or_default();
+            json(convert::receipt_at(
+                &header,
+                &txs,
+                &senders,
+                &receipts,
+                index as usize,
+            ))
         },
     )?;
-    m.register_blocking_method(
+    register_heavy(
+        &mut m,
         "eth_getBlockReceipts",
-        |p, api, _| -> RpcResult<serde_json::Value> {
+        |p, api| -> RpcResult<serde_json::Value> {
             let (block,): (BlockId,) = p.parse()?;
             let reader = api.node.store.read().map_err(internal)?;
             match api.resolve(&reader, block) {
@@ -304,47 +426,66 @@ fn module(api: EthApi) -> eyre::Result<RpcModule<EthApi>> {
     )?;
 
     // --- logs and filters ---
-    m.register_blocking_method("eth_getLogs", |p, api, _| -> RpcResult<serde_json::Value> {
-        let (filter,): (Filter,) = p.parse()?;
-        json(api.logs(&filter)?)
-    })?;
+    register_heavy(
+        &mut m,
+        "eth_getLogs",
+        |p, api| -> RpcResult<serde_json::Value> {
+            let (filter,): (Filter,) = p.parse()?;
+            check_criteria(&filter)?;
+            json(api.logs(&filter)?)
+        },
+    )?;
     m.register_method("eth_newFilter", |p, api, _| -> RpcResult<U256> {
         let (filter,): (Filter,) = p.parse()?;
+        check_criteria(&filter)?;
+        let head = api.node.head().number;
+        let max = api.node.spec.params.max_log_block_range;
+        if filter
+            .get_from_block()
+            .is_some_and(|from| head.saturating_sub(from) >= max)
+        {
+            return Err(server_error(format!("query exceeds max block range {max}")));
+        }
         let last_block = filter
             .get_from_block()
             .map(|n| n.saturating_sub(1))
             .unwrap_or(api.node.head().number);
-        Ok(api.filters.install(FilterKind::Logs {
+        api.filters.install(FilterKind::Logs {
             filter: Box::new(filter),
             last_block,
-        }))
+        })
     })?;
     m.register_method("eth_newBlockFilter", |_, api, _| -> RpcResult<U256> {
-        Ok(api.filters.install(FilterKind::Blocks {
+        api.filters.install(FilterKind::Blocks {
             last_block: api.node.head().number,
-        }))
+        })
     })?;
     m.register_method(
         "eth_newPendingTransactionFilter",
         |_, api, _| -> RpcResult<U256> {
-            Ok(api.filters.install(FilterKind::PendingTransactions(
+            api.filters.install(FilterKind::PendingTransactions(
                 api.node.pool.subscribe_pending(),
-            )))
+            ))
         },
     )?;
     m.register_method("eth_uninstallFilter", |p, api, _| -> RpcResult<bool> {
         let (id,): (U256,) = p.parse()?;
         Ok(api.filters.uninstall(id))
     })?;
-    m.register_blocking_method(
+    register_heavy(
+        &mut m,
         "eth_getFilterChanges",
-        |p, api, _| -> RpcResult<serde_json::Value> {
+        |p, api| -> RpcResult<serde_json::Value> {
             let (id,): (U256,) = p.parse()?;
             let reader = api.node.store.read().map_err(internal)?;
             let head = eth::head_number(&reader)?;
+            // One poll covers at most the log range limit; the next one goes on from there.
+            let max = api.node.spec.params.max_log_block_range;
+            let poll_end = |last_block: u64| head.min(last_block.saturating_add(max));
             api.filters
                 .with(id, |kind| match kind {
                     FilterKind::Blocks { last_block } => {
+                        let head = poll_end(*last_block);
                         let hashes = (*last_block + 1..=head)
                             .map(|n| {
                                 reader
@@ -357,6 +498,7 @@ fn module(api: EthApi) -> eyre::Result<RpcModule<EthApi>> {
                         json(hashes)
                     }
                     FilterKind::Logs { filter, last_block } => {
+                        let head = poll_end(*last_block);
                         let logs = eth::logs_in_range(&reader, filter, *last_block + 1, head)?;
                         *last_block = head;
                         json(logs)
@@ -372,9 +514,10 @@ fn module(api: EthApi) -> eyre::Result<RpcModule<EthApi>> {
                 .unwrap_or_else(|| Err(server_error("filter not found")))
         },
     )?;
-    m.register_blocking_method(
+    register_heavy(
+        &mut m,
         "eth_getFilterLogs",
-        |p, api, _| -> RpcResult<serde_json::Value> {
+        |p, api| -> RpcResult<serde_json::Value> {
             let (id,): (U256,) = p.parse()?;
             let filter = api
                 .filters
@@ -500,7 +643,10 @@ async fn subscribe(
         }
     };
     let filter: Option<Filter> = if kind == "logs" {
-        match seq.optional_next() {
+        match seq
+            .optional_next()
+            .and_then(|f: Option<Filter>| f.as_ref().map(check_criteria).transpose().map(|_| f))
+        {
             Ok(f) => f,
             Err(e) => {
                 pending.reject(e).await;
@@ -541,8 +687,8 @@ async fn subscribe(
                             let v = serde_json::to_value(&header).map_err(internal)?;
                             if !send(&sink, v).await { break }
                         } else {
-                            let logs = eth::block_logs(&event.header, &event.transactions, &event.receipts, &event.system_logs);
-                            for log in logs.into_iter().filter(|l| filter.as_ref().is_none_or(|f| f.matches(&l.inner))) {
+                            let logs = api.committed_logs(&event);
+                            for log in logs.iter().filter(|l| filter.as_ref().is_none_or(|f| f.matches(&l.inner))) {
                                 if !send(&sink, serde_json::to_value(&log).map_err(internal)?).await { return Ok(()) }
                             }
                         }

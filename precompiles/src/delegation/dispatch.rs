@@ -1,6 +1,7 @@
 //! ABI dispatch of the delegation precompile.
 
 use crate::{
+    SystemCalls,
     ctx::{Ctx, Exit},
     interfaces::IDelegation::{self, IDelegationCalls as Call},
     staking::dispatch::decode,
@@ -10,8 +11,8 @@ use alloy_evm::precompiles::PrecompileInput;
 use revm::precompile::PrecompileResult;
 
 /// Entry point of the delegation precompile.
-pub fn call(input: PrecompileInput<'_>) -> PrecompileResult {
-    let mut c = Ctx::new(input);
+pub fn call(input: PrecompileInput<'_>, system_calls: SystemCalls) -> PrecompileResult {
+    let mut c = Ctx::new(input, system_calls);
     let result = run(&mut c);
     c.finish(result)
 }

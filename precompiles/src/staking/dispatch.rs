@@ -1,6 +1,7 @@
 //! ABI dispatch of the staking precompile.
 
 use crate::{
+    SystemCalls,
     ctx::{CALL_BASE, Ctx, Exit},
     interfaces::IStaking::{self, IStakingCalls as Call},
     layout::{self, slot},
@@ -13,8 +14,8 @@ use alloy_evm::precompiles::PrecompileInput;
 use revm::precompile::PrecompileResult;
 
 /// Entry point of the staking precompile.
-pub fn call(input: PrecompileInput<'_>) -> PrecompileResult {
-    let mut c = Ctx::new(input);
+pub fn call(input: PrecompileInput<'_>, system_calls: SystemCalls) -> PrecompileResult {
+    let mut c = Ctx::new(input, system_calls);
     let result = run(&mut c);
     c.finish(result)
 }

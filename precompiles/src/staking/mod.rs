@@ -21,7 +21,7 @@ pub mod dispatch;
 pub mod evidence;
 
 use crate::{
-    DELEGATION_ADDRESS, STAKING_ADDRESS, SYSTEM_ADDRESS,
+    DELEGATION_ADDRESS, STAKING_ADDRESS,
     ctx::{Ctx, Exit, address_word, word_address},
     interfaces::IStaking,
     layout::{
@@ -421,9 +421,21 @@ fn check_description(d: &IStaking::Description) -> Result<(), Exit> {
 }
 
 fn store_description(c: &mut Ctx<'_>, base: U256, d: &IStaking::Description) -> Result<(), Exit> {
-    c.store_bytes(at(base, validator::MONIKER), d.moniker.as_bytes())?;
-    c.store_bytes(at(base, validator::WEBSITE), d.website.as_bytes())?;
-    c.store_bytes(at(base, validator::DETAILS), d.details.as_bytes())
+    c.store_bytes(
+        at(base, validator::MONIKER),
+        d.moniker.as_bytes(),
+        MAX_DESCRIPTION_LEN,
+    )?;
+    c.store_bytes(
+        at(base, validator::WEBSITE),
+        d.website.as_bytes(),
+        MAX_DESCRIPTION_LEN,
+    )?;
+    c.store_bytes(
+        at(base, validator::DETAILS),
+        d.details.as_bytes(),
+        MAX_DESCRIPTION_LEN,
+    )
 }
 
 /// Re-evaluates whether the validator's self-stake keeps it a bonded candidate.
@@ -618,7 +630,7 @@ pub(crate) fn distribute_rewards(
     proposer: Address,
     amount: U256,
 ) -> Result<(), Exit> {
-    if c.caller() != SYSTEM_ADDRESS {
+    if !c.is_system_call() {
         return Err(IStaking::Unauthorized { caller: c.caller() }.into());
     }
     let base = validator_base(proposer);
@@ -681,7 +693,7 @@ pub(crate) fn reward_history(
 
 /// `advanceEpoch`: protocol only. Fixes the next epoch's active set.
 pub(crate) fn advance_epoch(c: &mut Ctx<'_>) -> Result<(), Exit> {
-    if c.caller() != SYSTEM_ADDRESS {
+    if !c.is_system_call() {
         return Err(IStaking::Unauthorized { caller: c.caller() }.into());
     }
     let set = layout::next_active_set(c)?;
@@ -710,7 +722,7 @@ pub(crate) fn advance_epoch(c: &mut Ctx<'_>) -> Result<(), Exit> {
 /// those below the minimum uptime over a full window are jailed and slashed (escalating with
 /// each offence; unbonding entries created within the window are slashed too).
 pub(crate) fn record_signers(c: &mut Ctx<'_>, signers: &[Address]) -> Result<(), Exit> {
-    if c.caller() != SYSTEM_ADDRESS {
+    if !c.is_system_call() {
         return Err(IStaking::Unauthorized { caller: c.caller() }.into());
     }
     let window = param(c, slot::UPTIME_WINDOW)?
@@ -830,7 +842,7 @@ pub(crate) fn validator_info(
     let base = existing_validator(c, operator)?;
     let word = |c: &mut Ctx<'_>, f| c.sload(at(base, f));
     let text = |c: &mut Ctx<'_>, f| -> Result<String, Exit> {
-        Ok(String::from_utf8_lossy(&c.load_bytes(at(base, f))?).into_owned())
+        Ok(String::from_utf8_lossy(&c.load_bytes(at(base, f), MAX_DESCRIPTION_LEN)?).into_owned())
     };
     Ok(IStaking::ValidatorInfo {
         operator,

@@ -51,6 +51,8 @@ use std::{
 };
 use tokio::sync::Semaphore;
 
+mod attack;
+
 /// `computechain bench` flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
@@ -58,7 +60,7 @@ pub struct BenchArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "rpc,recover,exec,state,evidence"
+        default_value = "rpc,recover,exec,state,evidence,attack"
     )]
     pub sections: Vec<String>,
     /// rpc: sending accounts (transactions per account must fit the pool's per-account limit).
@@ -513,6 +515,30 @@ fn print_rpc(name: &str, r: &RpcReport) {
     );
 }
 
+/// The honest RPC load twice, on fresh nodes: alone, then while an attacker runs every known
+/// RPC attack in a loop. Honest throughput and p99 latency should stay within 20%.
+async fn attack_section(args: &BenchArgs, work: &Workload) -> eyre::Result<()> {
+    let alone = run_rpc(&spawn_computechain(args.block_time, args.txs)?, args, work).await?;
+    print_rpc("alone", &alone);
+    let mut target = spawn_computechain(args.block_time, args.txs)?;
+    let node: std::net::SocketAddr = target.url.trim_start_matches("http://").parse()?;
+    wait_ready(&HttpClientBuilder::default().build(&target.url)?).await?;
+    let attacker = attack::Attacker::start(node, ChainSpec::dev().chain_id())?;
+    let attacked = run_rpc(&target, args, work).await;
+    let sent = attacker.stop().await;
+    let alive = target.child.try_wait()?.is_none();
+    let attacked = attacked?;
+    print_rpc("attacked", &attacked);
+    println!(
+        "attack   requests={sent} node_alive={alive} tps_ratio={:.2} p99_ratio={:.2} peak_rss_mib={:.1}",
+        attacked.tps / alone.tps,
+        attacked.p99.as_secs_f64() / alone.p99.as_secs_f64().max(1e-9),
+        attacked.peak_rss as f64 / (1024.0 * 1024.0)
+    );
+    eyre::ensure!(alive, "the node exited under attack");
+    Ok(())
+}
+
 /// Sender recoveries per second on all cores, over `txs`.
 fn recovery_ceiling(txs: &[TxEnvelope]) -> (usize, f64) {
     let threads = std::thread::available_parallelism()
@@ -959,6 +985,9 @@ pub async fn run(args: BenchArgs) -> eyre::Result<()> {
                 args.anvil.display()
             );
         }
+    }
+    if wants("attack") {
+        attack_section(&args, &work).await?;
     }
     if wants("recover") {
         let (threads, per_s) = recovery_ceiling(&work.transfers);

@@ -121,7 +121,12 @@ fn calls_are_capped_in_gas_and_time() {
 
 #[test]
 fn blocks_keep_their_cadence_under_64_parallel_heavy_calls() {
-    let node = std::sync::Arc::new(TestNode::start(1));
+    // Room for the 64 callers' connections from one address.
+    let node = std::sync::Arc::new(TestNode::start_with(
+        1,
+        None,
+        &["--rpc.maxconnectionsperip", "100"],
+    ));
     let looping = Address::repeat_byte(0x42);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let callers: Vec<_> = (0..64)
@@ -129,8 +134,12 @@ fn blocks_keep_their_cadence_under_64_parallel_heavy_calls() {
             let (node, stop) = (node.clone(), stop.clone());
             std::thread::spawn(move || {
                 let code = json!({ format!("{looping:#x}"): { "code": LOOP_CODE } });
+                let body = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_call",
+                    "params": [{"to": looping}, "latest", code]})
+                .to_string();
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    node.rpc("eth_call", json!([{"to": looping}, "latest", code]));
+                    // Calls queue for the execution threads; a caller may give up waiting.
+                    let _ = node.post_raw(body.as_bytes());
                 }
             })
         })

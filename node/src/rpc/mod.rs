@@ -7,6 +7,8 @@ mod deadline;
 mod error;
 mod eth;
 mod filters;
+#[cfg(test)]
+mod fuzz;
 
 pub use access::AccessRules;
 pub use connections::ConnectionLimits;

@@ -65,12 +65,20 @@ impl Sealer {
     }
 }
 
-/// Seals one block on this thread; `None` if it failed (logged).
+/// Seals one block on this thread; `None` if it failed (logged). A panic while sealing is
+/// caught: the sealer thread must outlive any one block.
 fn seal(node: &Node) -> Option<usize> {
-    match node.seal_next_block(now_secs()) {
-        Ok(report) => Some(report.block.transactions.len()),
-        Err(e) => {
+    let sealed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        node.seal_next_block(now_secs())
+    }));
+    match sealed {
+        Ok(Ok(report)) => Some(report.block.transactions.len()),
+        Ok(Err(e)) => {
             error!(target: "dev", %e, "sealing failed");
+            None
+        }
+        Err(_) => {
+            error!(target: "dev", "sealing panicked");
             None
         }
     }
@@ -82,6 +90,11 @@ async fn run(node: &Node, block_time: Duration, mut stopped: watch::Receiver<boo
             tokio::select! {
                 _ = node.pool.added.notified() => {}
                 _ = stopped.changed() => return,
+            }
+            // A queued transaction or a replacement wakes the sealer too; only an executable
+            // one is worth a block.
+            if node.pool.counts().0 == 0 {
+                continue;
             }
             // Seal while blocks take transactions and executable ones are left (a full block
             // leaves some behind). A block that takes none, or fails, ends the run: the pool's

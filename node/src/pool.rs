@@ -393,11 +393,27 @@ impl TxPool {
             return Err(PoolError::AlreadyKnown);
         }
         let head_block = inner.head_block;
-        let state = match inner.by_sender.get_mut(&sender) {
+        let Inner {
+            by_hash,
+            by_sender,
+            queued,
+            ..
+        } = &mut *inner;
+        let state = match by_sender.get_mut(&sender) {
             Some(queue) if queue.state_block >= state_block => queue.state,
             Some(queue) => {
+                // A fresher state: what it shows mined leaves, and the queued count follows.
+                *queued = queued.saturating_sub(queue.queued());
                 queue.state = state;
                 queue.state_block = state_block;
+                queue.txs.retain(|n, tx| {
+                    let live = *n >= state.nonce;
+                    if !live {
+                        by_hash.remove(tx.tx_hash());
+                    }
+                    live
+                });
+                *queued += queue.queued();
                 state
             }
             None if state_block < head_block => return Err(PoolError::StateStale),
@@ -456,9 +472,9 @@ impl TxPool {
             let rank = Rank::of(tx.inner(), executable, inner.base_fee);
             if !executable && inner.queued >= self.config.params.max_queued {
                 // The queue is full: only a better-paying queued transaction takes a place.
-                Self::evict_one(inner, rank, true)?;
+                Self::evict_one(inner, sender, rank, true)?;
             } else if inner.by_hash.len() >= self.config.params.max_total {
-                Self::evict_one(inner, rank, false)?;
+                Self::evict_one(inner, sender, rank, false)?;
             }
         }
         let queue = inner
@@ -469,7 +485,7 @@ impl TxPool {
         queue.txs.insert(nonce, tx.clone());
         queue.last_added = Instant::now();
         let queued_after = queue.queued();
-        inner.queued = inner.queued + queued_after - queued_before;
+        inner.queued = (inner.queued + queued_after).saturating_sub(queued_before);
         if let Some(old) = replaced {
             inner.by_hash.remove(&old);
         }
@@ -479,12 +495,19 @@ impl TxPool {
 
     /// Makes room for a transaction of `incoming` rank by evicting the lowest-ranked transaction
     /// that has no dependants (the highest nonce of its sender), if it ranks below `incoming`;
-    /// with `queued_only`, only a queued one.
-    fn evict_one(inner: &mut Inner, incoming: Rank, queued_only: bool) -> Result<(), PoolError> {
+    /// with `queued_only`, only a queued one. The incoming transaction's sender keeps its own:
+    /// a transaction never pushes out the one it depends on.
+    fn evict_one(
+        inner: &mut Inner,
+        incoming_sender: Address,
+        incoming: Rank,
+        queued_only: bool,
+    ) -> Result<(), PoolError> {
         let base_fee = inner.base_fee;
         let victim = inner
             .by_sender
             .iter()
+            .filter(|(sender, _)| **sender != incoming_sender)
             .filter_map(|(sender, q)| {
                 let (nonce, tx) = q.txs.last_key_value()?;
                 let executable = *nonce < q.next_pending_nonce();
@@ -511,7 +534,7 @@ impl TxPool {
             return;
         };
         let queued_after = queue.queued();
-        inner.queued = inner.queued + queued_after - queued_before;
+        inner.queued = (inner.queued + queued_after).saturating_sub(queued_before);
         if queue.txs.is_empty() {
             inner.by_sender.remove(sender);
         }
@@ -637,6 +660,11 @@ impl TxPool {
             let mut budget = Some(state.balance);
             let mut next = state.nonce;
             queue.txs.retain(|nonce, tx| {
+                if *nonce < state.nonce {
+                    // Mined: its cost is already out of the balance.
+                    by_hash.remove(tx.tx_hash());
+                    return false;
+                }
                 let pending = *nonce == next;
                 if pending {
                     next += 1;
@@ -644,7 +672,7 @@ impl TxPool {
                 budget = budget
                     .zip(max_cost(tx.inner()))
                     .and_then(|(left, cost)| left.checked_sub(cost));
-                let keep = *nonce >= state.nonce && budget.is_some() && (pending || !expired);
+                let keep = budget.is_some() && (pending || !expired);
                 if !keep {
                     by_hash.remove(tx.tx_hash());
                 }
@@ -1003,6 +1031,35 @@ mod tests {
             "the lowest tip left"
         );
         assert_eq!(p.best_transactions(150).len(), 1);
+    }
+
+    #[test]
+    fn a_block_that_mined_part_of_a_senders_transactions_keeps_the_rest_it_can_pay() {
+        let p = pool(16, 100);
+        let a = signer(1);
+        let one = 21_000 * 100 + 1;
+        p.add(tx(&a, 0, 1, 100), funded(2 * one), 0).unwrap();
+        p.add(tx(&a, 1, 1, 100), funded(2 * one), 0).unwrap();
+        // Block 1 mined nonce 0: what is left pays for nonce 1 exactly.
+        p.on_new_block(1, 1, &[], |_| SenderState {
+            nonce: 1,
+            balance: U256::from(one),
+        });
+        assert_eq!(p.counts(), (1, 0));
+        assert_eq!(p.best_transactions(1)[0].nonce(), 1);
+    }
+
+    #[test]
+    fn a_transaction_never_evicts_the_one_it_depends_on() {
+        let p = pool(16, 2);
+        let (a, b) = (signer(1), signer(2));
+        p.add(tx(&a, 0, 1, 100), rich(), 0).unwrap();
+        p.add(tx(&b, 0, 5, 100), rich(), 0).unwrap();
+        // a's nonce 0 pays least, but a's nonce 1 needs it: b's goes.
+        p.add(tx(&a, 1, 9, 100), rich(), 0).unwrap();
+        assert_eq!(p.counts(), (2, 0));
+        assert_eq!(p.pending_nonce(&a.address()), Some(2));
+        assert_eq!(p.pending_nonce(&b.address()), None);
     }
 
     #[test]

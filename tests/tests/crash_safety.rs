@@ -33,7 +33,7 @@ fn sigkill_while_sealing_loses_nothing_acknowledged() {
                     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
                     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
                     use std::io::{Read, Write};
-                    write!(s, "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).ok()?;
+                    write!(s, "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).ok()?;
                     let mut out = String::new();
                     s.read_to_string(&mut out).ok()?;
                     let json = &out[out.find('{')?..=out.rfind('}')?];

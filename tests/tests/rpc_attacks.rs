@@ -302,6 +302,7 @@ fn a_response_holds_at_most_20000_logs() {
     };
     let sig = provider_key.sign_hash_sync(&tx.signature_hash()).unwrap();
     let env = TxEnvelope::from(tx.into_signed(sig));
+    let filter = node.call("eth_newFilter", json!([{}]));
     node.call(
         "eth_sendRawTransaction",
         json!([alloy::hex::encode_prefixed(env.encoded_2718())]),
@@ -331,6 +332,19 @@ fn a_response_holds_at_most_20000_logs() {
             "query exceeds max results 20000, retry with the range 0-{}",
             hex_u64(block) - 1
         )
+    );
+    // A filter polling past the block is told, once, and is not stuck on it.
+    let r = node.rpc("eth_getFilterChanges", json!([filter]));
+    assert_eq!(
+        error_message(&r),
+        format!(
+            "query exceeds max results 20000 in block {}",
+            hex_u64(block)
+        )
+    );
+    assert!(
+        node.call("eth_getFilterChanges", json!([filter]))
+            .is_array()
     );
     alive(&node);
 }

@@ -48,7 +48,7 @@ impl AccessRules {
             || self
                 .vhosts
                 .iter()
-                .any(|v| v == "*" || v.eq_ignore_ascii_case(name))
+                .any(|v| v == "*" || strip_port(v).eq_ignore_ascii_case(name))
     }
 
     fn origin_allowed(&self, origin: Option<&str>) -> bool {
@@ -56,6 +56,12 @@ impl AccessRules {
         let origin = origin.to_ascii_lowercase();
         let (scheme, rest) = origin.split_once("://").unwrap_or(("", &origin));
         let (host, port) = split_port(rest);
+        // Browsers leave out a scheme's default port.
+        let port = port.or(match scheme {
+            "http" | "ws" => Some("80"),
+            "https" | "wss" => Some("443"),
+            _ => None,
+        });
         self.ws_origins.iter().any(|rule| {
             let rule = rule.to_ascii_lowercase();
             if rule == "*" {
@@ -128,11 +134,13 @@ where
     }
 
     fn call(&mut self, request: HttpRequest<B>) -> Self::Future {
+        // A header that is not text is refused, not taken as missing.
+        const UNREADABLE: &str = "\u{0}";
         let header = |name| {
             request
                 .headers()
                 .get(name)
-                .and_then(|v: &hyper::header::HeaderValue| v.to_str().ok())
+                .map(|v: &hyper::header::HeaderValue| v.to_str().unwrap_or(UNREADABLE))
         };
         let denied = if is_upgrade_request(&request) {
             (!self.rules.origin_allowed(header(hyper::header::ORIGIN)))
@@ -176,6 +184,8 @@ mod tests {
             assert!(!r.host_allowed(bad), "{bad:?}");
         }
         assert!(rules(&["*"], &[]).host_allowed(Some("evil.example")));
+        assert!(rules(&["node.example:8545"], &[]).host_allowed(Some("node.example:8545")));
+        assert!(!r.host_allowed(Some("\u{0}")));
     }
 
     #[test]
@@ -204,8 +214,10 @@ mod tests {
             assert!(!r.origin_allowed(bad), "{bad:?}");
         }
         let fixed = rules(&[], &["https://app.example:443", "wallet.example"]);
+        assert!(fixed.origin_allowed(Some("https://app.example")));
         assert!(fixed.origin_allowed(Some("https://app.example:443")));
         assert!(!fixed.origin_allowed(Some("https://app.example:8443")));
+        assert!(!fixed.origin_allowed(Some("\u{0}")));
         assert!(fixed.origin_allowed(Some("http://wallet.example:1")));
     }
 }

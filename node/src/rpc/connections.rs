@@ -28,8 +28,8 @@ pub struct ConnectionLimits {
     /// Most open connections from one remote IP (`--rpc.maxconnectionsperip`).
     pub max_per_ip: usize,
     /// A connection that neither sends nor receives a byte for this long is closed
-    /// (`--rpc.idletimeout`). WebSocket connections are pinged well within it, so only clients
-    /// that stopped answering are closed.
+    /// (`--rpc.idletimeout`; zero: never). WebSocket connections are pinged well within it, so
+    /// only clients that stopped answering are closed.
     pub idle_timeout: Duration,
 }
 
@@ -109,9 +109,14 @@ impl AsyncRead for Guarded {
                 this.touch();
                 Poll::Ready(result)
             }
-            Poll::Pending if this.idle.as_mut().poll(cx).is_ready() => Poll::Ready(Err(
-                io::Error::new(io::ErrorKind::TimedOut, "connection idle"),
-            )),
+            Poll::Pending
+                if !this.idle_timeout.is_zero() && this.idle.as_mut().poll(cx).is_ready() =>
+            {
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "connection idle",
+                )))
+            }
             Poll::Pending => Poll::Pending,
         }
     }
@@ -136,6 +141,22 @@ impl AsyncWrite for Guarded {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// What the per-IP limit counts by: the address, but an IPv6 address by its /64 prefix (one
+/// host commonly holds the whole /64).
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::V6(segments.into())
+            }
+        },
+        v4 => v4,
     }
 }
 
@@ -173,7 +194,7 @@ pub(crate) async fn accept<RpcMw, HttpMw>(
             },
             _ = stop.clone().shutdown() => return,
         };
-        let Some(admission) = Admission::new(&open, remote.ip(), limits) else {
+        let Some(admission) = Admission::new(&open, client_key(remote.ip()), limits) else {
             debug!(target: "rpc", %remote, "connection refused: limit reached");
             continue;
         };
@@ -213,5 +234,16 @@ mod tests {
         assert!(Admission::new(&open, b, limits).is_none(), "in all");
         drop(a1);
         assert!(Admission::new(&open, b, limits).is_some());
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64_prefix() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_key(a), client_key(b));
+        assert_ne!(client_key(a), client_key(c));
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_eq!(client_key(mapped), IpAddr::from([10, 0, 0, 1]));
     }
 }

@@ -37,6 +37,44 @@ pub(crate) const MAX_PROOF_KEYS: usize = 1024;
 /// Most logs one `eth_getLogs` / filter response carries (reth's limit).
 pub(crate) const MAX_LOGS_PER_RESPONSE: usize = 20_000;
 
+/// Heavy requests waiting for a thread, at most: beyond that, a request is refused at once
+/// rather than held (with its parameters) in memory.
+const MAX_HEAVY_WAITING: usize = 128;
+
+/// The threads heavy methods may use, and the requests waiting for one.
+#[derive(Debug)]
+pub(crate) struct HeavyWork {
+    threads: Arc<tokio::sync::Semaphore>,
+    waiting: std::sync::atomic::AtomicUsize,
+}
+
+impl HeavyWork {
+    /// At most `threads` heavy methods at once.
+    pub(crate) fn new(threads: usize) -> Self {
+        Self {
+            threads: Arc::new(tokio::sync::Semaphore::new(threads)),
+            waiting: Default::default(),
+        }
+    }
+
+    /// Waits for a thread; refuses when [`MAX_HEAVY_WAITING`] requests already wait.
+    pub(crate) async fn admit(&self) -> RpcResult<tokio::sync::OwnedSemaphorePermit> {
+        use std::sync::atomic::Ordering;
+        if let Ok(permit) = self.threads.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        if self.waiting.fetch_add(1, Ordering::Relaxed) >= MAX_HEAVY_WAITING {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            return Err(server_error(
+                "server busy: too many requests waiting to execute, try again later",
+            ));
+        }
+        let permit = self.threads.clone().acquire_owned().await;
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        permit.map_err(internal)
+    }
+}
+
 /// Bounds on `eth_call` and `eth_estimateGas`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct CallLimits {
@@ -55,8 +93,8 @@ pub(crate) struct EthApi {
     pub(crate) limits: CallLimits,
     /// The logs of the newest block in RPC form, shared by every `logs` subscription.
     pub(crate) newest_logs: parking_lot::Mutex<Option<(B256, Arc<Vec<Log>>)>>,
-    /// At most this many heavy methods run at once (see `register_heavy`).
-    pub(crate) heavy: tokio::sync::Semaphore,
+    /// Threads for heavy methods (see `register_heavy`).
+    pub(crate) heavy: HeavyWork,
     /// Filters installed with `eth_new*Filter`.
     pub(crate) filters: Arc<super::filters::Filters>,
     /// The suggested tip and the head it was computed at: wallets ask for it often, and it only
@@ -494,6 +532,33 @@ pub(crate) fn logs_in_range(
     from: u64,
     to: u64,
 ) -> RpcResult<Vec<Log>> {
+    let (logs, overflow) = logs_up_to_limit(reader, filter, from, to)?;
+    match overflow {
+        None => Ok(logs),
+        Some(n) if n > from => Err(server_error(format!(
+            "query exceeds max results {MAX_LOGS_PER_RESPONSE}, retry with the range {from}-{}",
+            n - 1
+        ))),
+        Some(n) => Err(too_many_logs_in(n)),
+    }
+}
+
+/// The error for a block holding more matching logs than one response carries.
+pub(crate) fn too_many_logs_in(block: u64) -> jsonrpsee::types::ErrorObjectOwned {
+    server_error(format!(
+        "query exceeds max results {MAX_LOGS_PER_RESPONSE} in block {block}"
+    ))
+}
+
+/// Logs matching `filter` in blocks `from..=to`, whole blocks only, at most
+/// [`MAX_LOGS_PER_RESPONSE`]: with the block whose logs would exceed that, if one does (the logs
+/// are then those of the blocks before it).
+pub(crate) fn logs_up_to_limit(
+    reader: &Reader<'_>,
+    filter: &Filter,
+    from: u64,
+    to: u64,
+) -> RpcResult<(Vec<Log>, Option<u64>)> {
     let mut out = Vec::new();
     for n in from..=to {
         let Some(header) = reader.sealed_header(n).map_err(internal)? else {
@@ -508,23 +573,18 @@ pub(crate) fn logs_in_range(
             .unwrap_or_default();
         let receipts = reader.receipts(n).map_err(internal)?.unwrap_or_default();
         let system_logs = reader.system_logs(n).map_err(internal)?;
+        let complete = out.len();
         let logs =
             block_logs(&header, &txs, &receipts, &system_logs).filter(|l| filter.matches(&l.inner));
         for log in logs {
             if out.len() == MAX_LOGS_PER_RESPONSE {
-                return Err(server_error(if n > from {
-                    format!(
-                        "query exceeds max results {MAX_LOGS_PER_RESPONSE}, retry with the range {from}-{}",
-                        n - 1
-                    )
-                } else {
-                    format!("query exceeds max results {MAX_LOGS_PER_RESPONSE} in block {n}")
-                }));
+                out.truncate(complete);
+                return Ok((out, Some(n)));
             }
             out.push(log);
         }
     }
-    Ok(out)
+    Ok((out, None))
 }
 
 /// All logs of a block in RPC form, in order.

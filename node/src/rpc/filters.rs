@@ -9,10 +9,7 @@ use alloy::{
 use parking_lot::{Mutex, RwLock};
 use std::{
     collections::HashMap,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::Arc,
     time::{Duration, Instant},
 };
 use tokio::sync::broadcast;
@@ -53,7 +50,6 @@ struct Installed {
 #[derive(Debug)]
 pub(crate) struct Filters {
     timeout: Duration,
-    next_id: AtomicU64,
     installed: RwLock<HashMap<U256, Arc<Mutex<Installed>>>>,
 }
 
@@ -79,7 +75,6 @@ impl Filters {
     pub(crate) fn with_timeout(timeout: Duration) -> Self {
         Self {
             timeout,
-            next_id: AtomicU64::new(0),
             installed: RwLock::default(),
         }
     }
@@ -95,7 +90,13 @@ impl Filters {
                 "too many filters installed (limit {MAX_FILTERS})"
             )));
         }
-        let id = U256::from(self.next_id.fetch_add(1, Ordering::Relaxed) + 1);
+        // Random, as geth's: another client cannot guess an id to poll or remove the filter.
+        let id = loop {
+            let id = U256::from_be_bytes(rand::random::<[u8; 32]>()) >> 128;
+            if !installed.contains_key(&id) {
+                break id;
+            }
+        };
         installed.insert(
             id,
             Arc::new(Mutex::new(Installed {

@@ -55,7 +55,7 @@ fn fixture() -> Fixture {
             gas_cap: 50_000_000,
             evm_timeout: std::time::Duration::from_secs(1),
         },
-        heavy: tokio::sync::Semaphore::new(1),
+        heavy: super::eth::HeavyWork::new(1),
         newest_logs: Default::default(),
         filters: Arc::new(Filters::default()),
         suggested_tip: Default::default(),

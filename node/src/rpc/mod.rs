@@ -83,6 +83,9 @@ impl Default for RpcConfig {
     }
 }
 
+/// Subscriptions one WebSocket connection may hold.
+const MAX_SUBSCRIPTIONS_PER_CONNECTION: u32 = 128;
+
 /// WebSocket pings: a client that stops answering is dropped, and a live one is never idle.
 const WS_PING_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -124,6 +127,7 @@ pub async fn start(node: Arc<Node>, config: RpcConfig) -> eyre::Result<(ServerHa
                 .inactive_limit(2 * WS_PING_INTERVAL),
         )
         .set_id_provider(HexIds)
+        .max_subscriptions_per_connection(MAX_SUBSCRIPTIONS_PER_CONNECTION)
         .build();
     let service = Server::builder()
         .set_config(server_config)
@@ -143,7 +147,7 @@ pub async fn start(node: Arc<Node>, config: RpcConfig) -> eyre::Result<(ServerHa
             gas_cap: config.gas_cap,
             evm_timeout: config.evm_timeout,
         },
-        heavy: tokio::sync::Semaphore::new(heavy_permits),
+        heavy: eth::HeavyWork::new(heavy_permits),
         newest_logs: Default::default(),
         filters,
         suggested_tip: Default::default(),
@@ -173,11 +177,16 @@ where
     RpcResult<T>: IntoResponse,
 {
     m.register_async_method(name, move |params, api, _| async move {
-        let _permit = api.heavy.acquire().await.map_err(internal)?;
+        // The permit goes with the work: a client that hangs up does not free it while the
+        // work still runs.
+        let permit = api.heavy.admit().await?;
         let api = api.clone();
-        tokio::task::spawn_blocking(move || method(params, &api))
-            .await
-            .map_err(internal)?
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            method(params, &api)
+        })
+        .await
+        .map_err(internal)?
     })?;
     Ok(())
 }
@@ -500,15 +509,36 @@ fn module(api: EthApi) -> eyre::Result<RpcModule<EthApi>> {
                         json(hashes)
                     }
                     FilterKind::Logs { filter, last_block } => {
+                        let from = *last_block + 1;
                         let head = poll_end(*last_block);
-                        let logs = eth::logs_in_range(&reader, filter, *last_block + 1, head)?;
-                        *last_block = head;
-                        json(logs)
+                        match eth::logs_up_to_limit(&reader, filter, from, head)? {
+                            (logs, None) => {
+                                *last_block = head;
+                                json(logs)
+                            }
+                            // The blocks that fit now; the next poll goes on from there.
+                            (logs, Some(n)) if n > from => {
+                                *last_block = n - 1;
+                                json(logs)
+                            }
+                            // One block holds more than a response carries: the poll says so
+                            // and the filter moves past it instead of failing for good.
+                            (_, Some(n)) => {
+                                *last_block = n;
+                                Err(eth::too_many_logs_in(n))
+                            }
+                        }
                     }
                     FilterKind::PendingTransactions(rx) => {
+                        use tokio::sync::broadcast::error::TryRecvError;
                         let mut hashes = Vec::new();
-                        while let Ok(h) = rx.try_recv() {
-                            hashes.push(h);
+                        loop {
+                            match rx.try_recv() {
+                                Ok(h) => hashes.push(h),
+                                // Missed hashes are gone; report the ones still buffered.
+                                Err(TryRecvError::Lagged(_)) => continue,
+                                Err(_) => break,
+                            }
                         }
                         json(hashes)
                     }

@@ -208,6 +208,9 @@ pub struct CommittedBlock {
     pub system_logs: Vec<alloy::primitives::Log>,
 }
 
+/// MDBX reader slots.
+const MAX_READERS: u32 = 2048;
+
 /// Blocks the persister writes to the tables in one transaction, at most.
 const MAX_PERSIST_BATCH: usize = 16;
 /// Committed blocks waiting for the persister before `commit_block` waits for it: bounds the
@@ -266,6 +269,9 @@ impl Store {
     fn open_with(dir: &Path, persist: bool) -> StoreResult<Self> {
         let options = DatabaseOptions {
             max_tables: Some(tables::ALL.len() as u64 + 4),
+            // A reader slot per open read transaction: more than the blocking threads (512)
+            // that RPC reads can hold at once, so sealing always finds one.
+            max_readers: Some(MAX_READERS),
             exclusive: true,
             mode: Mode::ReadWrite(ReadWriteOptions {
                 // Durable: the block log may drop a block only once the tables hold it.

@@ -94,6 +94,40 @@ impl Default for StakingGenesis {
 impl StakingGenesis {
     /// Checks the parameters' ranges.
     pub fn validate(&self) -> Result<(), String> {
+        // Zero here would leave no seat, let dust register validators or delegations (each an
+        // entry walked every epoch), or make unbonding and evidence instant.
+        let positive = [
+            ("maxValidators", self.max_validators > 0),
+            ("minSelfStake", !self.min_self_stake.is_zero()),
+            ("minDelegation", !self.min_delegation.is_zero()),
+            ("unbondingPeriod", self.unbonding_period > 0),
+            ("maxEvidenceAge", self.max_evidence_age > 0),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, ok)| !ok) {
+            return Err(format!("{name} must be positive"));
+        }
+        let mut operators = std::collections::BTreeSet::new();
+        let mut keys = std::collections::BTreeSet::new();
+        for v in &self.validators {
+            if v.self_stake < self.min_self_stake {
+                return Err(format!(
+                    "validator {}: selfStake {} below minSelfStake {}",
+                    v.operator, v.self_stake, self.min_self_stake
+                ));
+            }
+            if v.commission_bps > v.max_commission_bps || v.max_commission_bps > 10_000 {
+                return Err(format!(
+                    "validator {}: commissionBps {} must be at most maxCommissionBps {}, itself at most 10000",
+                    v.operator, v.commission_bps, v.max_commission_bps
+                ));
+            }
+            if !operators.insert(v.operator) || !keys.insert(v.consensus_key) {
+                return Err(format!(
+                    "validator {}: operator or consensus key registered twice",
+                    v.operator
+                ));
+            }
+        }
         if !(1..=256).contains(&self.uptime_window) {
             return Err("uptimeWindow must be 1..=256".into());
         }
@@ -294,4 +328,64 @@ pub fn genesis_accounts(
         );
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonsense_parameters_are_refused_with_their_name() {
+        let dev_validator = GenesisValidator {
+            operator: Address::repeat_byte(1),
+            consensus_key: B256::repeat_byte(2),
+            self_stake: StakingGenesis::default().min_self_stake,
+            commission_bps: 1_000,
+            max_commission_bps: 10_000,
+            max_change_bps: 10_000,
+            moniker: String::new(),
+        };
+        let good = StakingGenesis {
+            validators: vec![dev_validator.clone()],
+            ..Default::default()
+        };
+        assert_eq!(good.validate(), Ok(()));
+        let cases: [(fn(&mut StakingGenesis), &str); 8] = [
+            (|g| g.max_validators = 0, "maxValidators must be positive"),
+            (
+                |g| g.min_self_stake = U256::ZERO,
+                "minSelfStake must be positive",
+            ),
+            (
+                |g| g.min_delegation = U256::ZERO,
+                "minDelegation must be positive",
+            ),
+            (
+                |g| g.unbonding_period = 0,
+                "unbondingPeriod must be positive",
+            ),
+            (
+                |g| g.max_evidence_age = 0,
+                "maxEvidenceAge must be positive",
+            ),
+            (
+                |g| g.validators[0].self_stake = U256::from(1),
+                "below minSelfStake",
+            ),
+            (
+                |g| g.validators[0].commission_bps = 10_001,
+                "commissionBps 10001",
+            ),
+            (
+                |g| g.validators.push(g.validators[0].clone()),
+                "registered twice",
+            ),
+        ];
+        for (edit, message) in cases {
+            let mut g = good.clone();
+            edit(&mut g);
+            let err = g.validate().unwrap_err();
+            assert!(err.contains(message), "{err} lacks {message}");
+        }
+    }
 }

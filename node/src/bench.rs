@@ -530,7 +530,7 @@ async fn attack_section(args: &BenchArgs, work: &Workload) -> eyre::Result<()> {
     let attacked = attacked?;
     print_rpc("attacked", &attacked);
     println!(
-        "attack   requests={sent} node_alive={alive} tps_ratio={:.2} p99_ratio={:.2} peak_rss_mib={:.1}",
+        "attack   answered_requests={sent} node_alive={alive} tps_ratio={:.2} p99_ratio={:.2} peak_rss_mib={:.1}",
         attacked.tps / alone.tps,
         attacked.p99.as_secs_f64() / alone.p99.as_secs_f64().max(1e-9),
         attacked.peak_rss as f64 / (1024.0 * 1024.0)

@@ -27,8 +27,11 @@ use tokio::{
 const ATTACKER_IP: [u8; 4] = [127, 0, 0, 2];
 /// Heavy `eth_call`s in flight at once.
 const HEAVY_CALLS: usize = 16;
-/// Idle connections held open.
-const IDLE_CONNECTIONS: usize = 40;
+/// Idle connections held open: with the heavy calls and the request workers, within the
+/// node's default per-IP allowance (50), so that every attack request is served.
+const IDLE_CONNECTIONS: usize = 26;
+/// Workers sending the other attacks round and round.
+const WORKERS: usize = 4;
 
 /// A running attacker.
 pub(super) struct Attacker {
@@ -43,19 +46,21 @@ async fn connect(node: SocketAddr) -> std::io::Result<TcpStream> {
     socket.connect(node).await
 }
 
-/// One HTTP exchange on a fresh connection; the answer is read and dropped.
-async fn exchange(node: SocketAddr, head: String, body: &str) {
+/// One HTTP exchange on a fresh connection; whether an answer came (it is dropped).
+async fn exchange(node: SocketAddr, head: String, body: &str) -> bool {
     let Ok(mut stream) = connect(node).await else {
-        return;
+        return false;
     };
     let request = format!(
         "{head}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    if stream.write_all(request.as_bytes()).await.is_ok() {
-        let mut sink = Vec::new();
-        let _ = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut sink)).await;
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return false;
     }
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer)).await;
+    !answer.is_empty()
 }
 
 fn post(body: Value) -> (String, String) {
@@ -159,15 +164,16 @@ impl Attacker {
         let sent = Arc::new(AtomicU64::new(0));
         let mut tasks = Vec::new();
         let requests = Arc::new(attacks(chain_id)?);
-        for worker in 0..4 {
+        for worker in 0..WORKERS {
             let (stop, sent, requests) = (stop.clone(), sent.clone(), requests.clone());
             tasks.push(tokio::spawn(async move {
                 let mut i = worker;
                 while !stop.load(Ordering::Relaxed) {
                     let (head, body) = &requests[i % requests.len()];
-                    exchange(node, head.clone(), body).await;
-                    sent.fetch_add(1, Ordering::Relaxed);
-                    i += 4;
+                    if exchange(node, head.clone(), body).await {
+                        sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                    i += WORKERS;
                 }
             }));
         }
@@ -180,8 +186,9 @@ impl Attacker {
             let (stop, sent, head, body) = (stop.clone(), sent.clone(), head.clone(), body.clone());
             tasks.push(tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
-                    exchange(node, head.clone(), &body).await;
-                    sent.fetch_add(1, Ordering::Relaxed);
+                    if exchange(node, head.clone(), &body).await {
+                        sent.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             }));
         }
@@ -205,7 +212,7 @@ impl Attacker {
         Ok(Self { stop, sent, tasks })
     }
 
-    /// Stops; returns the number of attack requests sent.
+    /// Stops; returns the number of attack requests the node answered.
     pub(super) async fn stop(self) -> u64 {
         self.stop.store(true, Ordering::Relaxed);
         for task in self.tasks {

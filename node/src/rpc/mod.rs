@@ -352,22 +352,7 @@ fn module(api: EthApi) -> eyre::Result<RpcModule<EthApi>> {
             let Some((number, index)) = reader.transaction_location(hash).map_err(internal)? else {
                 return Ok(serde_json::Value::Null);
             };
-            let header = reader
-                .sealed_header(number)
-                .map_err(internal)?
-                .ok_or_else(header_not_found)?;
-            let txs = reader
-                .transactions(number)
-                .map_err(internal)?
-                .unwrap_or_default();
-            let senders = reader
-                .senders(number)
-                .map_err(internal)?
-                .unwrap_or_default();
-            let receipts = reader
-                .receipts(number)
-                .map_err(internal)?
-                .unwrap_or_default();
+            let (header, txs, senders, receipts) = block_parts(&reader, number)?;
             json(convert::receipt_at(
                 &header,
                 &txs,
@@ -573,10 +558,15 @@ fn module(api: EthApi) -> eyre::Result<RpcModule<EthApi>> {
     Ok(m)
 }
 
-fn receipts_of(
-    reader: &crate::storage::Reader<'_>,
-    number: u64,
-) -> RpcResult<Vec<alloy::rpc::types::TransactionReceipt>> {
+/// A block's header, transactions, senders and receipts.
+type BlockParts = (
+    crate::storage::SealedHeader,
+    Vec<alloy::consensus::TxEnvelope>,
+    Vec<Address>,
+    Vec<alloy::consensus::ReceiptEnvelope>,
+);
+
+fn block_parts(reader: &crate::storage::Reader<'_>, number: u64) -> RpcResult<BlockParts> {
     let header = reader
         .sealed_header(number)
         .map_err(internal)?
@@ -593,6 +583,14 @@ fn receipts_of(
         .receipts(number)
         .map_err(internal)?
         .unwrap_or_default();
+    Ok((header, txs, senders, receipts))
+}
+
+fn receipts_of(
+    reader: &crate::storage::Reader<'_>,
+    number: u64,
+) -> RpcResult<Vec<alloy::rpc::types::TransactionReceipt>> {
+    let (header, txs, senders, receipts) = block_parts(reader, number)?;
     Ok(convert::block_receipts(&header, &txs, &senders, &receipts))
 }
 

@@ -372,7 +372,7 @@ fn ws_handshake(port: u16, origin: Option<&str>) -> (TcpStream, String) {
     (stream, text.lines().next().unwrap_or_default().to_string())
 }
 
-/// Sends one masked text frame and reads one text frame back.
+/// Sends one masked text frame and reads the first text frame back.
 fn ws_request(stream: &mut TcpStream, text: &str) -> Value {
     let payload = text.as_bytes();
     assert!(payload.len() < 126);
@@ -381,19 +381,24 @@ fn ws_request(stream: &mut TcpStream, text: &str) -> Value {
     frame.extend_from_slice(&mask);
     frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
     stream.write_all(&frame).unwrap();
-    let mut head = [0u8; 2];
-    stream.read_exact(&mut head).unwrap();
-    let len = match head[1] & 0x7f {
-        126 => {
-            let mut l = [0u8; 2];
-            stream.read_exact(&mut l).unwrap();
-            u16::from_be_bytes(l) as usize
+    loop {
+        let mut head = [0u8; 2];
+        stream.read_exact(&mut head).unwrap();
+        let len = match head[1] & 0x7f {
+            126 => {
+                let mut l = [0u8; 2];
+                stream.read_exact(&mut l).unwrap();
+                u16::from_be_bytes(l) as usize
+            }
+            n => n as usize,
+        };
+        let mut body = vec![0u8; len];
+        stream.read_exact(&mut body).unwrap();
+        // The server's pings (control frames) may come first.
+        if head[0] & 0x0f == 0x1 {
+            return serde_json::from_slice(&body).unwrap();
         }
-        n => n as usize,
-    };
-    let mut body = vec![0u8; len];
-    stream.read_exact(&mut body).unwrap();
-    serde_json::from_slice(&body).unwrap()
+    }
 }
 
 #[test]

@@ -93,7 +93,7 @@ async fn run(node: &Node, block_time: Duration, mut stopped: watch::Receiver<boo
             }
             // A queued transaction or a replacement wakes the sealer too; only an executable
             // one is worth a block.
-            if node.pool.counts().0 == 0 {
+            if !node.pool.has_pending() {
                 continue;
             }
             // Seal while blocks take transactions and executable ones are left (a full block
@@ -102,7 +102,7 @@ async fn run(node: &Node, block_time: Duration, mut stopped: watch::Receiver<boo
             loop {
                 match seal(node) {
                     Some(0) => break,
-                    Some(_) if node.pool.counts().0 > 0 => {}
+                    Some(_) if node.pool.has_pending() => {}
                     Some(_) => break,
                     None => {
                         tokio::time::sleep(RETRY_DELAY).await;

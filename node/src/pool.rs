@@ -546,6 +546,16 @@ impl TxPool {
         self.inner.lock().by_hash.get(hash).cloned()
     }
 
+    /// Whether any transaction is executable now (stops at the first: cheaper than
+    /// [`Self::counts`], which the sealer need not pay for on every arrival).
+    pub fn has_pending(&self) -> bool {
+        self.inner
+            .lock()
+            .by_sender
+            .values()
+            .any(|q| q.pending().next().is_some())
+    }
+
     /// Number of (pending, queued) transactions.
     pub fn counts(&self) -> (usize, usize) {
         let inner = self.inner.lock();
@@ -778,9 +788,11 @@ mod tests {
         let a = signer(1);
         p.add(tx(&a, 1, 1, 100), rich(), 0).unwrap();
         assert_eq!(p.counts(), (0, 1));
+        assert!(!p.has_pending());
         assert!(p.best_transactions(1).is_empty());
         p.add(tx(&a, 0, 1, 100), rich(), 0).unwrap();
         assert_eq!(p.counts(), (2, 0));
+        assert!(p.has_pending());
         assert_eq!(p.pending_nonce(&a.address()), Some(2));
     }
 

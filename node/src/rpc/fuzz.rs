@@ -179,7 +179,8 @@ fn arbitrary_raw_transactions_are_refused_cleanly() {
     };
     proptest!(config, |(
         random in proptest::collection::vec(any::<u8>(), 0..300),
-        flips in proptest::collection::vec((0..valid.len(), any::<u8>()), 1..4),
+        // One change per position: two at the same one could cancel out into the valid bytes.
+        flips in proptest::collection::btree_map(0..valid.len(), any::<u8>(), 1..4),
         cut in 0..valid.len(),
     )| {
         let _ = f.node.submit_raw(&random);

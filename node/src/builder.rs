@@ -202,12 +202,25 @@ impl BlockBuilder {
     {
         use alloy::sol_types::SolCall;
         use alloy_evm::Evm as _;
-        let staking = &self.spec.params.staking;
-        // EIP-1559 burns the whole base fee; the pool's share is minted back.
-        let unburned =
-            base_fees * U256::from(10_000 - staking.base_fee_burn_bps) / U256::from(10_000);
-        let minted = staking.block_reward + unburned;
+        use computechain_precompiles::layout::slot;
+        use revm::Database as _;
         let evm = executor.evm_mut();
+        // One source for the reward, burn and epoch parameters: the staking precompile's state,
+        // which its own methods and views read too.
+        evm.db_mut()
+            .basic(STAKING_ADDRESS)
+            .map_err(|e| BuildError::Execution(format!("staking account: {e}")))?;
+        let mut param = |index: u64| {
+            evm.db_mut()
+                .storage(STAKING_ADDRESS, U256::from(index))
+                .map_err(|e| BuildError::Execution(format!("staking parameter {index}: {e}")))
+        };
+        let block_reward = param(slot::BLOCK_REWARD)?;
+        let burn_bps = param(slot::BASE_FEE_BURN_BPS)?.min(U256::from(10_000));
+        let epoch_length = param(slot::EPOCH_LENGTH)?.saturating_to::<u64>().max(1);
+        // EIP-1559 burns the whole base fee; the pool's share is minted back.
+        let unburned = base_fees * (U256::from(10_000) - burn_bps) / U256::from(10_000);
+        let minted = block_reward.saturating_add(unburned);
         evm.db_mut()
             .increment_balances([(STAKING_ADDRESS, minted.saturating_to::<u128>())])
             .map_err(|_| BuildError::Execution("block reward mint failed".into()))?;
@@ -228,7 +241,7 @@ impl BlockBuilder {
             }
             .abi_encode(),
         )?);
-        if number.is_multiple_of(staking.epoch_length) {
+        if number.is_multiple_of(epoch_length) {
             logs.extend(staking_system_call(
                 evm,
                 IStaking::advanceEpochCall {}.abi_encode(),
@@ -481,10 +494,12 @@ mod tests {
     #[test]
     fn executes_transfers_and_contracts_with_correct_roots() {
         let dir = tempfile::tempdir().unwrap();
-        let mut spec = ChainSpec::dev();
-        // 40% of the base fee burned, 60% paid to the proposer's validator.
-        spec.params.staking.base_fee_burn_bps = 4_000;
-        let spec = Arc::new(spec);
+        let dev = ChainSpec::dev();
+        // 40% of the base fee burned, 60% paid to the proposer's validator (a genesis parameter:
+        // the builder reads it from the staking precompile's state).
+        let mut params = dev.params.clone();
+        params.staking.base_fee_burn_bps = 4_000;
+        let spec = Arc::new(ChainSpec::from_genesis(dev.genesis.clone(), params).unwrap());
         let store = Store::open(dir.path()).unwrap();
         let genesis = store
             .init_genesis(&spec.genesis, spec.genesis_header())
@@ -622,7 +637,7 @@ mod tests {
     }
 
     #[test]
-    fn a_transaction_whose_execution_fails_is_dropped_and_the_block_goes_on() {
+    fn a_transaction_whose_escrow_payout_fails_reverts_and_the_block_goes_on() {
         use alloy::sol_types::SolCall;
         use computechain_precompiles::{
             DELEGATION_ADDRESS, interfaces::IDelegation, layout::validator,
@@ -631,7 +646,7 @@ mod tests {
         let key = crate::dev::dev_accounts(1).unwrap().remove(0);
         let mut spec = ChainSpec::dev();
         // Corrupt the reward ledger: the validator is owed more commission than the staking
-        // pool holds, so its claim makes the precompile's escrow transfer fail (a fatal error).
+        // pool holds, so its claim's escrow transfer fails: a revert, and the block goes on.
         let owed = computechain_precompiles::layout::validator_base(key.address())
             + U256::from(validator::COMMISSION_UNCLAIMED);
         spec.genesis
@@ -689,10 +704,18 @@ mod tests {
                 vec![claim.clone(), transfer.clone()],
             )
             .unwrap();
-        assert_eq!(built.invalid.len(), 1);
-        assert_eq!(built.invalid[0].0, *claim.tx_hash());
-        assert_eq!(built.block.transactions.len(), 1);
-        assert_eq!(built.block.transactions[0].tx_hash(), transfer.tx_hash());
+        assert!(built.invalid.is_empty());
+        assert_eq!(
+            built
+                .block
+                .transactions
+                .iter()
+                .map(|t| *t.tx_hash())
+                .collect::<Vec<_>>(),
+            vec![*claim.tx_hash(), *transfer.tx_hash()]
+        );
+        let statuses: Vec<bool> = built.block.receipts.iter().map(|r| r.status()).collect();
+        assert_eq!(statuses, vec![false, true], "the claim reverted");
     }
 
     #[test]

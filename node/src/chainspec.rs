@@ -154,6 +154,7 @@ impl ChainSpec {
         let staking = computechain_precompiles::genesis::genesis_accounts(
             &params.staking,
             genesis.config.chain_id,
+            genesis.timestamp,
         )
         .map_err(|e| ChainSpecError::Invalid(format!("staking genesis: {e}")))?;
         genesis.alloc.extend(staking);

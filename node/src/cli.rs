@@ -19,6 +19,24 @@ pub enum Command {
     Node(NodeArgs),
     /// Load-test a node (and optionally anvil) over JSON-RPC and print figures.
     Bench(crate::bench::BenchArgs),
+    /// Consensus-key tools.
+    #[command(subcommand, name = "consensus-key")]
+    ConsensusKey(ConsensusKeyCommand),
+}
+
+/// `computechain consensus-key` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConsensusKeyCommand {
+    /// Reads an ed25519 secret key (32 bytes, hex) from stdin and prints its public key and its
+    /// proof of possession for `--operator` (the arguments of `createValidator`).
+    Pop {
+        /// Chain id the proof is bound to.
+        #[arg(long = "chain-id")]
+        chain_id: u64,
+        /// The validator's operator address (the account that sends `createValidator`).
+        #[arg(long)]
+        operator: alloy::primitives::Address,
+    },
 }
 
 /// `computechain node` flags.

@@ -3,7 +3,7 @@
 use clap::Parser;
 use computechain_node::{
     chainspec::ChainSpec,
-    cli::{Cli, Command, NodeArgs},
+    cli::{Cli, Command, ConsensusKeyCommand, NodeArgs},
     dev,
     node::Node,
     rpc,
@@ -17,6 +17,13 @@ fn main() {
     let default_filter = match cli.command {
         Command::Node(_) => "info,libmdbx=warn",
         Command::Bench(_) => "warn",
+        Command::ConsensusKey(command) => {
+            if let Err(e) = consensus_key(command) {
+                eprintln!("error: {e:#}");
+                std::process::exit(1);
+            }
+            return;
+        }
     };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -32,12 +39,33 @@ fn main() {
         match cli.command {
             Command::Node(args) => run_node(args).await,
             Command::Bench(args) => computechain_node::bench::run(args).await,
+            Command::ConsensusKey(_) => unreachable!("handled before the runtime starts"),
         }
     });
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// `computechain consensus-key`: the secret comes from stdin, never from the command line
+/// (which other users of the machine can read).
+fn consensus_key(command: ConsensusKeyCommand) -> eyre::Result<()> {
+    use ed25519_dalek::Signer;
+    let ConsensusKeyCommand::Pop { chain_id, operator } = command;
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let secret: [u8; 32] = alloy::hex::decode(line.trim())?
+        .try_into()
+        .map_err(|_| eyre::eyre!("the secret key must be 32 bytes of hex"))?;
+    let key = ed25519_dalek::SigningKey::from_bytes(&secret);
+    let message = computechain_precompiles::staking::evidence::pop_message(chain_id, operator);
+    println!(
+        "0x{} 0x{}",
+        alloy::hex::encode(key.verifying_key().to_bytes()),
+        alloy::hex::encode(key.sign(&message).to_bytes())
+    );
+    Ok(())
 }
 
 async fn run_node(args: NodeArgs) -> eyre::Result<()> {

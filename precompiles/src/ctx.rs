@@ -1,9 +1,10 @@
 //! A precompile call's access to the journal, metered at EVM gas rates.
 
+use crate::interfaces::IStaking;
 use crate::{STAKING_ADDRESS, SYSTEM_ADDRESS, SystemCalls, layout::Slots};
 use alloy::{
     primitives::{Address, B256, Bytes, Log, LogData, U256},
-    sol_types::SolError,
+    sol_types::{Panic, PanicKind, SolError},
 };
 use alloy_evm::precompiles::PrecompileInput;
 use revm::precompile::{PrecompileError, PrecompileHalt, PrecompileOutput, PrecompileResult};
@@ -21,13 +22,54 @@ pub(crate) enum Exit {
     Revert(Bytes),
     /// Out of gas: halt.
     OutOfGas,
-    /// The database failed: the block cannot be built.
+    /// The database failed: the block cannot be built. Never for anything a caller controls
+    /// (those revert), so no transaction can stop block production.
     Fatal(String),
 }
 
 impl<E: SolError> From<E> for Exit {
     fn from(error: E) -> Self {
         Exit::Revert(error.abi_encode().into())
+    }
+}
+
+/// Checked arithmetic on stored amounts: an overflow, underflow or division by zero is a bug or
+/// corrupt state, and reverts with Solidity's `Panic(0x11)` / `Panic(0x12)` instead of wrapping.
+pub(crate) trait Checked: Sized {
+    /// `self + other`.
+    fn plus(self, other: Self) -> Result<Self, Exit>;
+    /// `self - other`.
+    fn minus(self, other: Self) -> Result<Self, Exit>;
+    /// `self * other`.
+    fn times(self, other: Self) -> Result<Self, Exit>;
+    /// `self / other`, rounded down.
+    fn over(self, other: Self) -> Result<Self, Exit>;
+    /// `self * numerator / denominator`, rounded down.
+    fn mul_div(self, numerator: Self, denominator: Self) -> Result<Self, Exit> {
+        self.times(numerator)?.over(denominator)
+    }
+}
+
+fn panic(kind: PanicKind) -> Exit {
+    Panic::from(kind).into()
+}
+
+impl Checked for U256 {
+    fn plus(self, other: U256) -> Result<U256, Exit> {
+        self.checked_add(other)
+            .ok_or_else(|| panic(PanicKind::UnderOverflow))
+    }
+    fn minus(self, other: U256) -> Result<U256, Exit> {
+        self.checked_sub(other)
+            .ok_or_else(|| panic(PanicKind::UnderOverflow))
+    }
+    fn times(self, other: U256) -> Result<U256, Exit> {
+        self.checked_mul(other)
+            .ok_or_else(|| panic(PanicKind::UnderOverflow))
+    }
+    fn over(self, other: U256) -> Result<U256, Exit> {
+        self.checked_div(other)
+            .ok_or_else(|| panic(PanicKind::DivisionByZero))
     }
 }
 
@@ -139,7 +181,8 @@ impl<'a> Ctx<'a> {
         Ok(())
     }
 
-    /// Moves native balance between accounts (escrow payouts), charged as a value transfer.
+    /// Moves native balance between accounts (escrow payouts), charged as a value transfer. An
+    /// escrow that cannot pay (corrupt or overridden state) reverts the call.
     pub(crate) fn transfer(
         &mut self,
         from: Address,
@@ -154,13 +197,15 @@ impl<'a> Ctx<'a> {
             .map_err(Self::fatal)?
         {
             None => Ok(()),
-            Some(e) => Err(Exit::Fatal(format!(
-                "escrow {from} cannot pay {amount}: {e:?}"
-            ))),
+            Some(_) => Err(IStaking::EscrowShortfall {
+                escrow: from,
+                amount,
+            }
+            .into()),
         }
     }
 
-    /// Burns `amount` from `address`'s balance (the caller checks it is covered).
+    /// Burns `amount` from `address`'s balance; reverts if the balance does not cover it.
     pub(crate) fn burn(&mut self, address: Address, amount: U256) -> Result<(), Exit> {
         let balance = self
             .input
@@ -170,9 +215,15 @@ impl<'a> Ctx<'a> {
             .data
             .info
             .balance;
+        let left = balance
+            .checked_sub(amount)
+            .ok_or(IStaking::EscrowShortfall {
+                escrow: address,
+                amount,
+            })?;
         self.input
             .internals
-            .set_balance(address, balance - amount)
+            .set_balance(address, left)
             .map_err(Self::fatal)?;
         Ok(())
     }
@@ -235,19 +286,19 @@ impl<'a> Ctx<'a> {
             crate::layout::array_slot(list, len.saturating_to(), 1),
             address_word(address),
         )?;
-        self.sstore(list, len + U256::from(1))
+        self.sstore(list, len.plus(U256::from(1))?)
     }
 
     /// Adds `delta` to the counter at `slot`.
     pub(crate) fn add(&mut self, slot: U256, delta: U256) -> Result<(), Exit> {
         let v = self.sload(slot)?;
-        self.sstore(slot, v + delta)
+        self.sstore(slot, v.plus(delta)?)
     }
 
-    /// Subtracts `delta` from the counter at `slot` (callers check it is covered).
+    /// Subtracts `delta` from the counter at `slot` (an underflow reverts: corrupt state).
     pub(crate) fn sub(&mut self, slot: U256, delta: U256) -> Result<(), Exit> {
         let v = self.sload(slot)?;
-        self.sstore(slot, v - delta)
+        self.sstore(slot, v.minus(delta)?)
     }
 
     /// Finishes the call: output and gas, or revert / halt / fatal.

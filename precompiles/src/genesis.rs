@@ -57,7 +57,8 @@ pub struct StakingGenesis {
     pub double_sign_slash_bps: u64,
     /// Share of a double-sign slash paid to whoever submits the evidence, basis points (10%).
     pub reporter_reward_bps: u64,
-    /// Oldest double-sign evidence accepted, in blocks (about the unbonding period at 1 s blocks).
+    /// Oldest double-sign evidence accepted: seconds since the start of the epoch holding its
+    /// height; at most `unbonding_period`.
     pub max_evidence_age: u64,
     /// Share of each block's base fee burned, basis points; the rest is paid to the proposer's
     /// validator with the block reward (10000: all burned, as on Ethereum).
@@ -105,6 +106,13 @@ impl StakingGenesis {
         ];
         if let Some((name, _)) = positive.iter().find(|(_, ok)| !ok) {
             return Err(format!("{name} must be positive"));
+        }
+        // Evidence that outlived the unbonding period would find the offender's stake gone.
+        if self.max_evidence_age > self.unbonding_period {
+            return Err(format!(
+                "maxEvidenceAge {} must be at most unbondingPeriod {} (both seconds)",
+                self.max_evidence_age, self.unbonding_period
+            ));
         }
         let mut operators = std::collections::BTreeSet::new();
         let mut keys = std::collections::BTreeSet::new();
@@ -173,16 +181,21 @@ pub struct GenesisValidator {
     /// Moniker.
     #[serde(default)]
     pub moniker: String,
+    /// The consensus key's ed25519 signature over the proof-of-possession message for the
+    /// operator and the chain id (`IStaking.popMessage`), as for `createValidator`.
+    pub proof_of_possession: Bytes,
 }
 
 fn full_commission() -> u16 {
     10_000
 }
 
-/// The genesis accounts of the staking and delegation precompiles.
+/// The genesis accounts of the staking and delegation precompiles, for a chain whose genesis
+/// block has `timestamp` (the start time of epoch 1).
 pub fn genesis_accounts(
     params: &StakingGenesis,
     chain_id: u64,
+    timestamp: u64,
 ) -> Result<BTreeMap<Address, GenesisAccount>, String> {
     let mut db = CacheDB::new(EmptyDB::default());
     let code = Bytecode::new_raw(Bytes::from_static(&PLACEHOLDER_CODE));
@@ -252,6 +265,7 @@ pub fn genesis_accounts(
     let block = BlockEnv {
         gas_limit: 30_000_000,
         basefee: 0,
+        timestamp: U256::from(timestamp),
         ..Default::default()
     };
     let mut map = PrecompilesMap::from_static(Precompiles::new(PrecompileSpecId::from_spec_id(
@@ -272,6 +286,7 @@ pub fn genesis_accounts(
                 website: String::new(),
                 details: String::new(),
             },
+            proofOfPossession: v.proof_of_possession.clone(),
         }
         .abi_encode();
         let tx = TxEnv::builder()
@@ -344,13 +359,14 @@ mod tests {
             max_commission_bps: 10_000,
             max_change_bps: 10_000,
             moniker: String::new(),
+            proof_of_possession: Bytes::new(),
         };
         let good = StakingGenesis {
             validators: vec![dev_validator.clone()],
             ..Default::default()
         };
         assert_eq!(good.validate(), Ok(()));
-        let cases: [(fn(&mut StakingGenesis), &str); 8] = [
+        let cases: [(fn(&mut StakingGenesis), &str); 9] = [
             (|g| g.max_validators = 0, "maxValidators must be positive"),
             (
                 |g| g.min_self_stake = U256::ZERO,
@@ -367,6 +383,10 @@ mod tests {
             (
                 |g| g.max_evidence_age = 0,
                 "maxEvidenceAge must be positive",
+            ),
+            (
+                |g| g.max_evidence_age = g.unbonding_period + 1,
+                "maxEvidenceAge 1814401 must be at most unbondingPeriod 1814400",
             ),
             (
                 |g| g.validators[0].self_stake = U256::from(1),

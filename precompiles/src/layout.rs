@@ -22,7 +22,7 @@
 //!     uint256[3] downtimeSlashBps; // slots 25..27 (first, second, third-or-later offence)
 //!     uint256 doubleSignSlashBps;  // slot 28
 //!     uint256 reporterRewardBps;   // slot 29
-//!     uint256 maxEvidenceAge;      // slot 30 (blocks)
+//!     uint256 maxEvidenceAge;      // slot 30 (seconds since the start of the evidence's epoch)
 //!     uint256 baseFeeBurnBps;      // slot 31
 //!     uint256 chainId;             // slot 32 (bound into signed votes)
 //!     mapping(address => Validator) validators;                          // slot 10
@@ -37,7 +37,13 @@
 //!                                                                         //   unbonding entries from it
 //!     mapping(address => mapping(address => bool)) unbondingListed;      // slot 19 [operator][delegator]
 //!     mapping(address => Redelegation[]) redelegations;                  // slot 33 [delegator]
+//!     mapping(uint256 => Epoch) epochs;                                   // slot 34 [epoch]
+//!     mapping(uint256 => mapping(address => uint256)) epochStake;        // slot 35 [epoch][operator]:
+//!                                                                         //   seat stake fixed at the boundary
+//!     mapping(address => mapping(address => uint256)) unbondingEntries;  // slot 36 [delegator][validator]
+//!     mapping(address => mapping(address => uint256)) redelegationEntries; // slot 37 [delegator][src]
 //! }
+//! struct Epoch { uint256 startHeight; uint256 startTime; } // first block it governs; boundary time
 //! struct Validator {
 //!     uint256 status;               // +0: 0 none, 1 bonded candidate, 2 inactive
 //!     bytes32 consensusKey;         // +1
@@ -59,6 +65,7 @@
 //!     uint256 windowFilled;         // +17 blocks observed in the window, up to uptimeWindow
 //!     uint256 downtimeOffences;     // +18
 //!     bool tombstoned;              // +19 jailed for good
+//!     bool penaltyDue;              // +20 jailed for downtime, no full window served since
 //! }
 //! struct Delegation { uint256 shares; uint256 indexSnapshot; uint256 unclaimed; bool listed; }
 //! struct Unbonding { address validator; uint256 amount; uint256 completionTime;
@@ -109,8 +116,16 @@ pub mod slot {
     pub const UNBONDING_LISTED: u64 = 19;
     /// `redelegations` mapping.
     pub const REDELEGATIONS: u64 = 33;
-    /// `epochSet` array: the active set of the current epoch.
+    /// `epochSet` array: the active set of the current epoch (members leave it when jailed).
     pub const EPOCH_SET: u64 = 16;
+    /// `epochs` mapping.
+    pub const EPOCHS: u64 = 34;
+    /// `epochStake` mapping.
+    pub const EPOCH_STAKE: u64 = 35;
+    /// `unbondingEntries` mapping.
+    pub const UNBONDING_ENTRIES: u64 = 36;
+    /// `redelegationEntries` mapping.
+    pub const REDELEGATION_ENTRIES: u64 = 37;
     /// `rewardHistory` mapping.
     pub const REWARD_HISTORY: u64 = 17;
     /// `uptimeWindow`.
@@ -179,6 +194,17 @@ pub mod validator {
     pub const DOWNTIME_OFFENCES: u64 = 18;
     /// Jailed for good.
     pub const TOMBSTONED: u64 = 19;
+    /// Jailed for downtime and not yet through a full uptime window since: unstaking pays the
+    /// jailed-unstake penalty.
+    pub const PENALTY_DUE: u64 = 20;
+}
+
+/// Fields of an `Epoch`.
+pub mod epoch {
+    /// First block the epoch's set governs.
+    pub const START_HEIGHT: u64 = 0;
+    /// Timestamp of the boundary block that fixed the set.
+    pub const START_TIME: u64 = 1;
 }
 
 /// Field offsets in `Delegation`.
@@ -249,6 +275,14 @@ pub fn reward_scale() -> U256 {
 /// Longest description field, in bytes.
 pub const MAX_DESCRIPTION_LEN: usize = 280;
 
+/// Most open unbonding entries per (delegator, validator), and redelegation entries per
+/// (delegator, source): Cosmos's `MaxEntries`.
+pub const MAX_ENTRIES_PER_VALIDATOR: u64 = 7;
+
+/// Most entries in one delegator's unbonding list, and in its redelegation list: bounds every
+/// walk over them (withdrawal, slashing) to a fixed cost.
+pub const MAX_ENTRIES_PER_DELEGATOR: u64 = 64;
+
 /// `keccak256(key . base)`: the slot of `mapping[key]` at `base`.
 pub fn mapping_slot(key: B256, base: U256) -> U256 {
     let mut preimage = [0u8; 64];
@@ -280,6 +314,19 @@ pub fn delegation_base(delegator: Address, validator: Address) -> U256 {
     )
 }
 
+/// Base slot of `epochs[epoch]`.
+pub fn epoch_base(epoch: U256) -> U256 {
+    mapping_slot(B256::from(epoch), U256::from(slot::EPOCHS))
+}
+
+/// Slot of `epochStake[epoch][operator]`.
+pub fn epoch_stake_slot(epoch: U256, operator: Address) -> U256 {
+    address_slot(
+        operator,
+        mapping_slot(B256::from(epoch), U256::from(slot::EPOCH_STAKE)),
+    )
+}
+
 /// Reads state slots (the precompile's own journal, or the node's database).
 pub trait Slots {
     /// Error of a read.
@@ -288,18 +335,17 @@ pub trait Slots {
     fn load(&mut self, slot: U256) -> Result<U256, Self::Error>;
 }
 
-/// The active set of the current epoch, with each validator's current total stake. The consensus
-/// engine reads it through this function, without an EVM call.
+/// The active set of the current epoch, with each seat's stake as fixed at the epoch's boundary
+/// (delegations inside the epoch do not move it). The consensus engine reads it through this
+/// function, without an EVM call.
 pub fn epoch_set<S: Slots>(s: &mut S) -> Result<Vec<(Address, U256)>, S::Error> {
+    let epoch = s.load(U256::from(slot::CURRENT_EPOCH))?;
     let base = U256::from(slot::EPOCH_SET);
     let len = s.load(base)?.saturating_to::<u64>();
     (0..len)
         .map(|i| {
             let operator = Address::from_word(B256::from(s.load(array_slot(base, i, 1))?));
-            Ok((
-                operator,
-                s.load(validator_base(operator) + U256::from(validator::TOTAL_STAKE))?,
-            ))
+            Ok((operator, s.load(epoch_stake_slot(epoch, operator))?))
         })
         .collect()
 }

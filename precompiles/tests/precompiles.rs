@@ -11,7 +11,7 @@ use computechain_precompiles::{
     DELEGATION_ADDRESS, STAKING_ADDRESS, SYSTEM_ADDRESS,
     genesis::{GenesisValidator, StakingGenesis, genesis_accounts},
     interfaces::{IDelegation, IStaking},
-    staking::evidence::vote_message,
+    staking::evidence::{pop_message, vote_message},
 };
 use ed25519_dalek::{Signer, SigningKey};
 use revm::{
@@ -45,6 +45,23 @@ fn consensus_key(i: u8) -> B256 {
         return B256::ZERO;
     }
     signing_key(i).verifying_key().to_bytes().into()
+}
+
+/// The proof of possession of `signer`'s consensus key for `operator`.
+fn pop_by(signer: &SigningKey, operator: Address) -> Bytes {
+    signer
+        .sign(&pop_message(CHAIN_ID, operator))
+        .to_bytes()
+        .to_vec()
+        .into()
+}
+
+/// The proof of possession of test validator `i`'s key for `operator` (none for key 0).
+fn pop(i: u8, operator: Address) -> Bytes {
+    if i == 0 {
+        return Bytes::new();
+    }
+    pop_by(&signing_key(i), operator)
 }
 
 struct Chain {
@@ -105,7 +122,7 @@ impl Chain {
         };
         let mut db = CacheDB::new(EmptyDB::default());
         let mut minted = U256::ZERO;
-        for (address, acc) in genesis_accounts(&params, CHAIN_ID).unwrap() {
+        for (address, acc) in genesis_accounts(&params, CHAIN_ID, 1_000_000).unwrap() {
             let code = Bytecode::new_raw(acc.code.clone().unwrap_or_default());
             db.insert_account_info(
                 address,
@@ -217,6 +234,7 @@ impl Chain {
                     website: "https://example.org".into(),
                     details: "x".repeat(40),
                 },
+                proofOfPossession: pop(key, operator),
             }
             .abi_encode(),
         )
@@ -364,6 +382,7 @@ fn create_validator_validates_and_records() {
                 website: String::new(),
                 details: String::new(),
             },
+            proofOfPossession: pop(2, addr(2)),
         }
         .abi_encode(),
     ) else {
@@ -724,6 +743,7 @@ fn rewards_follow_f1_exactly_and_only_the_protocol_distributes() {
         max_commission_bps: 2000,
         max_change_bps: 100,
         moniker: "genesis".into(),
+        proof_of_possession: pop(1, addr(1)),
     }]);
     chain
         .call(
@@ -844,6 +864,7 @@ fn static_and_delegate_calls_cannot_change_state() {
         maxCommissionBps: 0,
         maxChangeBps: 0,
         description: Default::default(),
+        proofOfPossession: pop(1, addr(1)),
     }
     .abi_encode();
     chain
@@ -1111,6 +1132,7 @@ fn redelegation_cancelled_unbonding_and_claiming_everything() {
     assert_eq!((v2.selfStake, v2.status), (ether(100), 1));
 
     // claimAllRewards pays every validator's share in one transfer.
+    chain.next_epoch();
     chain.distribute(addr(1), ether(3));
     chain.distribute(addr(2), ether(5));
     let expected = chain.view(
@@ -1164,9 +1186,10 @@ fn downtime_jails_slashes_with_escalation_and_unjail_follows_the_rules() {
     chain.create(addr(2), 2, ether(100), 0).ok();
     chain.delegate(addr(5), addr(2), ether(100)).ok();
     chain.delegate(addr(6), addr(2), ether(50)).ok();
-    assert_eq!(chain.next_epoch(), vec![addr(2), addr(1)]);
-    // At block 1: long before the offence's window, so out of the slash's reach.
+    // At block 1, before the epoch's boundary: out of its seat's stake and the slash's reach.
     chain.undelegate(addr(6), addr(2), ether(10)).ok();
+    assert_eq!(chain.next_epoch(), vec![addr(2), addr(1)]);
+    chain.number += 1;
     let record = |chain: &mut Chain, signers: Vec<Address>| -> Vec<Log> {
         let (_, logs) = chain
             .call(
@@ -1349,9 +1372,9 @@ fn downtime_jails_slashes_with_escalation_and_unjail_follows_the_rules() {
         vec![addr(2), addr(1)],
         "back, and first by stake"
     );
-    // Second offence, a full window of misses: 10%, of the bonded stake and of the operator's own
-    // entry (18, unstaked at block 14, the window's first block); the delegator's entries are
-    // older.
+    // Second offence, a full window of misses: 10% of the seat's stake fixed at the boundary,
+    // taken first from the operator's own entry (18, unstaked within the window: 1.8), the rest
+    // from the bonded stake; the delegator's entries are older.
     let miss_window = |chain: &mut Chain| -> IStaking::ValidatorSlashed {
         let logs: Vec<Log> = (0..11).flat_map(|_| record(chain, vec![addr(1)])).collect();
         let log = logs
@@ -1364,11 +1387,11 @@ fn downtime_jails_slashes_with_escalation_and_unjail_follows_the_rules() {
     let slashed = miss_window(&mut chain);
     assert_eq!(
         (slashed.fractionBps, slashed.amount),
-        (1000, before / U256::from(10) + ether(18) / U256::from(10))
+        (1000, before / U256::from(10))
     );
     assert_eq!(
         info(&mut chain, addr(2)).totalStake,
-        before - before / U256::from(10)
+        before - (before / U256::from(10) - ether(18) / U256::from(10))
     );
     assert_eq!(info(&mut chain, addr(2)).status, 3);
     // After the jail time unjail is free.
@@ -1434,20 +1457,19 @@ fn epoch_change_succeeds_with_thousands_of_validators() {
             },
         );
         let stake = ether(100) + U256::from(i);
+        let signer = SigningKey::from_bytes(&keccak256((i + 1).to_be_bytes()).0);
         chain
             .call(
                 operator,
                 STAKING_ADDRESS,
                 stake,
                 IStaking::createValidatorCall {
-                    consensusKey: SigningKey::from_bytes(&keccak256((i + 1).to_be_bytes()).0)
-                        .verifying_key()
-                        .to_bytes()
-                        .into(),
+                    consensusKey: signer.verifying_key().to_bytes().into(),
                     commissionBps: 0,
                     maxCommissionBps: 0,
                     maxChangeBps: 0,
                     description: Default::default(),
+                    proofOfPossession: pop_by(&signer, operator),
                 }
                 .abi_encode(),
             )
@@ -1493,7 +1515,10 @@ struct Model {
     listed: std::collections::HashMap<Address, Vec<Address>>,
     /// Slashes that reached redelegated stake.
     redelegation_cuts: usize,
+    /// The current epoch's set; a member jailed during the epoch leaves it at once.
     epoch_set: Vec<Address>,
+    /// Every epoch so far: first block, start time, and each seat's stake fixed at its boundary.
+    epochs: Vec<(u64, u64, std::collections::HashMap<Address, U256>)>,
 }
 
 #[derive(Default)]
@@ -1508,6 +1533,11 @@ struct ModelValidator {
     jailed: bool,
     tombstoned: bool,
     offences: usize,
+    /// Uptime window: missed flag per `block % 10`, blocks observed (up to 10).
+    missed: [bool; 10],
+    filled: u64,
+    /// Jailed for downtime, no full window served since: unstaking pays the penalty.
+    penalty_due: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -1641,6 +1671,49 @@ impl Model {
         val.stake -= amount;
     }
 
+    /// The revert a new entry of `d` at `v` meets: 7 open per pair, 64 in `d`'s list.
+    fn entries_full(list: &[Address], v: Address) -> Option<IStaking::TooManyEntries> {
+        let max = if list.iter().filter(|x| **x == v).count() >= 7 {
+            7
+        } else if list.len() >= 64 {
+            64
+        } else {
+            return None;
+        };
+        Some(IStaking::TooManyEntries {
+            validator: v,
+            max: U256::from(max),
+        })
+    }
+
+    fn unbonding_full(&self, d: Address, v: Address) -> Option<IStaking::TooManyEntries> {
+        let list: Vec<Address> = self
+            .entries
+            .get(&d)
+            .map(|l| l.iter().map(|e| e.validator).collect())
+            .unwrap_or_default();
+        Self::entries_full(&list, v)
+    }
+
+    fn redelegations_full(
+        &self,
+        d: Address,
+        src: Address,
+        now: u64,
+    ) -> Option<IStaking::TooManyEntries> {
+        let list: Vec<Address> = self
+            .redelegations
+            .get(&d)
+            .map(|l| {
+                l.iter()
+                    .filter(|r| r.completion > now)
+                    .map(|r| r.src)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self::entries_full(&list, src)
+    }
+
     fn unbond(&mut self, d: Address, v: Address, amount: U256, penalty: U256, chain: &Chain) {
         self.settle(d, v);
         self.take(d, v, amount);
@@ -1654,7 +1727,11 @@ impl Model {
         self.list(d, v);
     }
 
+    /// Credits a block's reward to a seat holder; for anyone else it is burned.
     fn distribute(&mut self, v: Address, amount: U256) {
+        if !self.epoch_set.contains(&v) {
+            return;
+        }
         let val = self.validators.get_mut(&v).unwrap();
         if val.shares.is_zero() {
             val.commission += amount;
@@ -1684,10 +1761,11 @@ impl Model {
         pending
     }
 
-    fn slash(&mut self, v: Address, bps: u64, since: u64, now: u64) -> U256 {
-        let val = self.validators.get_mut(&v).unwrap();
-        let mut total = val.stake * U256::from(bps) / U256::from(10_000);
-        val.stake -= total;
+    /// Slashes `bps` of `basis`: first from the entries created at or after `since`, the rest
+    /// from the bonded stake; returns the total and the operator's own loss.
+    fn slash(&mut self, v: Address, bps: u64, basis: U256, since: u64, now: u64) -> (U256, U256) {
+        let target = basis * U256::from(bps) / U256::from(10_000);
+        let (mut total, mut own) = (U256::ZERO, U256::ZERO);
         let bps = U256::from(bps);
         let mut i = 0;
         while i < self.listed.get(&v).map_or(0, Vec::len) {
@@ -1702,6 +1780,9 @@ impl Model {
                     let cut = (entry.initial * bps / U256::from(10_000)).min(entry.amount);
                     entry.amount -= cut;
                     total += cut;
+                    if d == v {
+                        own += cut;
+                    }
                 }
             }
             let count = self.redelegations.get(&d).map_or(0, Vec::len);
@@ -1738,7 +1819,45 @@ impl Model {
                 self.listed.get_mut(&v).unwrap().swap_remove(i);
             }
         }
-        total
+        let self_before = self.tokens(v, v);
+        let val = self.validators.get_mut(&v).unwrap();
+        let bonded_cut = target.saturating_sub(total).min(val.stake);
+        val.stake -= bonded_cut;
+        own += self_before - self.tokens(v, v);
+        (total + bonded_cut, own)
+    }
+
+    /// Records the uptime of every member of the epoch set at block `number`; returns the
+    /// member jailed for downtime, if any, with its missed count.
+    fn record_signers(&mut self, signers: &[Address], number: u64) -> Option<(Address, usize)> {
+        let mut jailed = None;
+        for m in self.epoch_set.clone() {
+            let val = self.validators.get_mut(&m).unwrap();
+            val.missed[(number % 10) as usize] = !signers.contains(&m);
+            let count = val.missed.iter().filter(|x| **x).count();
+            if val.filled < 10 {
+                val.filled += 1;
+            } else if count <= 2 {
+                val.penalty_due = false;
+            } else {
+                (val.missed, val.filled) = ([false; 10], 0);
+                (val.jailed, val.bonded, val.penalty_due) = (true, false, true);
+                self.epoch_set.retain(|a| *a != m);
+                jailed = Some((m, count));
+            }
+        }
+        jailed
+    }
+
+    /// Starts an epoch at block `number`: the top two bonded validators, each seat's stake fixed.
+    fn next_epoch(&mut self, number: u64, time: u64) {
+        self.epoch_set = self.top(2);
+        let seats = self
+            .epoch_set
+            .iter()
+            .map(|v| (*v, self.validators[v].stake))
+            .collect();
+        self.epochs.push((number + 1, time, seats));
     }
 
     /// Pays out matured entries the way the precompile walks them (swap-remove).
@@ -1807,12 +1926,16 @@ fn random_run(seed: u64) -> (usize, usize, usize) {
     };
     let genesis_supply = supply(&mut chain) - chain.minted;
     let mut model = Model::default();
+    // Genesis started epoch 1, with no validators yet.
+    model
+        .epochs
+        .push((1, chain.timestamp, std::collections::HashMap::new()));
     for (i, v) in validators.iter().enumerate() {
         let (rate, stake) = (500 * (i as u64 + 1), ether(100 * (i as u64 + 1)));
         chain.create(*v, i as u8 + 1, stake, rate as u16).ok();
         model.create(*v, rate, stake);
     }
-    model.epoch_set = model.top(2);
+    model.next_epoch(chain.number, chain.timestamp);
     assert_eq!(chain.next_epoch(), model.epoch_set);
     let (mut claimed, mut slashes, mut double_signs) = (U256::ZERO, 0, 0);
     for step in 0..400 {
@@ -1839,15 +1962,20 @@ fn random_run(seed: u64) -> (usize, usize, usize) {
                 let have = model.tokens(user, validator);
                 if user != validator && !have.is_zero() {
                     let amount = (have / U256::from(2) + U256::from(rand(1000))).min(have);
-                    call(
+                    let outcome = call(
                         &mut chain,
                         user,
                         DELEGATION_ADDRESS,
                         U256::ZERO,
                         IDelegation::undelegateCall { validator, amount }.abi_encode(),
-                    )
-                    .ok();
-                    model.unbond(user, validator, amount, U256::ZERO, &chain);
+                    );
+                    match model.unbonding_full(user, validator) {
+                        Some(full) => outcome.revert(full),
+                        None => {
+                            outcome.ok();
+                            model.unbond(user, validator, amount, U256::ZERO, &chain);
+                        }
+                    }
                 }
             }
             3 => {
@@ -1893,6 +2021,10 @@ fn random_run(seed: u64) -> (usize, usize, usize) {
                         outcome.revert(IDelegation::NotValidator { validator: other });
                     } else if model.transitive(user, validator, chain.timestamp) {
                         outcome.revert(IDelegation::TransitiveRedelegation { validator });
+                    } else if let Some(full) =
+                        model.redelegations_full(user, validator, chain.timestamp)
+                    {
+                        outcome.revert(full);
                     } else {
                         outcome.ok();
                         model.redelegate(user, validator, other, amount, &chain);
@@ -2001,27 +2133,32 @@ fn random_run(seed: u64) -> (usize, usize, usize) {
                         continue;
                     }
                     let amount = own / U256::from(3) + U256::from(1);
-                    let penalty = if model.validators[&user].jailed {
+                    // Due while jailed, and until a full window is served after unjailing.
+                    let penalty = if v.jailed || v.penalty_due {
                         amount / U256::from(10)
                     } else {
                         U256::ZERO
                     };
-                    call(
+                    let outcome = call(
                         &mut chain,
                         user,
                         STAKING_ADDRESS,
                         U256::ZERO,
                         IStaking::unstakeCall { amount }.abi_encode(),
-                    )
-                    .ok();
+                    );
+                    if let Some(full) = model.unbonding_full(user, user) {
+                        outcome.revert(full);
+                        continue;
+                    }
+                    outcome.ok();
                     model.unbond(user, user, amount, penalty, &chain);
                     model.update_status(user);
                 }
             }
             8 => {
-                // `validator` goes offline until the uptime window jails and slashes it.
-                let v = &model.validators[&validator];
-                if !model.epoch_set.contains(&validator) || !v.bonded {
+                // `validator` goes offline until the uptime window jails and slashes it (a seat
+                // whose self-stake fell below the minimum keeps its duty).
+                if !model.epoch_set.contains(&validator) {
                     continue;
                 }
                 let signers: Vec<Address> = model
@@ -2030,36 +2167,46 @@ fn random_run(seed: u64) -> (usize, usize, usize) {
                     .copied()
                     .filter(|a| *a != validator)
                     .collect();
-                let slashed = (0..12)
-                    .find_map(|_| {
-                        let (_, logs) = call(
-                            &mut chain,
-                            SYSTEM_ADDRESS,
-                            STAKING_ADDRESS,
-                            U256::ZERO,
-                            IStaking::recordSignersCall {
-                                signers: signers.clone(),
-                            }
-                            .abi_encode(),
-                        )
-                        .ok();
-                        let at = chain.number;
-                        chain.number += 1;
-                        logs.iter()
-                            .find_map(|l| IStaking::ValidatorSlashed::decode_log_data(&l.data).ok())
-                            .map(|e| (e, at))
-                    })
-                    .expect("jailed within a window");
-                let (event, at) = slashed;
+                let mut slashed = None;
+                for _ in 0..12 {
+                    let (_, logs) = call(
+                        &mut chain,
+                        SYSTEM_ADDRESS,
+                        STAKING_ADDRESS,
+                        U256::ZERO,
+                        IStaking::recordSignersCall {
+                            signers: signers.clone(),
+                        }
+                        .abi_encode(),
+                    )
+                    .ok();
+                    let event = logs
+                        .iter()
+                        .find_map(|l| IStaking::ValidatorSlashed::decode_log_data(&l.data).ok());
+                    let jailed = model.record_signers(&signers, chain.number);
+                    assert_eq!(
+                        event.as_ref().map(|e| e.operator),
+                        jailed.map(|j| j.0),
+                        "seed {seed} step {step}: who is jailed"
+                    );
+                    let at = chain.number;
+                    chain.number += 1;
+                    if let Some(event) = event {
+                        slashed = Some((event, at));
+                        break;
+                    }
+                }
+                let (event, at) = slashed.expect("jailed within a window");
                 let v = model.validators.get_mut(&validator).unwrap();
                 let bps = [500, 1_000, 10_000][v.offences.min(2)];
                 v.offences += 1;
-                v.jailed = true;
-                v.bonded = false;
-                let amount = model.slash(validator, bps, at.saturating_sub(10), chain.timestamp);
+                let (start, _, seats) = model.epochs.last().unwrap();
+                let (since, basis) = ((at - 10).min(*start), seats[&validator]);
+                let (amount, _) = model.slash(validator, bps, basis, since, chain.timestamp);
                 assert_eq!(
                     (event.operator, event.fractionBps, event.amount),
-                    (validator, bps as u16, amount)
+                    (validator, bps as u16, amount),
+                    "seed {seed} step {step}"
                 );
                 let v = model.validators.get_mut(&validator).unwrap();
                 v.tombstoned |= v.stake.is_zero();
@@ -2089,7 +2236,7 @@ fn random_run(seed: u64) -> (usize, usize, usize) {
                 }
             }
             10 => {
-                model.epoch_set = model.top(2);
+                model.next_epoch(chain.number, chain.timestamp);
                 assert_eq!(
                     chain.next_epoch(),
                     model.epoch_set,
@@ -2097,12 +2244,26 @@ fn random_run(seed: u64) -> (usize, usize, usize) {
                 );
             }
             // Late in the run: a tombstoned validator takes no further part.
+            // Late in the run: a tombstoned validator takes no further part. The reporter may
+            // be the offender itself.
             11 if step > 250 && rand(2) == 0 && !model.validators[&validator].tombstoned => {
-                let height = chain.number - rand(100);
+                // Evidence from a fresh epoch is young enough; older is often too old.
+                let fresh = rand(2) == 0;
+                if fresh {
+                    model.next_epoch(chain.number, chain.timestamp);
+                    assert_eq!(chain.next_epoch(), model.epoch_set);
+                    chain.number += 1;
+                }
+                let height = if fresh {
+                    chain.number
+                } else {
+                    chain.number - rand(30)
+                };
+                let reporter = if rand(2) == 0 { validator } else { user };
                 let (a, b) = (B256::repeat_byte(1), B256::repeat_byte(2));
-                let (_, logs) = call(
+                let outcome = call(
                     &mut chain,
-                    user,
+                    reporter,
                     STAKING_ADDRESS,
                     U256::ZERO,
                     IStaking::submitDoubleSignEvidenceCall {
@@ -2111,14 +2272,42 @@ fn random_run(seed: u64) -> (usize, usize, usize) {
                         second: vote(vi as u8 + 1, height, 0, b),
                     }
                     .abi_encode(),
-                )
-                .ok();
-                let amount = model.slash(validator, 500, height, chain.timestamp);
+                );
+                // The epoch holding the height: the latest starting at or before it.
+                let (start, time, seats) = model
+                    .epochs
+                    .iter()
+                    .rev()
+                    .find(|e| e.0 <= height)
+                    .cloned()
+                    .unwrap();
+                let seat = seats.get(&validator).copied().unwrap_or_default();
+                if chain.timestamp - time >= 100 {
+                    outcome.revert(IStaking::EvidenceOutOfRange {
+                        height,
+                        currentHeight: chain.number,
+                    });
+                    continue;
+                }
+                if seat.is_zero() {
+                    outcome.revert(IStaking::NotInActiveSet {
+                        operator: validator,
+                        height,
+                    });
+                    continue;
+                }
+                let (_, logs) = outcome.ok();
+                let (amount, own_loss) = model.slash(validator, 500, seat, start, chain.timestamp);
                 let reported =
                     IStaking::DoubleSignReported::decode_log_data(&logs[1].data).unwrap();
-                assert_eq!(reported.reward, amount / U256::from(10));
+                assert_eq!(
+                    reported.reward,
+                    (amount / U256::from(10)).min(own_loss),
+                    "seed {seed} step {step}"
+                );
                 let v = model.validators.get_mut(&validator).unwrap();
                 (v.jailed, v.bonded, v.tombstoned) = (true, false, true);
+                model.epoch_set.retain(|a| *a != validator);
                 double_signs += 1;
             }
             _ => {
@@ -2280,11 +2469,21 @@ fn double_sign_evidence_slashes_tombstones_and_pays_the_reporter() {
             .abi_encode(),
         )
     };
-    // Unbonding and redelegating before the infraction (height 40) are out of reach; after it,
-    // they are slashed.
-    chain.number = 30;
+    // Unbonding and redelegating before the boundary of the infraction's epoch are out of the
+    // seat's stake and of reach; after it (before or after the infraction at 40), they are
+    // slashed.
+    chain.number = 15;
     chain.undelegate(addr(6), addr(2), ether(30)).ok();
     redelegate(&mut chain, addr(2), addr(1), ether(10)).ok();
+    chain.number = 20;
+    assert_eq!(chain.next_epoch(), vec![addr(2), addr(1)]);
+    let epoch_started = chain.timestamp;
+    // Stake fixed at the boundary: 200 self + 100 + 50 + 40 - 30 - 10.
+    assert_eq!(
+        chain.view(STAKING_ADDRESS, IStaking::activeSetCall {}),
+        vec![addr(2), addr(1)]
+    );
+    chain.create(addr(3), 3, ether(100), 0).ok();
     chain.number = 45;
     redelegate(&mut chain, addr(2), addr(1), ether(20)).ok();
     // Redelegated stake cannot hop on before its redelegation completes.
@@ -2299,7 +2498,7 @@ fn double_sign_evidence_slashes_tombstones_and_pays_the_reporter() {
             .iter()
             .map(|r| (r.srcValidator, r.dstShares, r.creationHeight))
             .collect::<Vec<_>>(),
-        vec![(addr(2), ether(10), 30), (addr(2), ether(20), 45)]
+        vec![(addr(2), ether(10), 15), (addr(2), ether(20), 45)]
     );
     chain.number = 50;
     chain.undelegate(addr(5), addr(2), ether(40)).ok();
@@ -2369,21 +2568,41 @@ fn double_sign_evidence_slashes_tombstones_and_pays_the_reporter() {
             currentHeight: 50,
         },
     );
-    chain.number = 141;
+    // Evidence counts only where the key held a seat: not in epoch 1 (its set was empty), not
+    // for a validator created after the boundary.
+    submit(&mut chain, key, vote(2, 10, 0, a), vote(2, 10, 0, b)).revert(
+        IStaking::NotInActiveSet {
+            operator: addr(2),
+            height: 10,
+        },
+    );
+    submit(
+        &mut chain,
+        consensus_key(3),
+        vote(3, 40, 0, a),
+        vote(3, 40, 0, b),
+    )
+    .revert(IStaking::NotInActiveSet {
+        operator: addr(3),
+        height: 40,
+    });
+    // Evidence ages in seconds from its epoch's start, like unbonding.
+    chain.timestamp = epoch_started + 100;
     submit(&mut chain, key, vote(2, 40, 3, a), vote(2, 40, 3, b)).revert(
         IStaking::EvidenceOutOfRange {
             height: 40,
-            currentHeight: 141,
+            currentHeight: 50,
         },
     );
+    chain.timestamp = epoch_started + 99;
     chain.number = 140;
 
     let reporter = chain.balance(addr(7));
     let escrow = chain.balance(DELEGATION_ADDRESS);
     let (_, logs) = submit(&mut chain, key, vote(2, 40, 3, a), vote(2, 40, 3, b)).ok();
-    // 5% of the bonded 290 (200 self + 60 + 20 + 10), of the 40 unbonded and of the 20
-    // redelegated after the infraction.
-    let total = ether(29) / U256::from(2) + ether(2) + ether(1);
+    // 5% of the seat's 350: first 5% of the 40 unbonded and of the 20 redelegated after the
+    // boundary, the rest (14.5) from the 290 bonded now.
+    let total = ether(35) / U256::from(2);
     let slashed = IStaking::ValidatorSlashed::decode_log_data(&logs[0].data).unwrap();
     assert_eq!(
         (
@@ -2395,6 +2614,7 @@ fn double_sign_evidence_slashes_tombstones_and_pays_the_reporter() {
         (addr(2), 2, 500, total)
     );
     let reported = IStaking::DoubleSignReported::decode_log_data(&logs[1].data).unwrap();
+    // 10% of the slash; below the operator's own loss (10 of its 200).
     let reward = total / U256::from(10);
     assert_eq!(
         (
@@ -2508,6 +2728,7 @@ fn consensus_keys_must_be_ed25519_points() {
                 maxCommissionBps: 0,
                 maxChangeBps: 0,
                 description: Default::default(),
+                proofOfPossession: Bytes::new(),
             }
             .abi_encode(),
         )
@@ -2561,9 +2782,10 @@ fn evidence_fits_however_many_entries_the_offender_has() {
     // reporter pays only for the evidence.
     let mut chain = Chain::new(&[]);
     chain.create(addr(2), 2, ether(100), 0).ok();
-    chain.number = 10;
-    for i in 0..300u32 {
-        let delegator = Address::from_word(keccak256(i.to_be_bytes()));
+    let delegators: Vec<_> = (0..300u32)
+        .map(|i| Address::from_word(keccak256(i.to_be_bytes())))
+        .collect();
+    for &delegator in &delegators {
         chain.db.insert_account_info(
             delegator,
             AccountInfo {
@@ -2572,6 +2794,10 @@ fn evidence_fits_however_many_entries_the_offender_has() {
             },
         );
         chain.delegate(delegator, addr(2), ether(2)).ok();
+    }
+    chain.next_epoch();
+    chain.number = 10;
+    for &delegator in &delegators {
         chain.undelegate(delegator, addr(2), ether(1)).ok();
     }
     let (a, b) = (B256::repeat_byte(1), B256::repeat_byte(2));
@@ -2589,6 +2815,364 @@ fn evidence_fits_however_many_entries_the_offender_has() {
         )
         .ok();
     let slashed = IStaking::ValidatorSlashed::decode_log_data(&logs[0].data).unwrap();
-    // 5% of the 400 bonded and of the 300 unbonding.
-    assert_eq!(slashed.amount, ether(20) + ether(15));
+    // 5% of the seat's 700: 15 from the 300 unbonding, the other 20 from the 400 bonded.
+    assert_eq!(slashed.amount, ether(35));
+}
+
+impl Chain {
+    /// Records this block's signers (as the block producer does) and moves to the next block.
+    fn record(&mut self, signers: Vec<Address>) -> Vec<Log> {
+        let (_, logs) = self
+            .call(
+                SYSTEM_ADDRESS,
+                STAKING_ADDRESS,
+                U256::ZERO,
+                IStaking::recordSignersCall { signers }.abi_encode(),
+            )
+            .ok();
+        self.number += 1;
+        logs
+    }
+
+    fn unstake(&mut self, operator: Address, amount: U256) -> Outcome {
+        self.call(
+            operator,
+            STAKING_ADDRESS,
+            U256::ZERO,
+            IStaking::unstakeCall { amount }.abi_encode(),
+        )
+    }
+
+    fn evidence(&mut self, reporter: Address, key: u8, height: u64) -> Outcome {
+        let (a, b) = (B256::repeat_byte(0xa1), B256::repeat_byte(0xb2));
+        self.call(
+            reporter,
+            STAKING_ADDRESS,
+            U256::ZERO,
+            IStaking::submitDoubleSignEvidenceCall {
+                consensusKey: consensus_key(key),
+                first: vote(key, height, 0, a),
+                second: vote(key, height, 0, b),
+            }
+            .abi_encode(),
+        )
+    }
+
+    fn unbonding(&mut self, delegator: Address) -> U256 {
+        self.view(
+            DELEGATION_ADDRESS,
+            IDelegation::unbondingOfCall { delegator },
+        )
+        .iter()
+        .fold(U256::ZERO, |a, e| a + e.amount)
+    }
+
+    fn info(&mut self, operator: Address) -> IStaking::ValidatorInfo {
+        self.view(STAKING_ADDRESS, IStaking::validatorCall { operator })
+    }
+}
+
+#[test]
+fn a_self_reported_double_sign_never_pays_the_offender() {
+    // The review's sequence: 100 self-stake and 9,900 delegated; the operator unstakes at N,
+    // double-signs at N+1 and reports itself from a second address.
+    let mut chain = Chain::new(&[]);
+    chain.create(addr(2), 2, ether(100), 0).ok();
+    for d in 5..=15u8 {
+        chain.delegate(addr(d), addr(2), ether(900)).ok();
+    }
+    assert_eq!(chain.next_epoch(), vec![addr(2)]);
+    chain.number += 1;
+    let wealth = |chain: &mut Chain| {
+        chain.balance(addr(2))
+            + chain.info(addr(2)).selfStake
+            + chain.unbonding(addr(2))
+            + chain.balance(addr(7))
+    };
+    let before = wealth(&mut chain);
+    chain.unstake(addr(2), ether(100)).ok();
+    chain.number += 1;
+    let (_, logs) = chain.evidence(addr(7), 2, chain.number).ok();
+    let slashed = IStaking::ValidatorSlashed::decode_log_data(&logs[0].data).unwrap();
+    let reported = IStaking::DoubleSignReported::decode_log_data(&logs[1].data).unwrap();
+    // 5% of the seat's 10,000: 5 from the operator's own entry, 495 from the delegators.
+    assert_eq!(slashed.amount, ether(500));
+    assert_eq!(chain.info(addr(2)).totalStake, ether(9_900) - ether(495));
+    // The reporter gets at most what the offender lost (5), not 10% of the slash (50).
+    assert_eq!(reported.reward, ether(5));
+    assert!(wealth(&mut chain) <= before, "self-reporting paid");
+    // Unstaking in the epoch before, out of the seat's stake, leaves nothing to pay out.
+    let mut chain = Chain::new(&[]);
+    chain.create(addr(2), 2, ether(200), 0).ok();
+    chain.delegate(addr(5), addr(2), ether(9_900)).ok();
+    chain.unstake(addr(2), ether(100)).ok();
+    chain.next_epoch();
+    chain.number += 1;
+    let before = wealth(&mut chain);
+    let (_, logs) = chain.evidence(addr(7), 2, chain.number).ok();
+    let reported = IStaking::DoubleSignReported::decode_log_data(&logs[1].data).unwrap();
+    assert_eq!(
+        reported.reward,
+        ether(5),
+        "5% of its remaining 100 self-stake"
+    );
+    assert!(wealth(&mut chain) <= before);
+}
+
+#[test]
+fn the_slash_is_of_the_stake_bonded_at_the_infraction() {
+    let mut chain = Chain::new(&[]);
+    chain.create(addr(2), 2, ether(1_000), 0).ok();
+    assert_eq!(chain.next_epoch(), vec![addr(2)]);
+    chain.number += 1;
+    let infraction = chain.number;
+    // Stake delegated after the infraction neither raises the slash nor the seat's power.
+    chain.number += 1;
+    chain.delegate(addr(5), addr(2), ether(1_000)).ok();
+    assert_eq!(chain.info(addr(2)).totalStake, ether(2_000));
+    let (_, logs) = chain.evidence(addr(7), 2, infraction).ok();
+    let slashed = IStaking::ValidatorSlashed::decode_log_data(&logs[0].data).unwrap();
+    assert_eq!(
+        slashed.amount,
+        ether(50),
+        "5% of the 1,000 bonded at the infraction"
+    );
+    assert_eq!(
+        chain.view(
+            DELEGATION_ADDRESS,
+            IDelegation::delegationCall {
+                delegator: addr(5),
+                validator: addr(2)
+            }
+        ),
+        ether(975)
+    );
+}
+
+#[test]
+fn jailed_validators_leave_the_set_at_once_and_earn_nothing() {
+    let mut chain = Chain::new(&[]);
+    chain.create(addr(1), 1, ether(100), 0).ok();
+    chain.create(addr(2), 2, ether(300), 0).ok();
+    assert_eq!(chain.next_epoch(), vec![addr(2), addr(1)]);
+    // addr(2) goes offline, and unstakes below the minimum self-stake (INACTIVE) mid-window: the
+    // seat's duty stays, so it is jailed all the same.
+    let mut jailed_at = None;
+    for n in 0..12 {
+        if n == 3 {
+            chain.unstake(addr(2), ether(250)).ok();
+            assert_eq!(chain.info(addr(2)).status, 2, "inactive");
+        }
+        let logs = chain.record(vec![addr(1)]);
+        if logs
+            .iter()
+            .any(|l| l.topics()[0] == IStaking::ValidatorJailed::SIGNATURE_HASH)
+        {
+            jailed_at = Some(n);
+            break;
+        }
+    }
+    assert!(jailed_at.is_some(), "downtime escaped by going inactive");
+    assert_eq!(
+        chain.view(STAKING_ADDRESS, IStaking::activeSetCall {}),
+        vec![addr(1)],
+        "jailed: out of the set before the epoch ends"
+    );
+    // A block proposed by a validator without a seat pays no one: its reward is burned.
+    let (pool, burned) = (
+        chain.balance(STAKING_ADDRESS),
+        chain.view(STAKING_ADDRESS, IStaking::totalBurnedCall {}),
+    );
+    chain.distribute(addr(2), ether(2));
+    chain.distribute(addr(9), ether(3));
+    assert_eq!(chain.balance(STAKING_ADDRESS), pool);
+    assert_eq!(
+        chain.view(STAKING_ADDRESS, IStaking::totalBurnedCall {}),
+        burned + ether(5)
+    );
+    assert_eq!(chain.info(addr(2)).commissionUnclaimed, U256::ZERO);
+    // Waiting out the jail time and unjailing for free leaves the jailed-unstake penalty due
+    // until a full uptime window is served.
+    chain.timestamp += 100;
+    chain.add_stake(addr(2), ether(100));
+    chain
+        .call(
+            addr(2),
+            STAKING_ADDRESS,
+            U256::ZERO,
+            IStaking::unjailCall {}.abi_encode(),
+        )
+        .ok();
+    let penalty = |logs: &[Log]| {
+        IStaking::StakeRemoved::decode_log_data(&logs[0].data)
+            .unwrap()
+            .penalty
+    };
+    let (_, logs) = chain.unstake(addr(2), ether(10)).ok();
+    assert_eq!(
+        penalty(&logs),
+        ether(1),
+        "10% still due after a free unjail"
+    );
+    chain.next_epoch();
+    for _ in 0..11 {
+        chain.record(vec![addr(1), addr(2)]);
+    }
+    let (_, logs) = chain.unstake(addr(2), ether(10)).ok();
+    assert_eq!(penalty(&logs), U256::ZERO, "served a full window");
+}
+
+impl Chain {
+    fn add_stake(&mut self, operator: Address, amount: U256) {
+        self.call(
+            operator,
+            STAKING_ADDRESS,
+            amount,
+            IStaking::addStakeCall {}.abi_encode(),
+        )
+        .ok();
+    }
+}
+
+#[test]
+fn a_consensus_key_cannot_be_registered_without_its_secret() {
+    let mut chain = Chain::new(&[]);
+    // A front-runner copies addr(1)'s pending createValidator: the proof binds the operator.
+    let squat = IStaking::createValidatorCall {
+        consensusKey: consensus_key(1),
+        commissionBps: 0,
+        maxCommissionBps: 0,
+        maxChangeBps: 0,
+        description: Default::default(),
+        proofOfPossession: pop(1, addr(1)),
+    };
+    chain
+        .call(addr(3), STAKING_ADDRESS, ether(100), squat.abi_encode())
+        .revert(IStaking::InvalidProofOfPossession {
+            key: consensus_key(1),
+        });
+    // Nor a proof for another chain, nor none.
+    let other_chain = signing_key(1)
+        .sign(&pop_message(CHAIN_ID + 1, addr(1)))
+        .to_bytes()
+        .to_vec();
+    for proof in [other_chain, vec![]] {
+        let call = IStaking::createValidatorCall {
+            proofOfPossession: proof.into(),
+            ..squat.clone()
+        };
+        chain
+            .call(addr(1), STAKING_ADDRESS, ether(100), call.abi_encode())
+            .revert(IStaking::InvalidProofOfPossession {
+                key: consensus_key(1),
+            });
+    }
+    chain
+        .call(addr(1), STAKING_ADDRESS, ether(100), squat.abi_encode())
+        .ok();
+    assert_eq!(
+        chain
+            .view(
+                STAKING_ADDRESS,
+                IStaking::popMessageCall { operator: addr(1) }
+            )
+            .to_vec(),
+        pop_message(CHAIN_ID, addr(1))
+    );
+}
+
+#[test]
+fn entries_are_capped_per_validator_and_per_delegator() {
+    let mut chain = Chain::new(&[]);
+    let validators: Vec<Address> = (1..=10u8).map(addr).collect();
+    for (i, v) in validators.iter().enumerate() {
+        chain.create(*v, i as u8 + 1, ether(100), 0).ok();
+        chain.delegate(addr(20), *v, ether(20)).ok();
+    }
+    // Seven open entries per (delegator, validator), as Cosmos's MaxEntries.
+    for _ in 0..7 {
+        chain.undelegate(addr(20), addr(1), ether(1)).ok();
+    }
+    chain
+        .undelegate(addr(20), addr(1), ether(1))
+        .revert(IStaking::TooManyEntries {
+            validator: addr(1),
+            max: U256::from(7),
+        });
+    // 64 in a delegator's list, across validators.
+    for v in &validators[1..] {
+        for _ in 0..7 {
+            if chain
+                .view(
+                    DELEGATION_ADDRESS,
+                    IDelegation::unbondingOfCall {
+                        delegator: addr(20),
+                    },
+                )
+                .len()
+                < 64
+            {
+                chain.undelegate(addr(20), *v, ether(1)).ok();
+            }
+        }
+    }
+    chain
+        .undelegate(addr(20), addr(10), ether(1))
+        .revert(IStaking::TooManyEntries {
+            validator: addr(10),
+            max: U256::from(64),
+        });
+    // Withdrawing all 64 at the limit (within the call's 5M gas); it frees the counts.
+    chain.timestamp += 1_000;
+    let (out, _) = chain
+        .call(
+            addr(20),
+            DELEGATION_ADDRESS,
+            U256::ZERO,
+            IDelegation::withdrawUnbondedCall {}.abi_encode(),
+        )
+        .ok();
+    assert_eq!(
+        IDelegation::withdrawUnbondedCall::abi_decode_returns(&out).unwrap(),
+        ether(64)
+    );
+    chain.undelegate(addr(20), addr(1), ether(1)).ok();
+}
+
+#[test]
+fn a_short_escrow_or_corrupt_totals_revert_instead_of_wrapping() {
+    let mut chain = Chain::new(&[]);
+    chain.create(addr(1), 1, ether(100), 0).ok();
+    chain.delegate(addr(5), addr(1), ether(10)).ok();
+    chain.undelegate(addr(5), addr(1), ether(10)).ok();
+    chain.timestamp += 1_000;
+    // The escrow lost its funds (corrupt state): the payout reverts, nothing changes.
+    let info = chain.db.basic_ref(DELEGATION_ADDRESS).unwrap().unwrap();
+    chain.db.insert_account_info(
+        DELEGATION_ADDRESS,
+        AccountInfo {
+            balance: ether(1),
+            ..info.clone()
+        },
+    );
+    let withdraw = IDelegation::withdrawUnbondedCall {}.abi_encode();
+    chain
+        .call(addr(5), DELEGATION_ADDRESS, U256::ZERO, withdraw.clone())
+        .revert(IStaking::EscrowShortfall {
+            escrow: DELEGATION_ADDRESS,
+            amount: ether(10),
+        });
+    assert_eq!(chain.unbonding(addr(5)), ether(10));
+    chain.db.insert_account_info(DELEGATION_ADDRESS, info);
+    // A total below what it must cover underflows: Panic(0x11), not a wrapped 2^256 - x.
+    chain
+        .db
+        .insert_account_storage(STAKING_ADDRESS, U256::from(6), U256::ZERO)
+        .unwrap();
+    chain
+        .call(addr(5), DELEGATION_ADDRESS, U256::ZERO, withdraw)
+        .revert(alloy::sol_types::Panic {
+            code: U256::from(0x11),
+        });
+    assert_eq!(chain.unbonding(addr(5)), ether(10));
 }

@@ -33,6 +33,7 @@ async fn validators_delegation_rewards_and_unbonding_end_to_end() {
         0,
         Some(&|g| {
             g["computechain"]["staking"]["unbondingPeriod"] = 2.into();
+            g["computechain"]["staking"]["maxEvidenceAge"] = 2.into();
             g["computechain"]["staking"]["epochLength"] = 3.into();
         }),
     );
@@ -53,7 +54,38 @@ async fn validators_delegation_rewards_and_unbonding_end_to_end() {
     );
     assert_eq!(set.trim(), format!("[{DEV_VALIDATOR}]"));
 
-    // Account 1 creates a second validator with cast.
+    // Account 1 creates a second validator with cast, proving it holds the consensus key.
+    let consensus = ed25519_dalek::SigningKey::from_bytes(&[0x11; 32]);
+    let pop = {
+        use std::io::Write;
+        let mut child = std::process::Command::new(computechain_e2e::node_binary())
+            .args([
+                "consensus-key",
+                "pop",
+                "--chain-id",
+                &computechain_e2e::DEV_CHAIN_ID.to_string(),
+                "--operator",
+                &format!("{ACCOUNT1:#x}"),
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "0x{}", alloy::hex::encode([0x11; 32])).unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let (key, pop) = pop.trim().split_once(' ').expect("key and proof");
+    assert_eq!(
+        key,
+        format!(
+            "0x{}",
+            alloy::hex::encode(consensus.verifying_key().to_bytes())
+        )
+    );
     let created = run_tool(
         "cast",
         &[
@@ -63,12 +95,13 @@ async fn validators_delegation_rewards_and_unbonding_end_to_end() {
             "--private-key",
             DEV_KEYS[1],
             &staking,
-            "createValidator(bytes32,uint16,uint16,uint16,(string,string,string))",
-            "0x1111111111111111111111111111111111111111111111111111111111111111",
+            "createValidator(bytes32,uint16,uint16,uint16,(string,string,string),bytes)",
+            key,
             "500",
             "1000",
             "100",
             "(second,https://second.example,a second validator)",
+            pop,
             "--value",
             "200ether",
         ],
@@ -267,8 +300,22 @@ async fn validators_delegation_rewards_and_unbonding_end_to_end() {
     let claimed = IDelegation::RewardsClaimed::decode_log_data(claim.inner.logs()[0].data())
         .unwrap()
         .amount;
-    // The claim block credits rewards before it too: at least what was pending a block earlier.
-    assert!(claimed >= pending);
+    // Rewards are credited at the end of each block: the claim pays exactly what was pending
+    // after the block before it.
+    let claim_block = claim.block_number.unwrap();
+    let pending_before_claim = IDelegation::pendingRewardsCall::abi_decode_returns(
+        &p2.call(send(
+            DELEGATION_ADDRESS,
+            pending_call.abi_encode(),
+            U256::ZERO,
+        ))
+        .block((claim_block - 1).into())
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(pending_before_claim >= pending);
+    assert_eq!(claimed, pending_before_claim);
     assert_eq!(
         p2.get_balance(ACCOUNT2).await.unwrap(),
         before + claimed - fee(&claim)
@@ -436,7 +483,12 @@ async fn double_sign_evidence_slashes_and_pays_the_reporter_end_to_end() {
     use ed25519_dalek::{Signer, SigningKey};
 
     const ACCOUNT3: Address = address!("0x90F79bf6EB2c4f870365E785982E1f101E93b906");
-    let node = TestNode::start(0);
+    use computechain_precompiles::staking::evidence::pop_message;
+    // Epochs of 2 blocks, so the new validator holds a seat soon.
+    let node = TestNode::start_with_genesis(
+        0,
+        Some(&|g| g["computechain"]["staking"]["epochLength"] = 2.into()),
+    );
     let send = |to: Address, data: Vec<u8>, value: U256| {
         TransactionRequest::default()
             .with_to(to)
@@ -445,6 +497,7 @@ async fn double_sign_evidence_slashes_and_pays_the_reporter_end_to_end() {
     };
     let (p1, p2, p3) = (node.provider(1), node.provider(2), node.provider(3));
     let consensus = SigningKey::from_bytes(&[0x42; 32]);
+    let proof = consensus.sign(&pop_message(computechain_e2e::DEV_CHAIN_ID, ACCOUNT1));
     send_ok(
         &p1,
         send(
@@ -455,6 +508,7 @@ async fn double_sign_evidence_slashes_and_pays_the_reporter_end_to_end() {
                 maxCommissionBps: 1000,
                 maxChangeBps: 100,
                 description: IStaking::Description::default(),
+                proofOfPossession: proof.to_bytes().to_vec().into(),
             }
             .abi_encode(),
             ether(200),
@@ -474,6 +528,10 @@ async fn double_sign_evidence_slashes_and_pays_the_reporter_end_to_end() {
     )
     .await;
 
+    // Blocks until an epoch boundary has passed: from then on the validator holds a seat of 300.
+    for _ in 0..2 {
+        send_ok(&p3, send(Address::repeat_byte(1), vec![], U256::from(1))).await;
+    }
     // Two votes for different blocks at the same height and round, signed with the key.
     let height = p3.get_block_number().await.unwrap();
     let vote = |signer: &SigningKey, hash: B256| IStaking::SignedVote {
@@ -522,7 +580,8 @@ async fn double_sign_evidence_slashes_and_pays_the_reporter_end_to_end() {
     let before = p3.get_balance(ACCOUNT3).await.unwrap();
     let r = send_ok(&p3, evidence(vote(&consensus, a), vote(&consensus, b))).await;
     println!("submitDoubleSignEvidence gas_used={}", r.gas_used);
-    // 5% of the 300 bonded; the reporter receives 10% of it, the rest is burned.
+    // 5% of the seat's 300; the reporter receives 10% of it (below the operator's own loss of
+    // 10), the rest is burned.
     let logs = r.inner.logs();
     let slashed = IStaking::ValidatorSlashed::decode_log_data(logs[0].data()).unwrap();
     assert_eq!(

@@ -70,6 +70,11 @@ interface IDelegation {
     error DelegateCallNotAllowed();
     /// @notice No such method.
     error UnknownSelector(bytes4 selector);
+    /// @notice An escrow cannot pay `amount` (corrupt or overridden state): nothing changed.
+    error EscrowShortfall(address escrow, uint256 amount);
+    /// @notice `validator` already has `max` open unbonding (or redelegation) entries of the
+    ///         caller, or the caller has `max` in all.
+    error TooManyEntries(address validator, uint256 max);
 
     /// @notice Delegates `msg.value` to `validator`.
     function delegate(address validator) external payable;

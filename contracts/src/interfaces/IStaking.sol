@@ -71,7 +71,8 @@ interface IStaking {
         uint256 doubleSignSlashBps;
         /// Share of a double-sign slash paid to the reporter, basis points; the rest is burned.
         uint256 reporterRewardBps;
-        /// Oldest evidence accepted, in blocks behind the current one.
+        /// Oldest evidence accepted: seconds since the start of the epoch holding its height
+        ///         (at most `unbondingPeriod`).
         uint256 maxEvidenceAge;
         /// Share of each block's base fee burned, basis points; the rest goes to the proposer's
         /// validator as reward.
@@ -99,6 +100,9 @@ interface IStaking {
     event DoubleSignReported(address indexed operator, address indexed reporter, uint64 height, uint32 round, uint256 reward);
     /// @notice A jailed validator returned (`fee` burned if it left jail early).
     event ValidatorUnjailed(address indexed operator, uint256 fee);
+    /// @notice A block's reward went to a proposer holding no seat (jailed, tombstoned or not a
+    ///         validator), and was burned.
+    event RewardsBurned(address indexed proposer, uint256 amount);
     /// @notice A new epoch began with `validators` seats filled.
     event EpochAdvanced(uint256 indexed epoch, uint256 validators);
 
@@ -140,43 +144,66 @@ interface IStaking {
     error VotesNotConflicting();
     /// @notice A vote's signature is not the consensus key's.
     error InvalidVoteSignature(uint64 height, uint32 round, bytes32 blockHash);
-    /// @notice The evidence is for a future height or older than `maxEvidenceAge` blocks.
+    /// @notice The evidence is for a future height, or the epoch holding it began more than
+    ///         `maxEvidenceAge` seconds ago.
     error EvidenceOutOfRange(uint64 height, uint64 currentHeight);
+    /// @notice The offender held no seat in the active set of the epoch holding `height`.
+    error NotInActiveSet(address operator, uint64 height);
+    /// @notice An escrow cannot pay `amount` (corrupt or overridden state): nothing changed.
+    error EscrowShortfall(address escrow, uint256 amount);
+    /// @notice `validator` already has `max` open unbonding (or redelegation) entries of the
+    ///         caller, or the caller has `max` in all.
+    error TooManyEntries(address validator, uint256 max);
+    /// @notice `proof` is not the consensus key's ed25519 signature over
+    ///         `popMessage(operator)`.
+    error InvalidProofOfPossession(bytes32 key);
     /// @notice Leaving jail before `jailedUntil` needs exactly the unjail fee as value.
     error UnjailFeeRequired(uint64 jailedUntil, uint256 fee);
 
     /// @notice Registers the caller as a validator with `msg.value` as self-stake.
+    ///         `proofOfPossession` is the consensus key's ed25519 signature over
+    ///         `popMessage(msg.sender)`, so no one can register a key they do not hold.
     function createValidator(
         bytes32 consensusKey,
         uint16 commissionBps,
         uint16 maxCommissionBps,
         uint16 maxChangeBps,
-        Description calldata description
+        Description calldata description,
+        bytes calldata proofOfPossession
     ) external payable;
     /// @notice Updates the description and (at most once a day, by at most `maxChangeBps`) the commission.
     function editValidator(Description calldata description, uint16 commissionBps) external;
     /// @notice Adds `msg.value` to the caller's self-stake.
     function addStake() external payable;
     /// @notice Moves `amount` of self-stake into unbonding (paid out by IDelegation.withdrawUnbonded).
-    ///         While jailed, `jailedUnstakePenaltyBps` of it is burned.
+    ///         While jailed for downtime, and until a full uptime window is served after it,
+    ///         `jailedUnstakePenaltyBps` of it is burned.
     function unstake(uint256 amount) external;
     /// @notice Leaves jail: free after `jailedUntil`, earlier for `unjailFee` (sent as value, burned).
     ///         Tombstoned validators never leave.
     function unjail() external payable;
     /// @notice Evidence that `consensusKey` signed two different blocks at the same height and
-    ///         round. The offender is slashed `doubleSignSlashBps` (bonded stake and unbonding
-    ///         entries created at or after `height`), jailed for good, and the caller receives
-    ///         `reporterRewardBps` of the slash; the rest is burned. Anyone may call.
+    ///         round, while it held a seat in that height's epoch. The offender is slashed
+    ///         `doubleSignSlashBps` of the seat's recorded stake (first from unbonding and
+    ///         redelegation entries created at or after `height`, the rest from bonded stake),
+    ///         jailed for good, and the caller receives `reporterRewardBps` of the slash, but
+    ///         never more than the offender's own loss (self-stake and its own entries), so
+    ///         reporting oneself never pays; the rest is burned. Anyone may call.
     function submitDoubleSignEvidence(bytes32 consensusKey, SignedVote calldata first, SignedVote calldata second) external;
     /// @notice The bytes a consensus key signs for a vote: "ComputeChain/vote/v1" followed by
     ///         chainId (8 bytes), height (8), round (4) and blockHash (32), big-endian.
     function voteMessage(uint64 height, uint32 round, bytes32 blockHash) external view returns (bytes memory);
+    /// @notice The bytes a consensus key signs to prove possession for `operator`:
+    ///         "ComputeChain/pop/v1" followed by chainId (8 bytes, big-endian) and the operator
+    ///         address (20).
+    function popMessage(address operator) external view returns (bytes memory);
     /// @notice A validator; reverts with NotValidator if none.
     function validator(address operator) external view returns (ValidatorInfo memory);
     /// @notice Operators with `status` (0 = any), paginated in creation order.
     function validators(uint8 status, uint256 offset, uint256 limit) external view returns (address[] memory);
     /// @notice The active set of the current epoch: the top `maxValidators` bonded validators by
-    ///         total stake (ties: earlier first), computed at the epoch's first block.
+    ///         total stake (ties: earlier first), computed at the epoch's first block; a member
+    ///         jailed during the epoch leaves it at once.
     function activeSet() external view returns (address[] memory);
     /// @notice The current epoch (1 from genesis; advanced at every block whose number is a
     ///         multiple of `epochLength`).

@@ -7,15 +7,15 @@ pub mod dispatch;
 
 use crate::{
     DELEGATION_ADDRESS, STAKING_ADDRESS,
-    ctx::{Ctx, Exit, address_word, word_address},
+    ctx::{Checked, Ctx, Exit, address_word, word_address},
     interfaces::IDelegation,
     layout::{
-        address_slot, array_slot, delegation, delegation_base, redelegation, slot, status,
-        unbonding, validator, validator_base,
+        MAX_ENTRIES_PER_DELEGATOR, address_slot, array_slot, delegation, delegation_base,
+        redelegation, slot, status, unbonding, validator, validator_base,
     },
     staking::{
-        bond, delegation_tokens, list_for_slashing, not_tombstoned, param, pending, settle,
-        take_shares, unbond, update_status,
+        bond, completion_time, count_entry, delegation_tokens, entry_counter, list_for_slashing,
+        not_tombstoned, param, pending, settle, take_shares, unbond, update_status,
     },
 };
 use alloy::{
@@ -99,6 +99,18 @@ fn redelegation_entry(list: U256, index: u64, field: u64) -> U256 {
     array_slot(list, index, redelegation::SIZE) + U256::from(field)
 }
 
+/// Forgets one entry of `delegator` at `operator` in the counters at `counters`.
+fn uncount_entry(
+    c: &mut Ctx<'_>,
+    counters: u64,
+    delegator: Address,
+    operator: Address,
+) -> Result<(), Exit> {
+    let counter = entry_counter(counters, delegator, operator);
+    let held = c.sload(counter)?;
+    c.sstore(counter, held.minus(U256::from(1))?)
+}
+
 /// Removes entry `i` of `len` (of `size` slots each) by moving the last entry into its place;
 /// returns the new length (the caller stores it).
 fn remove_entry(c: &mut Ctx<'_>, list: U256, size: u64, i: u64, len: u64) -> Result<u64, Exit> {
@@ -115,7 +127,10 @@ fn remove_entry(c: &mut Ctx<'_>, list: U256, size: u64, i: u64, len: u64) -> Res
 pub(crate) fn withdraw_unbonded(c: &mut Ctx<'_>) -> Result<U256, Exit> {
     let delegator = c.caller();
     let list = address_slot(delegator, U256::from(slot::UNBONDINGS));
-    let mut len = c.sload(list)?.saturating_to::<u64>();
+    let mut len = c
+        .sload(list)?
+        .saturating_to::<u64>()
+        .min(MAX_ENTRIES_PER_DELEGATOR);
     let now = c.timestamp();
     let mut total = U256::ZERO;
     let mut matured = 0;
@@ -130,7 +145,9 @@ pub(crate) fn withdraw_unbonded(c: &mut Ctx<'_>) -> Result<U256, Exit> {
         }
         // A slashed entry may have nothing left; it is removed all the same.
         let amount = c.sload(entry(list, i, unbonding::AMOUNT))?;
-        total += amount;
+        let operator = word_address(c.sload(entry(list, i, unbonding::VALIDATOR))?);
+        uncount_entry(c, slot::UNBONDING_ENTRIES, delegator, operator)?;
+        total = total.plus(amount)?;
         matured += 1;
         len = remove_entry(c, list, unbonding::SIZE, i, len)?;
     }
@@ -166,7 +183,7 @@ fn take_rewards(c: &mut Ctx<'_>, delegator: Address, operator: Address) -> Resul
         let commission = validator_base(operator) + U256::from(validator::COMMISSION_UNCLAIMED);
         let owed = c.sload(commission)?;
         if !owed.is_zero() {
-            amount += owed;
+            amount = amount.plus(owed)?;
             c.sstore(commission, U256::ZERO)?;
         }
     }
@@ -208,7 +225,7 @@ pub(crate) fn claim_all_rewards(c: &mut Ctx<'_>, max: U256) -> Result<U256, Exit
     let mut total = U256::ZERO;
     for i in 0..len {
         let operator = word_address(c.sload(array_slot(list, i, 1))?);
-        total += take_rewards(c, delegator, operator)?;
+        total = total.plus(take_rewards(c, delegator, operator)?)?;
     }
     pay_rewards(c, delegator, total)
 }
@@ -241,16 +258,17 @@ pub(crate) fn redelegate(
         .into());
     }
     let list = address_slot(delegator, U256::from(slot::REDELEGATIONS));
-    let len = prune_redelegations(c, list)?;
+    let len = prune_redelegations(c, delegator, list)?;
     for i in 0..len {
         if word_address(c.sload(redelegation_entry(list, i, redelegation::DST))?) == src {
             return Err(IDelegation::TransitiveRedelegation { validator: src }.into());
         }
     }
+    count_entry(c, slot::REDELEGATION_ENTRIES, delegator, src, len)?;
     take_shares(c, delegator, src, amount)?;
     settle(c, delegator, dst)?;
     let shares = bond(c, delegator, dst, amount)?;
-    let completion = c.timestamp() + param(c, slot::UNBONDING_PERIOD)?.saturating_to::<u64>();
+    let completion = completion_time(c)?;
     for (field, value) in [
         (redelegation::SRC, address_word(src)),
         (redelegation::DST, address_word(dst)),
@@ -277,8 +295,11 @@ pub(crate) fn redelegate(
 
 /// Drops the completed entries of a delegator's redelegation list (order not preserved); returns
 /// the new length.
-fn prune_redelegations(c: &mut Ctx<'_>, list: U256) -> Result<u64, Exit> {
-    let mut len = c.sload(list)?.saturating_to::<u64>();
+fn prune_redelegations(c: &mut Ctx<'_>, delegator: Address, list: U256) -> Result<u64, Exit> {
+    let mut len = c
+        .sload(list)?
+        .saturating_to::<u64>()
+        .min(MAX_ENTRIES_PER_DELEGATOR);
     let now = U256::from(c.timestamp());
     let mut i = 0;
     let before = len;
@@ -286,6 +307,8 @@ fn prune_redelegations(c: &mut Ctx<'_>, list: U256) -> Result<u64, Exit> {
         if c.sload(redelegation_entry(list, i, redelegation::COMPLETION))? > now {
             i += 1;
         } else {
+            let src = word_address(c.sload(redelegation_entry(list, i, redelegation::SRC))?);
+            uncount_entry(c, slot::REDELEGATION_ENTRIES, delegator, src)?;
             len = remove_entry(c, list, redelegation::SIZE, i, len)?;
         }
     }
@@ -334,7 +357,10 @@ pub(crate) fn cancel_unbonding(
         return Err(IDelegation::ZeroAmount {}.into());
     }
     let list = address_slot(delegator, U256::from(slot::UNBONDINGS));
-    let len = c.sload(list)?.saturating_to::<u64>();
+    let len = c
+        .sload(list)?
+        .saturating_to::<u64>()
+        .min(MAX_ENTRIES_PER_DELEGATOR);
     let now = c.timestamp();
     for i in 0..len {
         let matches = word_address(c.sload(entry(list, i, unbonding::VALIDATOR))?) == operator
@@ -353,8 +379,9 @@ pub(crate) fn cancel_unbonding(
         if held == amount {
             let new_len = remove_entry(c, list, unbonding::SIZE, i, len)?;
             c.sstore(list, U256::from(new_len))?;
+            uncount_entry(c, slot::UNBONDING_ENTRIES, delegator, operator)?;
         } else {
-            c.sstore(entry(list, i, unbonding::AMOUNT), held - amount)?;
+            c.sstore(entry(list, i, unbonding::AMOUNT), held.minus(amount)?)?;
             let initial = c.sload(entry(list, i, unbonding::INITIAL))?;
             c.sstore(
                 entry(list, i, unbonding::INITIAL),

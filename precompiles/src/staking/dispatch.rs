@@ -71,6 +71,7 @@ fn run(c: &mut Ctx<'_>) -> Result<Bytes, Exit> {
                     | Call::currentEpoch(_)
                     | Call::rewardHistory(_)
                     | Call::voteMessage(_)
+                    | Call::popMessage(_)
                     | Call::totalUnbonding(_)
                     | Call::totalBurned(_)
             )
@@ -121,6 +122,12 @@ fn run(c: &mut Ctx<'_>) -> Result<Bytes, Exit> {
             let chain_id = c.sload(U256::from(slot::CHAIN_ID))?.saturating_to();
             IStaking::voteMessageCall::abi_encode_returns(&Bytes::from(
                 super::evidence::vote_message(chain_id, x.height, x.round, x.blockHash),
+            ))
+        }
+        Call::popMessage(x) => {
+            let chain_id = c.sload(U256::from(slot::CHAIN_ID))?.saturating_to();
+            IStaking::popMessageCall::abi_encode_returns(&Bytes::from(
+                super::evidence::pop_message(chain_id, x.operator),
             ))
         }
         Call::currentEpoch(_) => IStaking::currentEpochCall::abi_encode_returns(

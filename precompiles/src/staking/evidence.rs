@@ -1,16 +1,18 @@
 //! Double-sign evidence: two votes signed by one consensus key for different blocks at the same
-//! height and round. Verified here (ed25519), then the offender is slashed, tombstoned, and the
-//! reporter paid a share of the slash.
+//! height and round, while the key held a seat in that height's epoch. Verified here (ed25519),
+//! then the offender is slashed from the seat's recorded stake, tombstoned, and the reporter paid
+//! a share of the slash capped at the offender's own loss. Also the proof of possession a key
+//! gives when it registers.
 
-use super::{BPS, SLASH_DOUBLE_SIGN, burn, not_tombstoned, param, slash, tombstone};
+use super::{BPS, SLASH_DOUBLE_SIGN, burn, epoch_start, not_tombstoned, param, slash, tombstone};
 use crate::{
     DELEGATION_ADDRESS, STAKING_ADDRESS,
-    ctx::{Ctx, Exit, word_address},
+    ctx::{Checked, Ctx, Exit, word_address},
     interfaces::IStaking,
-    layout::{self, slot, validator_base},
+    layout::{self, epoch, epoch_base, epoch_stake_slot, slot},
 };
 use alloy::{
-    primitives::{B256, U256},
+    primitives::{Address, B256, U256},
     sol_types::SolEvent,
 };
 use ed25519_dalek::{Signature, VerifyingKey};
@@ -32,6 +34,48 @@ pub fn vote_message(chain_id: u64, height: u64, round: u32, block_hash: B256) ->
     message.extend_from_slice(&round.to_be_bytes());
     message.extend_from_slice(block_hash.as_slice());
     message
+}
+
+/// Domain tag of the proof of possession a consensus key signs when it registers.
+pub const POP_DOMAIN: &[u8] = b"ComputeChain/pop/v1";
+
+/// The bytes a consensus key signs to prove possession for `operator`: [`POP_DOMAIN`], chain id
+/// (8 bytes, big-endian), operator (20).
+pub fn pop_message(chain_id: u64, operator: Address) -> Vec<u8> {
+    [POP_DOMAIN, &chain_id.to_be_bytes(), operator.as_slice()].concat()
+}
+
+/// Checks that `proof` is `key`'s signature over [`pop_message`] for the caller: a key cannot be
+/// registered (or squatted by front-running) by anyone who does not hold it.
+pub(crate) fn check_possession(c: &mut Ctx<'_>, key: B256, proof: &[u8]) -> Result<(), Exit> {
+    c.charge(ED25519_VERIFY_GAS)?;
+    let invalid = || Exit::from(IStaking::InvalidProofOfPossession { key });
+    let verifying_key = VerifyingKey::from_bytes(&key.0).map_err(|_| invalid())?;
+    let signature = Signature::from_slice(proof).map_err(|_| invalid())?;
+    let chain_id = param(c, slot::CHAIN_ID)?.saturating_to::<u64>();
+    verifying_key
+        .verify_strict(&pop_message(chain_id, c.caller()), &signature)
+        .map_err(|_| invalid())
+}
+
+/// The epoch whose set governed block `height`: the latest one starting at or before it
+/// (binary search over the recorded starts, so the cost grows with log(epochs)).
+fn epoch_of(c: &mut Ctx<'_>, height: u64) -> Result<Option<U256>, Exit> {
+    let (mut low, mut high) = (U256::from(1), param(c, slot::CURRENT_EPOCH)?);
+    let start = |c: &mut Ctx<'_>, e: U256| c.sload(epoch_base(e) + U256::from(epoch::START_HEIGHT));
+    if high.is_zero() || start(c, low)? > U256::from(height) {
+        return Ok(None);
+    }
+    // Invariant: start(low) <= height; the answer is in [low, high].
+    while low < high {
+        let mid = (low + high + U256::from(1)) >> 1;
+        if start(c, mid)? <= U256::from(height) {
+            low = mid;
+        } else {
+            high = mid - U256::from(1);
+        }
+    }
+    Ok(Some(low))
 }
 
 /// Whether `key` is a usable ed25519 public key (a valid curve point).
@@ -80,11 +124,28 @@ pub(crate) fn submit(
         return Err(IStaking::VotesNotConflicting {}.into());
     }
     let now = c.block_number();
-    let max_age = param(c, slot::MAX_EVIDENCE_AGE)?.saturating_to::<u64>();
-    if first.height > now || now - first.height > max_age {
-        return Err(IStaking::EvidenceOutOfRange {
+    let out_of_range = || IStaking::EvidenceOutOfRange {
+        height: first.height,
+        currentHeight: now,
+    };
+    if first.height > now {
+        return Err(out_of_range().into());
+    }
+    let epoch = epoch_of(c, first.height)?.ok_or_else(out_of_range)?;
+    // Age in seconds, like the unbonding period it must not outlive, counted from the epoch's
+    // start (no later than the infraction), so evidence never outlives the entries it reaches.
+    let age = c.timestamp().saturating_sub(
+        c.sload(epoch_base(epoch) + U256::from(epoch::START_TIME))?
+            .saturating_to(),
+    );
+    if age >= param(c, slot::MAX_EVIDENCE_AGE)?.saturating_to::<u64>() {
+        return Err(out_of_range().into());
+    }
+    let seat_stake = c.sload(epoch_stake_slot(epoch, operator))?;
+    if seat_stake.is_zero() {
+        return Err(IStaking::NotInActiveSet {
+            operator,
             height: first.height,
-            currentHeight: now,
         }
         .into());
     }
@@ -96,16 +157,22 @@ pub(crate) fn submit(
     verify_vote(c, &verifying_key, chain_id, &second)?;
 
     let bps = param(c, slot::DOUBLE_SIGN_SLASH_BPS)?;
-    // The slash walks the offender's unbonding and redelegation entries. The offender controls
-    // how many there are, so that walk is not charged to the reporter: evidence always fits.
-    let amount = c.unmetered(|c| slash(c, operator, bps, first.height))?;
-    let reward = amount * param(c, slot::REPORTER_REWARD_BPS)? / U256::from(BPS);
+    // The slash walks the entries from the offender (each delegator's list is capped), which
+    // the reporter does not choose: it is not charged, so evidence always fits.
+    // Stake that left after the epoch's start was still part of the seat at the infraction.
+    let since = epoch_start(c, epoch)?;
+    let slashed = c.unmetered(|c| slash(c, operator, bps, seat_stake, since))?;
+    let amount = slashed.total;
+    // Paid out of what the offender itself lost, so a self-report never comes out ahead.
+    let reward = amount
+        .mul_div(param(c, slot::REPORTER_REWARD_BPS)?, U256::from(BPS))?
+        .min(slashed.operator_loss);
     let reporter = c.caller();
     if !reward.is_zero() {
         c.transfer(DELEGATION_ADDRESS, reporter, reward)?;
     }
-    burn(c, DELEGATION_ADDRESS, amount - reward)?;
-    tombstone(c, validator_base(operator))?;
+    burn(c, DELEGATION_ADDRESS, amount.minus(reward)?)?;
+    tombstone(c, operator)?;
     c.emit(
         STAKING_ADDRESS,
         IStaking::ValidatorSlashed {

@@ -22,10 +22,11 @@ pub mod evidence;
 
 use crate::{
     DELEGATION_ADDRESS, STAKING_ADDRESS,
-    ctx::{Ctx, Exit, address_word, word_address},
+    ctx::{Checked, Ctx, Exit, address_word, word_address},
     interfaces::IStaking,
     layout::{
-        self, MAX_DESCRIPTION_LEN, address_slot, array_slot, delegation, delegation_base,
+        self, MAX_DESCRIPTION_LEN, MAX_ENTRIES_PER_DELEGATOR, MAX_ENTRIES_PER_VALIDATOR,
+        address_slot, array_slot, delegation, delegation_base, epoch, epoch_base, epoch_stake_slot,
         redelegation, reward_scale, slot, status, unbonding, validator, validator_base,
     },
 };
@@ -60,11 +61,11 @@ pub(crate) fn existing_validator(c: &mut Ctx<'_>, operator: Address) -> Result<U
 }
 
 /// The worth of `shares` of a validator's stake.
-fn shares_worth(shares: U256, total_shares: U256, total_stake: U256) -> U256 {
+fn shares_worth(shares: U256, total_shares: U256, total_stake: U256) -> Result<U256, Exit> {
     if total_shares.is_zero() {
-        U256::ZERO
+        Ok(U256::ZERO)
     } else {
-        shares * total_stake / total_shares
+        shares.mul_div(total_stake, total_shares)
     }
 }
 
@@ -81,7 +82,7 @@ pub(crate) fn delegation_tokens(
     let v = validator_base(operator);
     let total_shares = c.sload(at(v, validator::TOTAL_SHARES))?;
     let total_stake = c.sload(at(v, validator::TOTAL_STAKE))?;
-    Ok(shares_worth(shares, total_shares, total_stake))
+    shares_worth(shares, total_shares, total_stake)
 }
 
 /// Settles a delegation's rewards up to the validator's current index; returns the worth of
@@ -92,7 +93,7 @@ pub(crate) fn settle(c: &mut Ctx<'_>, delegator: Address, operator: Address) -> 
     let snapshot = c.sload(at(d, delegation::SNAPSHOT))?;
     let index = c.sload(at(validator_base(operator), validator::INDEX))?;
     if index != snapshot {
-        let earned = shares * (index - snapshot) / reward_scale();
+        let earned = shares.mul_div(index.minus(snapshot)?, reward_scale())?;
         if !earned.is_zero() {
             c.add(at(d, delegation::UNCLAIMED), earned)?;
         }
@@ -112,10 +113,11 @@ pub(crate) fn pending(
     let shares = c.sload(at(d, delegation::SHARES))?;
     let snapshot = c.sload(at(d, delegation::SNAPSHOT))?;
     let index = c.sload(at(v, validator::INDEX))?;
-    let mut total =
-        c.sload(at(d, delegation::UNCLAIMED))? + shares * (index - snapshot) / reward_scale();
+    let mut total = c
+        .sload(at(d, delegation::UNCLAIMED))?
+        .plus(shares.mul_div(index.minus(snapshot)?, reward_scale())?)?;
     if delegator == operator {
-        total += c.sload(at(v, validator::COMMISSION_UNCLAIMED))?;
+        total = total.plus(c.sload(at(v, validator::COMMISSION_UNCLAIMED))?)?;
     }
     Ok(total)
 }
@@ -138,12 +140,12 @@ pub(crate) fn bond(
         // tombstoned, and callers refuse tombstoned validators before bonding.
         return Err(IStaking::Tombstoned { operator }.into());
     } else {
-        amount * total_shares / total_stake
+        amount.mul_div(total_shares, total_stake)?
     };
     if shares.is_zero() {
         return Err(IStaking::ZeroAmount {}.into());
     }
-    c.sstore(at(v, validator::TOTAL_SHARES), total_shares + shares)?;
+    c.sstore(at(v, validator::TOTAL_SHARES), total_shares.plus(shares)?)?;
     let d = delegation_base(delegator, operator);
     c.add(at(d, delegation::SHARES), shares)?;
     if c.sload(at(d, delegation::LISTED))?.is_zero() {
@@ -151,7 +153,7 @@ pub(crate) fn bond(
         let list = address_slot(delegator, U256::from(slot::DELEGATED_TO));
         c.push_address(list, operator)?;
     }
-    c.sstore(at(v, validator::TOTAL_STAKE), total_stake + amount)?;
+    c.sstore(at(v, validator::TOTAL_STAKE), total_stake.plus(amount)?)?;
     c.add(U256::from(slot::TOTAL_BONDED), amount)?;
     Ok(shares)
 }
@@ -178,7 +180,7 @@ impl Holding {
         })
     }
 
-    fn worth(&self, shares: U256) -> U256 {
+    fn worth(&self, shares: U256) -> Result<U256, Exit> {
         shares_worth(shares, self.total_shares, self.total_stake)
     }
 
@@ -186,15 +188,15 @@ impl Holding {
     fn remove(&self, c: &mut Ctx<'_>, shares: U256, tokens: U256) -> Result<(), Exit> {
         c.sstore(
             at(self.delegation, delegation::SHARES),
-            self.shares - shares,
+            self.shares.minus(shares)?,
         )?;
         c.sstore(
             at(self.validator, validator::TOTAL_SHARES),
-            self.total_shares - shares,
+            self.total_shares.minus(shares)?,
         )?;
         c.sstore(
             at(self.validator, validator::TOTAL_STAKE),
-            self.total_stake - tokens,
+            self.total_stake.minus(tokens)?,
         )?;
         c.sub(U256::from(slot::TOTAL_BONDED), tokens)
     }
@@ -209,11 +211,15 @@ pub(crate) fn take_shares(
     amount: U256,
 ) -> Result<(), Exit> {
     let holding = Holding::load(c, delegator, operator)?;
-    let burned = if amount == holding.worth(holding.shares) {
+    let burned = if amount == holding.worth(holding.shares)? {
         holding.shares
+    } else if holding.total_stake.is_zero() {
+        return Err(IStaking::ZeroAmount {}.into());
     } else {
         // Rounded up, so what stays behind is never worth more than the shares left.
-        (amount * holding.total_shares).div_ceil(holding.total_stake)
+        amount
+            .times(holding.total_shares)?
+            .div_ceil(holding.total_stake)
     };
     holding.remove(c, burned, amount)
 }
@@ -236,13 +242,14 @@ pub(crate) fn unbond(
     amount: U256,
     penalty: U256,
 ) -> Result<u64, Exit> {
-    take_shares(c, delegator, operator, amount)?;
-    burn(c, DELEGATION_ADDRESS, penalty)?;
-    let amount = amount - penalty;
-    c.add(U256::from(slot::TOTAL_UNBONDING), amount)?;
-    let completion = c.timestamp() + param(c, slot::UNBONDING_PERIOD)?.saturating_to::<u64>();
     let list = address_slot(delegator, U256::from(slot::UNBONDINGS));
     let len = c.sload(list)?.saturating_to::<u64>();
+    count_entry(c, slot::UNBONDING_ENTRIES, delegator, operator, len)?;
+    take_shares(c, delegator, operator, amount)?;
+    burn(c, DELEGATION_ADDRESS, penalty)?;
+    let amount = amount.minus(penalty)?;
+    c.add(U256::from(slot::TOTAL_UNBONDING), amount)?;
+    let completion = completion_time(c)?;
     let entry = |field| array_slot(list, len, unbonding::SIZE) + U256::from(field);
     c.sstore(entry(unbonding::VALIDATOR), address_word(operator))?;
     c.sstore(entry(unbonding::AMOUNT), amount)?;
@@ -252,6 +259,46 @@ pub(crate) fn unbond(
     c.sstore(list, U256::from(len + 1))?;
     list_for_slashing(c, delegator, operator)?;
     Ok(completion)
+}
+
+/// When an entry created now matures: one unbonding period from now.
+pub(crate) fn completion_time(c: &mut Ctx<'_>) -> Result<u64, Exit> {
+    let period = param(c, slot::UNBONDING_PERIOD)?.saturating_to::<u64>();
+    Ok(c.timestamp().saturating_add(period))
+}
+
+/// Slot of a per-(delegator, validator) entry counter in the mapping at `counters`.
+pub(crate) fn entry_counter(counters: u64, delegator: Address, operator: Address) -> U256 {
+    address_slot(operator, address_slot(delegator, U256::from(counters)))
+}
+
+/// Counts a new entry of `delegator` at `operator` in the counters at `counters`, refusing it
+/// beyond [`MAX_ENTRIES_PER_VALIDATOR`] for the pair or [`MAX_ENTRIES_PER_DELEGATOR`] in the
+/// delegator's list (now `list_len` long).
+pub(crate) fn count_entry(
+    c: &mut Ctx<'_>,
+    counters: u64,
+    delegator: Address,
+    operator: Address,
+    list_len: u64,
+) -> Result<(), Exit> {
+    let counter = entry_counter(counters, delegator, operator);
+    let held = c.sload(counter)?;
+    if held >= U256::from(MAX_ENTRIES_PER_VALIDATOR) {
+        return Err(IStaking::TooManyEntries {
+            validator: operator,
+            max: U256::from(MAX_ENTRIES_PER_VALIDATOR),
+        }
+        .into());
+    }
+    if list_len >= MAX_ENTRIES_PER_DELEGATOR {
+        return Err(IStaking::TooManyEntries {
+            validator: operator,
+            max: U256::from(MAX_ENTRIES_PER_DELEGATOR),
+        }
+        .into());
+    }
+    c.sstore(counter, held.plus(U256::from(1))?)
 }
 
 /// Indexes `delegator` under `operator` (once), so a slash of `operator` finds the delegator's
@@ -275,33 +322,44 @@ pub(crate) fn list_for_slashing(
     Ok(())
 }
 
-/// Slashes `bps` of `operator`'s bonded stake, of its unbonding entries created at or after
-/// `since_height` (a fraction of each entry's initial amount, at most what is left), and of the
-/// stake redelegated away from it since then (a fraction of the destination shares received, at
-/// most those still held); matured entries are out of reach. The funds stay in the delegation
-/// escrow; returns the total the caller must burn or pay out. Runs over the delegators with
-/// entries from this validator, pruning those with none left.
+/// What a slash took.
+pub(crate) struct Slashed {
+    /// Everything taken (bonded stake and entries); left in the delegation escrow for the caller
+    /// to burn or pay out.
+    pub(crate) total: U256,
+    /// What the operator itself lost: the drop in its self-stake's worth plus the cuts of its
+    /// own unbonding entries. A reporter is never paid more than this.
+    pub(crate) operator_loss: U256,
+}
+
+/// Slashes `operator` Cosmos-style: the amount is `bps` of `basis` (the stake its seat held in
+/// the infraction's epoch), taken first from the unbonding and redelegation entries created at
+/// or after `since_height` (no later than that epoch's start) and not yet matured (each cut
+/// `bps` of its initial amount, at most what is left of it), the rest from the bonded stake (at
+/// most all of it). Every delegation loses the same fraction of the bonded cut. Runs over the
+/// delegators with entries from this validator (each list at most
+/// [`MAX_ENTRIES_PER_DELEGATOR`] long), pruning those with none live.
 pub(crate) fn slash(
     c: &mut Ctx<'_>,
     operator: Address,
     bps: U256,
+    basis: U256,
     since_height: u64,
-) -> Result<U256, Exit> {
-    let base = validator_base(operator);
-    let total_stake = c.sload(at(base, validator::TOTAL_STAKE))?;
-    let bonded_cut = total_stake * bps / U256::from(BPS);
-    c.sstore(at(base, validator::TOTAL_STAKE), total_stake - bonded_cut)?;
-    c.sub(U256::from(slot::TOTAL_BONDED), bonded_cut)?;
-
+) -> Result<Slashed, Exit> {
+    let target = basis.mul_div(bps, U256::from(BPS))?;
     let now = U256::from(c.timestamp());
     let delegators = address_slot(operator, U256::from(slot::UNBONDING_DELEGATORS));
     let mut count = c.sload(delegators)?.saturating_to::<u64>();
-    let (mut unbonding_cut, mut redelegated_cut) = (U256::ZERO, U256::ZERO);
+    let (mut unbonding_cut, mut redelegated_cut, mut own_cut) =
+        (U256::ZERO, U256::ZERO, U256::ZERO);
     let mut i = 0;
     while i < count {
         let delegator = word_address(c.sload(array_slot(delegators, i, 1))?);
         let list = address_slot(delegator, U256::from(slot::UNBONDINGS));
-        let len = c.sload(list)?.saturating_to::<u64>();
+        let len = c
+            .sload(list)?
+            .saturating_to::<u64>()
+            .min(MAX_ENTRIES_PER_DELEGATOR);
         let mut live = false;
         for j in 0..len {
             let entry = |field| array_slot(list, j, unbonding::SIZE) + U256::from(field);
@@ -315,15 +373,21 @@ pub(crate) fn slash(
                 continue;
             }
             let left = c.sload(entry(unbonding::AMOUNT))?;
-            let cut = (c.sload(entry(unbonding::INITIAL))? * bps / U256::from(BPS)).min(left);
+            let cut = c
+                .sload(entry(unbonding::INITIAL))?
+                .mul_div(bps, U256::from(BPS))?
+                .min(left);
             if !cut.is_zero() {
-                c.sstore(entry(unbonding::AMOUNT), left - cut)?;
-                unbonding_cut += cut;
+                c.sstore(entry(unbonding::AMOUNT), left.minus(cut)?)?;
+                unbonding_cut = unbonding_cut.plus(cut)?;
+                if delegator == operator {
+                    own_cut = own_cut.plus(cut)?;
+                }
             }
         }
         let (redelegation_live, cut) =
             slash_redelegations(c, delegator, operator, bps, since_height)?;
-        redelegated_cut += cut;
+        redelegated_cut = redelegated_cut.plus(cut)?;
         if live || redelegation_live {
             i += 1;
             continue;
@@ -342,7 +406,22 @@ pub(crate) fn slash(
         )?;
     }
     c.sub(U256::from(slot::TOTAL_UNBONDING), unbonding_cut)?;
-    Ok(bonded_cut + unbonding_cut + redelegated_cut)
+
+    let base = validator_base(operator);
+    let total_stake = c.sload(at(base, validator::TOTAL_STAKE))?;
+    let entries_cut = unbonding_cut.plus(redelegated_cut)?;
+    let bonded_cut = target.saturating_sub(entries_cut).min(total_stake);
+    let self_before = delegation_tokens(c, operator, operator)?;
+    c.sstore(
+        at(base, validator::TOTAL_STAKE),
+        total_stake.minus(bonded_cut)?,
+    )?;
+    c.sub(U256::from(slot::TOTAL_BONDED), bonded_cut)?;
+    let self_after = delegation_tokens(c, operator, operator)?;
+    Ok(Slashed {
+        total: bonded_cut.plus(entries_cut)?,
+        operator_loss: self_before.minus(self_after)?.plus(own_cut)?,
+    })
 }
 
 /// Cuts `bps` of the destination shares of `delegator`'s unmatured redelegations away from
@@ -357,7 +436,10 @@ fn slash_redelegations(
 ) -> Result<(bool, U256), Exit> {
     let now = U256::from(c.timestamp());
     let list = address_slot(delegator, U256::from(slot::REDELEGATIONS));
-    let len = c.sload(list)?.saturating_to::<u64>();
+    let len = c
+        .sload(list)?
+        .saturating_to::<u64>()
+        .min(MAX_ENTRIES_PER_DELEGATOR);
     let (mut live, mut cut) = (false, U256::ZERO);
     for j in 0..len {
         let entry = |field| array_slot(list, j, redelegation::SIZE) + U256::from(field);
@@ -373,15 +455,17 @@ fn slash_redelegations(
         let dst = word_address(c.sload(entry(redelegation::DST))?);
         let entry_shares = c.sload(entry(redelegation::DST_SHARES))?;
         let holding = Holding::load(c, delegator, dst)?;
-        let shares = (entry_shares * bps / U256::from(BPS)).min(holding.shares);
+        let shares = entry_shares
+            .mul_div(bps, U256::from(BPS))?
+            .min(holding.shares);
         if shares.is_zero() {
             continue;
         }
         settle(c, delegator, dst)?;
-        let tokens = holding.worth(shares);
+        let tokens = holding.worth(shares)?;
         holding.remove(c, shares, tokens)?;
-        cut += tokens;
-        c.sstore(entry(redelegation::DST_SHARES), entry_shares - shares)?;
+        cut = cut.plus(tokens)?;
+        c.sstore(entry(redelegation::DST_SHARES), entry_shares.minus(shares)?)?;
         if delegator == dst {
             update_status(c, dst)?;
         }
@@ -390,10 +474,53 @@ fn slash_redelegations(
 }
 
 /// Jails `operator` for good: out of the active set, never unjailed, never bonded to again.
-pub(crate) fn tombstone(c: &mut Ctx<'_>, base: U256) -> Result<(), Exit> {
+pub(crate) fn tombstone(c: &mut Ctx<'_>, operator: Address) -> Result<(), Exit> {
+    let base = validator_base(operator);
     c.sstore(at(base, validator::STATUS), U256::from(status::JAILED))?;
     c.sstore(at(base, validator::TOMBSTONED), U256::from(1))?;
-    c.sstore(at(base, validator::JAILED_UNTIL), U256::from(u64::MAX))
+    c.sstore(at(base, validator::JAILED_UNTIL), U256::from(u64::MAX))?;
+    leave_active_set(c, operator)
+}
+
+/// Removes `operator` from the current epoch's active set, keeping the others' order: a jailed
+/// validator loses its seat (rewards, uptime duty) at once. Its recorded seat stake stays, so
+/// evidence for the heights it held the seat still counts.
+fn leave_active_set(c: &mut Ctx<'_>, operator: Address) -> Result<(), Exit> {
+    let base = U256::from(slot::EPOCH_SET);
+    let len = c.sload(base)?.saturating_to::<u64>();
+    let mut found = false;
+    for i in 0..len {
+        let word = c.sload(array_slot(base, i, 1))?;
+        if found {
+            c.sstore(array_slot(base, i - 1, 1), word)?;
+        } else if word_address(word) == operator {
+            found = true;
+        }
+    }
+    if found {
+        c.sstore(array_slot(base, len - 1, 1), U256::ZERO)?;
+        c.sstore(base, U256::from(len - 1))?;
+    }
+    Ok(())
+}
+
+/// The first block governed by `epoch`'s set.
+pub(crate) fn epoch_start(c: &mut Ctx<'_>, epoch: U256) -> Result<u64, Exit> {
+    Ok(c.sload(at(epoch_base(epoch), layout::epoch::START_HEIGHT))?
+        .saturating_to())
+}
+
+/// Whether `operator` holds a seat now: a member of the current epoch's set (which a jailed
+/// validator left, even if unjailed since).
+fn holds_seat(c: &mut Ctx<'_>, operator: Address) -> Result<bool, Exit> {
+    let base = U256::from(slot::EPOCH_SET);
+    let len = c.sload(base)?.saturating_to::<u64>();
+    for i in 0..len {
+        if word_address(c.sload(array_slot(base, i, 1))?) == operator {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Fails if `operator`'s validator is tombstoned.
@@ -472,6 +599,7 @@ pub(crate) fn create_validator(
         }
         .into());
     }
+    evidence::check_possession(c, call.consensusKey, &call.proofOfPossession)?;
     let (rate, max, change) = (call.commissionBps, call.maxCommissionBps, call.maxChangeBps);
     if max as u64 > BPS || rate > max || change > max {
         return Err(IStaking::InvalidCommission {
@@ -605,8 +733,12 @@ pub(crate) fn unstake(c: &mut Ctx<'_>, amount: U256) -> Result<(), Exit> {
         }
         .into());
     }
-    let penalty = if c.sload(at(base, validator::STATUS))? == U256::from(status::JAILED) {
-        amount * param(c, slot::JAILED_UNSTAKE_PENALTY_BPS)? / U256::from(BPS)
+    // The penalty holds from jailing until a full uptime window is served after it: waiting
+    // out the jail time and unjailing for free does not dodge it.
+    let penalised = c.sload(at(base, validator::STATUS))? == U256::from(status::JAILED)
+        || !c.sload(at(base, validator::PENALTY_DUE))?.is_zero();
+    let penalty = if penalised {
+        amount.mul_div(param(c, slot::JAILED_UNSTAKE_PENALTY_BPS)?, U256::from(BPS))?
     } else {
         U256::ZERO
     };
@@ -624,7 +756,9 @@ pub(crate) fn unstake(c: &mut Ctx<'_>, amount: U256) -> Result<(), Exit> {
     )
 }
 
-/// `distributeRewards`: protocol only.
+/// `distributeRewards`: protocol only. Credits `amount` (already in the pool) to the proposer's
+/// validator; a proposer holding no seat (jailed, tombstoned, no validator) earns nothing, and
+/// the amount is burned rather than left in the pool owed to no one.
 pub(crate) fn distribute_rewards(
     c: &mut Ctx<'_>,
     proposer: Address,
@@ -633,32 +767,34 @@ pub(crate) fn distribute_rewards(
     if !c.is_system_call() {
         return Err(IStaking::Unauthorized { caller: c.caller() }.into());
     }
-    let base = validator_base(proposer);
-    if amount.is_zero() || c.sload(at(base, validator::STATUS))?.is_zero() {
-        // No such validator: the amount stays in the pool, owed to no one.
+    if amount.is_zero() {
         return Ok(());
     }
-    let commission = amount * c.sload(at(base, validator::COMMISSION))? / U256::from(BPS);
-    let rest = amount - commission;
-    let total = c.sload(at(base, validator::TOTAL_SHARES))?;
-    if total.is_zero() {
-        record_reward(c, proposer, amount)?;
-        c.add(at(base, validator::COMMISSION_UNCLAIMED), amount)?;
+    if !holds_seat(c, proposer)? {
+        burn(c, STAKING_ADDRESS, amount)?;
         return c.emit(
             STAKING_ADDRESS,
-            IStaking::RewardsDistributed {
-                operator: proposer,
-                amount,
-                commission: amount,
-            }
-            .encode_log_data(),
+            IStaking::RewardsBurned { proposer, amount }.encode_log_data(),
         );
     }
+    let base = validator_base(proposer);
+    let total = c.sload(at(base, validator::TOTAL_SHARES))?;
+    // With no shares left (everything unbonded), the whole amount is the operator's.
+    let commission = if total.is_zero() {
+        amount
+    } else {
+        amount.mul_div(c.sload(at(base, validator::COMMISSION))?, U256::from(BPS))?
+    };
     c.add(at(base, validator::COMMISSION_UNCLAIMED), commission)?;
     record_reward(c, proposer, amount)?;
-    let numerator = rest * reward_scale() + c.sload(at(base, validator::REMAINDER))?;
-    c.add(at(base, validator::INDEX), numerator / total)?;
-    c.sstore(at(base, validator::REMAINDER), numerator % total)?;
+    let rest = amount.minus(commission)?;
+    if !rest.is_zero() {
+        let numerator = rest
+            .times(reward_scale())?
+            .plus(c.sload(at(base, validator::REMAINDER))?)?;
+        c.add(at(base, validator::INDEX), numerator.over(total)?)?;
+        c.sstore(at(base, validator::REMAINDER), numerator % total)?;
+    }
     c.emit(
         STAKING_ADDRESS,
         IStaking::RewardsDistributed {
@@ -691,22 +827,30 @@ pub(crate) fn reward_history(
     ))
 }
 
-/// `advanceEpoch`: protocol only. Fixes the next epoch's active set.
+/// `advanceEpoch`: protocol only. Fixes the next epoch's active set and each seat's stake, and
+/// records where the epoch starts (the blocks after this one) and when.
 pub(crate) fn advance_epoch(c: &mut Ctx<'_>) -> Result<(), Exit> {
     if !c.is_system_call() {
         return Err(IStaking::Unauthorized { caller: c.caller() }.into());
     }
     let set = layout::next_active_set(c)?;
+    let epoch = param(c, slot::CURRENT_EPOCH)?.plus(U256::from(1))?;
     let base = U256::from(slot::EPOCH_SET);
     let old_len = c.sload(base)?.saturating_to::<u64>();
-    for (i, (operator, _)) in set.iter().enumerate() {
+    for (i, (operator, stake)) in set.iter().enumerate() {
         c.sstore(array_slot(base, i as u64, 1), address_word(*operator))?;
+        c.sstore(epoch_stake_slot(epoch, *operator), *stake)?;
     }
     for i in set.len() as u64..old_len {
         c.sstore(array_slot(base, i, 1), U256::ZERO)?;
     }
     c.sstore(base, U256::from(set.len()))?;
-    let epoch = param(c, slot::CURRENT_EPOCH)? + U256::from(1);
+    let record = epoch_base(epoch);
+    c.sstore(
+        at(record, epoch::START_HEIGHT),
+        U256::from(c.block_number()).plus(U256::from(1))?,
+    )?;
+    c.sstore(at(record, epoch::START_TIME), U256::from(c.timestamp()))?;
     c.sstore(U256::from(slot::CURRENT_EPOCH), epoch)?;
     c.emit(
         STAKING_ADDRESS,
@@ -718,9 +862,12 @@ pub(crate) fn advance_epoch(c: &mut Ctx<'_>) -> Result<(), Exit> {
     )
 }
 
-/// `recordSigners`: protocol only. Updates every bonded member of the epoch set's uptime window;
-/// those below the minimum uptime over a full window are jailed and slashed (escalating with
-/// each offence; unbonding entries created within the window are slashed too).
+/// `recordSigners`: protocol only. Updates the uptime window of every member of the epoch's set
+/// (whatever its self-stake: unstaking to INACTIVE does not end the duty of the seat it holds);
+/// one below the minimum uptime over a full window is jailed (leaving the set at once) and
+/// slashed, escalating with each offence, from the seat's recorded stake (unbonding entries
+/// created within the window are slashed too). A full window served clears a pending
+/// jailed-unstake penalty.
 pub(crate) fn record_signers(c: &mut Ctx<'_>, signers: &[Address]) -> Result<(), Exit> {
     if !c.is_system_call() {
         return Err(IStaking::Unauthorized { caller: c.caller() }.into());
@@ -728,14 +875,13 @@ pub(crate) fn record_signers(c: &mut Ctx<'_>, signers: &[Address]) -> Result<(),
     let window = param(c, slot::UPTIME_WINDOW)?
         .saturating_to::<u64>()
         .clamp(1, 256);
-    let max_missed =
-        U256::from(window) * (U256::from(BPS) - param(c, slot::MIN_UPTIME_BPS)?) / U256::from(BPS);
+    let max_missed = U256::from(window).mul_div(
+        U256::from(BPS).saturating_sub(param(c, slot::MIN_UPTIME_BPS)?),
+        U256::from(BPS),
+    )?;
     let bit = U256::from(1) << (c.block_number() % window) as usize;
-    for (operator, _) in layout::epoch_set(c)? {
+    for (operator, seat_stake) in layout::epoch_set(c)? {
         let base = validator_base(operator);
-        if c.sload(at(base, validator::STATUS))? != U256::from(status::BONDED) {
-            continue;
-        }
         let missed = !signers.contains(&operator);
         let bitmap = c.sload(at(base, validator::MISSED_BITMAP))?;
         let was_missed = !(bitmap & bit).is_zero();
@@ -743,63 +889,92 @@ pub(crate) fn record_signers(c: &mut Ctx<'_>, signers: &[Address]) -> Result<(),
         if missed != was_missed {
             c.sstore(at(base, validator::MISSED_BITMAP), bitmap ^ bit)?;
             count = if missed {
-                count + U256::from(1)
+                count.plus(U256::from(1))?
             } else {
-                count - U256::from(1)
+                count.minus(U256::from(1))?
             };
             c.sstore(at(base, validator::MISSED_COUNT), count)?;
         }
         let filled = c.sload(at(base, validator::WINDOW_FILLED))?;
         if filled < U256::from(window) {
-            c.sstore(at(base, validator::WINDOW_FILLED), filled + U256::from(1))?;
-        } else if count > max_missed {
-            let until = c.timestamp() + param(c, slot::JAIL_TIME)?.saturating_to::<u64>();
-            c.sstore(at(base, validator::STATUS), U256::from(status::JAILED))?;
-            c.sstore(at(base, validator::JAILED_UNTIL), U256::from(until))?;
-            for field in [
-                validator::MISSED_BITMAP,
-                validator::MISSED_COUNT,
-                validator::WINDOW_FILLED,
-            ] {
-                c.sstore(at(base, field), U256::ZERO)?;
-            }
-            c.emit(
-                STAKING_ADDRESS,
-                IStaking::ValidatorJailed {
-                    operator,
-                    missedBlocks: count,
-                    jailedUntil: until,
-                }
-                .encode_log_data(),
-            )?;
-            let offences = c.sload(at(base, validator::DOWNTIME_OFFENCES))?;
             c.sstore(
-                at(base, validator::DOWNTIME_OFFENCES),
-                offences + U256::from(1),
+                at(base, validator::WINDOW_FILLED),
+                filled.plus(U256::from(1))?,
             )?;
-            let bps = param(
-                c,
-                slot::DOWNTIME_SLASH_BPS + offences.saturating_to::<u64>().min(2),
-            )?;
-            let since = c.block_number().saturating_sub(window);
-            let amount = slash(c, operator, bps, since)?;
-            burn(c, DELEGATION_ADDRESS, amount)?;
-            if c.sload(at(base, validator::TOTAL_STAKE))?.is_zero() {
-                tombstone(c, base)?;
+        } else if count <= max_missed {
+            if !c.sload(at(base, validator::PENALTY_DUE))?.is_zero() {
+                c.sstore(at(base, validator::PENALTY_DUE), U256::ZERO)?;
             }
-            c.emit(
-                STAKING_ADDRESS,
-                IStaking::ValidatorSlashed {
-                    operator,
-                    reason: SLASH_DOWNTIME,
-                    fractionBps: bps.saturating_to(),
-                    amount,
-                }
-                .encode_log_data(),
-            )?;
+        } else {
+            jail_for_downtime(c, operator, count, seat_stake, window)?;
         }
     }
     Ok(())
+}
+
+/// Jails `operator` for missing `missed` blocks of the last `window` and slashes its seat.
+fn jail_for_downtime(
+    c: &mut Ctx<'_>,
+    operator: Address,
+    missed: U256,
+    seat_stake: U256,
+    window: u64,
+) -> Result<(), Exit> {
+    let base = validator_base(operator);
+    let until = c
+        .timestamp()
+        .saturating_add(param(c, slot::JAIL_TIME)?.saturating_to::<u64>());
+    c.sstore(at(base, validator::STATUS), U256::from(status::JAILED))?;
+    c.sstore(at(base, validator::JAILED_UNTIL), U256::from(until))?;
+    c.sstore(at(base, validator::PENALTY_DUE), U256::from(1))?;
+    for field in [
+        validator::MISSED_BITMAP,
+        validator::MISSED_COUNT,
+        validator::WINDOW_FILLED,
+    ] {
+        c.sstore(at(base, field), U256::ZERO)?;
+    }
+    leave_active_set(c, operator)?;
+    c.emit(
+        STAKING_ADDRESS,
+        IStaking::ValidatorJailed {
+            operator,
+            missedBlocks: missed,
+            jailedUntil: until,
+        }
+        .encode_log_data(),
+    )?;
+    let offences = c.sload(at(base, validator::DOWNTIME_OFFENCES))?;
+    c.sstore(
+        at(base, validator::DOWNTIME_OFFENCES),
+        offences.plus(U256::from(1))?,
+    )?;
+    let bps = param(
+        c,
+        slot::DOWNTIME_SLASH_BPS + offences.saturating_to::<u64>().min(2),
+    )?;
+    // The seat's stake was fixed at the epoch's start: stake that left since then (or within
+    // the window) was part of it and is in reach.
+    let epoch = param(c, slot::CURRENT_EPOCH)?;
+    let since = c
+        .block_number()
+        .saturating_sub(window)
+        .min(epoch_start(c, epoch)?);
+    let slashed = slash(c, operator, bps, seat_stake, since)?;
+    burn(c, DELEGATION_ADDRESS, slashed.total)?;
+    if c.sload(at(base, validator::TOTAL_STAKE))?.is_zero() {
+        tombstone(c, operator)?;
+    }
+    c.emit(
+        STAKING_ADDRESS,
+        IStaking::ValidatorSlashed {
+            operator,
+            reason: SLASH_DOWNTIME,
+            fractionBps: bps.saturating_to(),
+            amount: slashed.total,
+        }
+        .encode_log_data(),
+    )
 }
 
 /// `unjail`.

@@ -69,6 +69,11 @@ struct Chain {
     timestamp: u64,
     number: u64,
     minted: U256,
+    /// Base fee of the blocks (0 unless a test sets it): transactions pay it, and it is burned.
+    base_fee: u64,
+    /// Base fees burned so far, and what the last call paid.
+    fees_burned: U256,
+    last_fee: U256,
 }
 
 /// Outcome of a call: success with output and logs, or revert with data.
@@ -157,18 +162,39 @@ impl Chain {
             timestamp: 1_000_000,
             number: 1,
             minted,
+            base_fee: 0,
+            fees_burned: U256::ZERO,
+            last_fee: U256::ZERO,
         }
     }
 
     fn call(&mut self, from: Address, to: Address, value: U256, data: Vec<u8>) -> Outcome {
+        let price = if from == SYSTEM_ADDRESS {
+            0
+        } else {
+            self.base_fee
+        };
+        self.execute(from, to, value, data, price)
+    }
+
+    /// Runs a call paying `gas_price` per gas (0: a free view, as `eth_call` runs it).
+    fn execute(
+        &mut self,
+        from: Address,
+        to: Address,
+        value: U256,
+        data: Vec<u8>,
+        gas_price: u64,
+    ) -> Outcome {
         let mut cfg = CfgEnv::new_with_spec(SpecId::PRAGUE);
         cfg.chain_id = CHAIN_ID;
         cfg.disable_nonce_check = true;
+        cfg.disable_base_fee = gas_price < self.base_fee;
         let block = BlockEnv {
             number: U256::from(self.number),
             timestamp: U256::from(self.timestamp),
             gas_limit: 30_000_000,
-            basefee: 0,
+            basefee: self.base_fee,
             ..Default::default()
         };
         let mut map = PrecompilesMap::from_static(Precompiles::new(
@@ -188,7 +214,7 @@ impl Chain {
             .value(value)
             .data(data.into())
             .gas_limit(5_000_000)
-            .gas_price(0)
+            .gas_price(gas_price as u128)
             .chain_id(Some(CHAIN_ID))
             .build_fill();
         let result = if from == SYSTEM_ADDRESS {
@@ -199,6 +225,9 @@ impl Chain {
         };
         evm.db_mut().commit(result.state);
         self.db = evm.finish().0;
+        // The whole price is the base fee (no tip), which EIP-1559 burns.
+        self.last_fee = U256::from(result.result.tx_gas_used()) * U256::from(gas_price);
+        self.fees_burned += self.last_fee;
         match result.result {
             ExecutionResult::Success { output, logs, .. } => Outcome::Ok(output.into_data(), logs),
             ExecutionResult::Revert { output, .. } => Outcome::Revert(output),
@@ -215,7 +244,9 @@ impl Chain {
     }
 
     fn view<C: SolCall>(&mut self, to: Address, call: C) -> C::Return {
-        let (out, _) = self.call(addr(99), to, U256::ZERO, call.abi_encode()).ok();
+        let (out, _) = self
+            .execute(addr(99), to, U256::ZERO, call.abi_encode(), 0)
+            .ok();
         C::abi_decode_returns(&out).unwrap()
     }
 
@@ -1916,188 +1947,203 @@ fn epoch_change_succeeds_with_thousands_of_validators() {
         .ok();
 }
 
-/// An independent model of the rules stated in IStaking and IDelegation: shares (bond mints
-/// floor(amount * shares / stake), unbond burns ceil(amount * shares / stake) or all), slashes
-/// (a fraction of the bonded stake and of each unmatured entry's initial amount created at or
-/// after the infraction), and F1 rewards (commission first, the rest raises the per-share index
-/// by floor((rest * 1e36 + remainder) / shares); a delegation settles
-/// floor(shares * (index - snapshot) / 1e36) whenever it changes or claims).
-#[derive(Default)]
-struct Model {
-    validators: std::collections::HashMap<Address, ModelValidator>,
-    /// Creation order (ties in the active set).
-    order: Vec<Address>,
-    /// (delegator, validator) -> (shares, snapshot, unclaimed)
-    pairs: std::collections::BTreeMap<(Address, Address), (U256, U256, U256)>,
-    /// Each delegator's unbonding entries, in the precompile's order.
-    entries: std::collections::HashMap<Address, Vec<ModelEntry>>,
-    /// Each delegator's redelegations, in the precompile's order.
-    redelegations: std::collections::HashMap<Address, Vec<ModelRedelegation>>,
-    /// Per validator, the delegators with entries from it, in the precompile's order.
-    listed: std::collections::HashMap<Address, Vec<Address>>,
-    /// Slashes that reached redelegated stake.
-    redelegation_cuts: usize,
-    /// The current epoch's set; a member jailed during the epoch leaves it at once.
-    epoch_set: Vec<Address>,
-    /// Every epoch so far: first block, start time, and each seat's stake fixed at its boundary.
-    epochs: Vec<(u64, u64, std::collections::HashMap<Address, U256>)>,
+/// An exact rational amount (the reference ledger never rounds).
+type Q = num_rational::BigRational;
+
+fn q(amount: U256) -> Q {
+    Q::from_integer(num_bigint::BigInt::from_bytes_be(
+        num_bigint::Sign::Plus,
+        &amount.to_be_bytes::<32>(),
+    ))
 }
 
+fn q0() -> Q {
+    q(U256::ZERO)
+}
+
+/// Rounding the precompiles may do against the exact ledger, per amount: far below any design
+/// error (those are fractions of an ether), far above the few wei each operation rounds.
+fn close(chain: U256, exact: &Q) -> bool {
+    let diff = q(chain) - exact;
+    let diff = if diff < q0() { -diff } else { diff };
+    diff <= q(U256::from(1_000_000_000u64))
+}
+
+/// A reference ledger written from the rules in IStaking and IDelegation, not from the
+/// precompiles' arithmetic: it holds every amount as an exact rational token amount (no shares,
+/// no reward index), so each rule is a line of plain arithmetic:
+/// - a delegation is a token amount; a bonded slash of fraction f scales every delegation to
+///   the validator (and every redelegation into it) by 1 - f;
+/// - a reward credits commission, then the rest pro rata to the delegations' amounts;
+/// - a slash takes `bps` of the seat's recorded stake, first from the entries created since the
+///   infraction's epoch began (each cut `bps` of its initial amount, at most what is left; a
+///   redelegation cut `bps` of what it is worth at its destination), the rest from bonded stake;
+/// - a reporter is paid `reporterRewardBps` of the slash, at most what the operator itself lost;
+/// - a reward for a proposer without a seat, penalties, fees and slashes are burned.
 #[derive(Default)]
-struct ModelValidator {
+struct Ledger {
+    wallets: std::collections::BTreeMap<Address, Q>,
+    validators: std::collections::BTreeMap<Address, LedgerValidator>,
+    /// Creation order (ties in the active set).
+    order: Vec<Address>,
+    bonded: std::collections::BTreeMap<(Address, Address), Q>,
+    owed: std::collections::BTreeMap<(Address, Address), Q>,
+    entries: std::collections::BTreeMap<Address, Vec<LedgerEntry>>,
+    redelegations: std::collections::BTreeMap<Address, Vec<LedgerRedelegation>>,
+    epoch_set: Vec<Address>,
+    /// Per epoch: first block, start time, each seat's stake.
+    epochs: Vec<(u64, u64, std::collections::BTreeMap<Address, Q>)>,
+    burned: Q,
+}
+
+#[derive(Default, Clone)]
+struct LedgerValidator {
     rate: u64,
-    shares: U256,
-    stake: U256,
-    index: U256,
-    remainder: U256,
-    commission: U256,
-    bonded: bool,
+    commission: Q,
     jailed: bool,
     tombstoned: bool,
     offences: usize,
-    /// Uptime window: missed flag per `block % 10`, blocks observed (up to 10).
+    jailed_until: u64,
     missed: [bool; 10],
     filled: u64,
-    /// Jailed for downtime, no full window served since: unstaking pays the penalty.
     penalty_due: bool,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct ModelRedelegation {
+#[derive(Clone)]
+struct LedgerEntry {
+    validator: Address,
+    amount: Q,
+    initial: Q,
+    height: u64,
+    completion: u64,
+}
+
+#[derive(Clone)]
+struct LedgerRedelegation {
     src: Address,
     dst: Address,
-    shares: U256,
+    worth: Q,
     height: u64,
     completion: u64,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct ModelEntry {
-    validator: Address,
-    amount: U256,
-    initial: U256,
-    height: u64,
-    completion: u64,
-}
-
-impl Model {
-    fn scale() -> U256 {
-        U256::from(10u64).pow(U256::from(36))
+impl Ledger {
+    fn bps(x: &Q, bps: u64) -> Q {
+        x * q(U256::from(bps)) / q(U256::from(10_000))
     }
 
-    fn tokens(&self, d: Address, v: Address) -> U256 {
-        let shares = self.pairs.get(&(d, v)).map(|p| p.0).unwrap_or_default();
-        let val = &self.validators[&v];
-        if val.shares.is_zero() {
-            U256::ZERO
-        } else {
-            shares * val.stake / val.shares
+    fn wallet(&mut self, a: Address) -> &mut Q {
+        self.wallets.entry(a).or_insert_with(q0)
+    }
+
+    fn bonded(&self, d: Address, v: Address) -> Q {
+        self.bonded.get(&(d, v)).cloned().unwrap_or_else(q0)
+    }
+
+    fn total(&self, v: Address) -> Q {
+        self.bonded
+            .iter()
+            .filter(|((_, x), _)| *x == v)
+            .fold(q0(), |a, (_, b)| a + b)
+    }
+
+    /// Bonded candidate: not jailed, self-stake at least the minimum (100).
+    fn is_bonded(&self, v: Address) -> bool {
+        !self.validators[&v].jailed && self.bonded(v, v) >= q(ether(100))
+    }
+
+    fn add(&mut self, d: Address, v: Address, amount: &Q) {
+        *self.bonded.entry((d, v)).or_insert_with(q0) += amount;
+    }
+
+    fn remove(&mut self, d: Address, v: Address, amount: &Q) {
+        let held = self.bonded.entry((d, v)).or_insert_with(q0);
+        *held -= amount;
+        if *held < q0() {
+            *held = q0();
         }
-    }
-
-    fn settle(&mut self, d: Address, v: Address) -> U256 {
-        let index = self.validators[&v].index;
-        let pair = self.pairs.entry((d, v)).or_default();
-        pair.2 += pair.0 * (index - pair.1) / Self::scale();
-        pair.1 = index;
-        self.tokens(d, v)
     }
 
     fn create(&mut self, v: Address, rate: u64, stake: U256) {
         self.validators.insert(
             v,
-            ModelValidator {
+            LedgerValidator {
                 rate,
+                commission: q0(),
                 ..Default::default()
             },
         );
         self.order.push(v);
-        self.bond(v, v, stake);
-        self.update_status(v);
+        *self.wallet(v) -= q(stake);
+        self.add(v, v, &q(stake));
     }
 
-    fn update_status(&mut self, v: Address) {
-        let own = self.tokens(v, v);
-        let val = self.validators.get_mut(&v).unwrap();
-        if !val.jailed {
-            val.bonded = own >= ether(100);
-        }
-    }
-
-    fn bond(&mut self, d: Address, v: Address, amount: U256) -> U256 {
-        self.settle(d, v);
-        let val = self.validators.get_mut(&v).unwrap();
-        let shares = if val.shares.is_zero() {
-            amount
+    fn pending(&self, d: Address, v: Address) -> Q {
+        let own = if d == v {
+            self.validators[&v].commission.clone()
         } else {
-            amount * val.shares / val.stake
+            q0()
         };
-        val.shares += shares;
-        val.stake += amount;
-        self.pairs.get_mut(&(d, v)).unwrap().0 += shares;
-        shares
+        self.owed.get(&(d, v)).cloned().unwrap_or_else(q0) + own
     }
 
-    fn list(&mut self, d: Address, v: Address) {
-        let list = self.listed.entry(v).or_default();
-        if !list.contains(&d) {
-            list.push(d);
+    fn claim(&mut self, d: Address, v: Address) {
+        let amount = self.pending(d, v);
+        self.owed.remove(&(d, v));
+        if d == v {
+            self.validators.get_mut(&v).unwrap().commission = q0();
         }
+        *self.wallet(d) += amount;
     }
 
-    /// Redelegates as the precompile does: completed entries pruned, no hop on before completion.
-    fn redelegate(&mut self, d: Address, src: Address, dst: Address, amount: U256, chain: &Chain) {
-        let list = self.redelegations.entry(d).or_default();
-        let mut i = 0;
-        while i < list.len() {
-            if list[i].completion > chain.timestamp {
-                i += 1;
-            } else {
-                list.swap_remove(i);
-            }
+    fn distribute(&mut self, v: Address, amount: U256) {
+        let amount = q(amount);
+        if !self.epoch_set.contains(&v) {
+            self.burned += amount;
+            return;
         }
-        self.settle(d, src);
-        self.take(d, src, amount);
-        let shares = self.bond(d, dst, amount);
-        self.redelegations
-            .get_mut(&d)
-            .unwrap()
-            .push(ModelRedelegation {
-                src,
-                dst,
-                shares,
-                height: chain.number,
-                completion: chain.timestamp + 1000,
-            });
-        self.list(d, src);
-    }
-
-    fn transitive(&self, d: Address, src: Address, now: u64) -> bool {
-        self.redelegations
-            .get(&d)
-            .is_some_and(|l| l.iter().any(|r| r.dst == src && r.completion > now))
-    }
-
-    /// Takes `amount` out of a settled delegation.
-    fn take(&mut self, d: Address, v: Address, amount: U256) {
-        let worth = self.tokens(d, v);
+        let total = self.total(v);
         let val = self.validators.get_mut(&v).unwrap();
-        let pair = self.pairs.get_mut(&(d, v)).unwrap();
-        let burned = if amount == worth {
-            pair.0
+        let commission = if total == q0() {
+            amount.clone()
         } else {
-            (amount * val.shares).div_ceil(val.stake)
+            Self::bps(&amount, val.rate)
         };
-        pair.0 -= burned;
-        val.shares -= burned;
-        val.stake -= amount;
+        val.commission += commission.clone();
+        let rest = amount - commission;
+        if total == q0() {
+            return;
+        }
+        let shares: Vec<_> = self
+            .bonded
+            .iter()
+            .filter(|((_, x), _)| *x == v)
+            .map(|(k, b)| (*k, b.clone()))
+            .collect();
+        for (key, b) in shares {
+            *self.owed.entry(key).or_insert_with(q0) += rest.clone() * b / total.clone();
+        }
     }
 
-    /// The revert a new entry of `d` at `v` meets: 7 open per pair, 64 in `d`'s list.
-    fn entries_full(list: &[Address], v: Address) -> Option<IStaking::TooManyEntries> {
-        let max = if list.iter().filter(|x| **x == v).count() >= 7 {
+    fn unbond(&mut self, d: Address, v: Address, amount: U256, penalty: &Q, chain: &Chain) {
+        let amount = q(amount);
+        self.remove(d, v, &amount);
+        self.burned += penalty.clone();
+        let left = amount - penalty;
+        self.entries.entry(d).or_default().push(LedgerEntry {
+            validator: v,
+            amount: left.clone(),
+            initial: left,
+            height: chain.number,
+            completion: chain.timestamp + 1000,
+        });
+    }
+
+    /// The revert a new entry of `d` at `v` meets: at most 7 open per pair, 64 per list.
+    fn full(validators: Vec<Address>, v: Address) -> Option<IStaking::TooManyEntries> {
+        let max = if validators.iter().filter(|x| **x == v).count() >= 7 {
             7
-        } else if list.len() >= 64 {
+        } else if validators.len() >= 64 {
             64
         } else {
             return None;
@@ -2109,12 +2155,11 @@ impl Model {
     }
 
     fn unbonding_full(&self, d: Address, v: Address) -> Option<IStaking::TooManyEntries> {
-        let list: Vec<Address> = self
+        let list = self
             .entries
             .get(&d)
-            .map(|l| l.iter().map(|e| e.validator).collect())
-            .unwrap_or_default();
-        Self::entries_full(&list, v)
+            .map(|l| l.iter().map(|e| e.validator).collect());
+        Self::full(list.unwrap_or_default(), v)
     }
 
     fn redelegations_full(
@@ -2123,136 +2168,102 @@ impl Model {
         src: Address,
         now: u64,
     ) -> Option<IStaking::TooManyEntries> {
-        let list: Vec<Address> = self
-            .redelegations
-            .get(&d)
-            .map(|l| {
-                l.iter()
-                    .filter(|r| r.completion > now)
-                    .map(|r| r.src)
-                    .collect()
-            })
-            .unwrap_or_default();
-        Self::entries_full(&list, src)
+        let list = self.redelegations.get(&d).map(|l| {
+            l.iter()
+                .filter(|r| r.completion > now)
+                .map(|r| r.src)
+                .collect()
+        });
+        Self::full(list.unwrap_or_default(), src)
     }
 
-    fn unbond(&mut self, d: Address, v: Address, amount: U256, penalty: U256, chain: &Chain) {
-        self.settle(d, v);
-        self.take(d, v, amount);
-        self.entries.entry(d).or_default().push(ModelEntry {
-            validator: v,
-            amount: amount - penalty,
-            initial: amount - penalty,
+    fn redelegate(&mut self, d: Address, src: Address, dst: Address, amount: U256, chain: &Chain) {
+        let amount = q(amount);
+        self.remove(d, src, &amount);
+        self.add(d, dst, &amount);
+        let list = self.redelegations.entry(d).or_default();
+        list.retain(|r| r.completion > chain.timestamp);
+        list.push(LedgerRedelegation {
+            src,
+            dst,
+            worth: amount,
             height: chain.number,
             completion: chain.timestamp + 1000,
         });
-        self.list(d, v);
     }
 
-    /// Credits a block's reward to a seat holder; for anyone else it is burned.
-    fn distribute(&mut self, v: Address, amount: U256) {
-        if !self.epoch_set.contains(&v) {
-            return;
+    /// Scales the bonded stake of `v` (and what was redelegated into it) by `1 - f`.
+    fn cut_bonded(&mut self, v: Address, keep: &Q) {
+        for ((_, x), b) in self.bonded.iter_mut() {
+            if *x == v {
+                *b = b.clone() * keep;
+            }
         }
-        let val = self.validators.get_mut(&v).unwrap();
-        if val.shares.is_zero() {
-            val.commission += amount;
-            return;
+        for r in self.redelegations.values_mut().flatten() {
+            if r.dst == v {
+                r.worth = r.worth.clone() * keep;
+            }
         }
-        let c = amount * U256::from(val.rate) / U256::from(10_000);
-        val.commission += c;
-        let numerator = (amount - c) * Self::scale() + val.remainder;
-        val.index += numerator / val.shares;
-        val.remainder = numerator % val.shares;
     }
 
-    fn pending(&self, d: Address, v: Address) -> U256 {
-        let (shares, snapshot, unclaimed) = self.pairs.get(&(d, v)).copied().unwrap_or_default();
-        let val = &self.validators[&v];
-        let commission = if d == v { val.commission } else { U256::ZERO };
-        unclaimed + shares * (val.index - snapshot) / Self::scale() + commission
-    }
-
-    fn claim(&mut self, d: Address, v: Address) -> U256 {
-        let pending = self.pending(d, v);
-        self.settle(d, v);
-        self.pairs.get_mut(&(d, v)).unwrap().2 = U256::ZERO;
-        if d == v {
-            self.validators.get_mut(&v).unwrap().commission = U256::ZERO;
-        }
-        pending
-    }
-
-    /// Slashes `bps` of `basis`: first from the entries created at or after `since`, the rest
-    /// from the bonded stake; returns the total and the operator's own loss.
-    fn slash(&mut self, v: Address, bps: u64, basis: U256, since: u64, now: u64) -> (U256, U256) {
-        let target = basis * U256::from(bps) / U256::from(10_000);
-        let (mut total, mut own) = (U256::ZERO, U256::ZERO);
-        let bps = U256::from(bps);
-        let mut i = 0;
-        while i < self.listed.get(&v).map_or(0, Vec::len) {
-            let d = self.listed[&v][i];
-            let mut live = false;
-            for entry in self.entries.entry(d).or_default() {
-                if entry.validator != v || entry.completion <= now {
-                    continue;
-                }
-                live = true;
-                if entry.height >= since {
-                    let cut = (entry.initial * bps / U256::from(10_000)).min(entry.amount);
-                    entry.amount -= cut;
-                    total += cut;
-                    if d == v {
+    /// Slashes `bps` of `basis` from `v`; returns the total taken and the operator's own loss.
+    fn slash(&mut self, v: Address, bps: u64, basis: &Q, since: u64, now: u64) -> (Q, Q) {
+        let target = Self::bps(basis, bps);
+        let (mut taken, mut own) = (q0(), q0());
+        for (d, list) in self.entries.iter_mut() {
+            for e in list.iter_mut() {
+                if e.validator == v && e.completion > now && e.height >= since {
+                    let cut = Self::bps(&e.initial, bps).min(e.amount.clone());
+                    e.amount -= cut.clone();
+                    taken += cut.clone();
+                    if *d == v {
                         own += cut;
                     }
                 }
             }
-            let count = self.redelegations.get(&d).map_or(0, Vec::len);
-            for j in 0..count {
-                let r = self.redelegations[&d][j];
-                if r.src != v || r.completion <= now {
-                    continue;
+        }
+        let mut moved_cuts = Vec::new();
+        for (d, list) in self.redelegations.iter_mut() {
+            for r in list.iter_mut() {
+                if r.src == v && r.completion > now && r.height >= since {
+                    let held = self.bonded.get(&(*d, r.dst)).cloned().unwrap_or_else(q0);
+                    let cut = Self::bps(&r.worth, bps).min(held);
+                    r.worth -= cut.clone();
+                    moved_cuts.push((*d, r.dst, cut));
                 }
-                live = true;
-                if r.height < since {
-                    continue;
-                }
-                let held = self.pairs.get(&(d, r.dst)).map(|p| p.0).unwrap_or_default();
-                let shares = (r.shares * bps / U256::from(10_000)).min(held);
-                if shares.is_zero() {
-                    continue;
-                }
-                self.settle(d, r.dst);
-                let dst = self.validators.get_mut(&r.dst).unwrap();
-                let tokens = shares * dst.stake / dst.shares;
-                dst.shares -= shares;
-                dst.stake -= tokens;
-                self.pairs.get_mut(&(d, r.dst)).unwrap().0 -= shares;
-                self.redelegations.get_mut(&d).unwrap()[j].shares -= shares;
-                total += tokens;
-                self.redelegation_cuts += 1;
-                if d == r.dst {
-                    self.update_status(d);
-                }
-            }
-            if live {
-                i += 1;
-            } else {
-                self.listed.get_mut(&v).unwrap().swap_remove(i);
             }
         }
-        let self_before = self.tokens(v, v);
-        let val = self.validators.get_mut(&v).unwrap();
-        let bonded_cut = target.saturating_sub(total).min(val.stake);
-        val.stake -= bonded_cut;
-        own += self_before - self.tokens(v, v);
-        (total + bonded_cut, own)
+        for (d, dst, cut) in moved_cuts {
+            self.remove(d, dst, &cut);
+            taken += cut;
+        }
+        let total = self.total(v);
+        let mut bonded_cut = target - taken.clone();
+        if bonded_cut < q0() {
+            bonded_cut = q0();
+        }
+        if bonded_cut > total {
+            bonded_cut = total.clone();
+        }
+        let before = self.bonded(v, v);
+        if total > q0() {
+            let keep = q(U256::from(1)) - bonded_cut.clone() / total;
+            self.cut_bonded(v, &keep);
+        }
+        own += before - self.bonded(v, v);
+        (taken + bonded_cut, own)
     }
 
-    /// Records the uptime of every member of the epoch set at block `number`; returns the
-    /// member jailed for downtime, if any, with its missed count.
-    fn record_signers(&mut self, signers: &[Address], number: u64) -> Option<(Address, usize)> {
-        let mut jailed = None;
+    /// Leaves the set and jails for good.
+    fn tombstone(&mut self, v: Address) {
+        let val = self.validators.get_mut(&v).unwrap();
+        (val.jailed, val.tombstoned) = (true, true);
+        self.epoch_set.retain(|a| *a != v);
+    }
+
+    /// One block's uptime record; returns the members jailed for downtime.
+    fn record_signers(&mut self, signers: &[Address], number: u64, now: u64) -> Vec<Address> {
+        let mut jailed = Vec::new();
         for m in self.epoch_set.clone() {
             let val = self.validators.get_mut(&m).unwrap();
             val.missed[(number % 10) as usize] = !signers.contains(&m);
@@ -2263,447 +2274,328 @@ impl Model {
                 val.penalty_due = false;
             } else {
                 (val.missed, val.filled) = ([false; 10], 0);
-                (val.jailed, val.bonded, val.penalty_due) = (true, false, true);
+                (val.jailed, val.penalty_due, val.jailed_until) = (true, true, now + 100);
+                let bps = [500, 1_000, 10_000][val.offences.min(2)];
+                val.offences += 1;
                 self.epoch_set.retain(|a| *a != m);
-                jailed = Some((m, count));
+                let (start, _, seats) = self.epochs.last().unwrap();
+                let (since, basis) = (number.saturating_sub(10).min(*start), seats[&m].clone());
+                let (taken, _) = self.slash(m, bps, &basis, since, now);
+                self.burned += taken;
+                if self.total(m) == q0() {
+                    self.tombstone(m);
+                }
+                jailed.push(m);
             }
         }
         jailed
     }
 
-    /// Starts an epoch at block `number`: the top two bonded validators, each seat's stake fixed.
+    /// The next epoch at block `number`: the top two bonded candidates by stake (ties: created
+    /// first), each seat's stake fixed.
     fn next_epoch(&mut self, number: u64, time: u64) {
-        self.epoch_set = self.top(2);
-        let seats = self
-            .epoch_set
-            .iter()
-            .map(|v| (*v, self.validators[v].stake))
-            .collect();
-        self.epochs.push((number + 1, time, seats));
-    }
-
-    /// Pays out matured entries the way the precompile walks them (swap-remove).
-    fn withdraw(&mut self, d: Address, now: u64) -> Option<U256> {
-        let list = self.entries.entry(d).or_default();
-        let (mut i, mut total, mut matured) = (0, U256::ZERO, false);
-        while i < list.len() {
-            if list[i].completion > now {
-                i += 1;
-                continue;
-            }
-            total += list.swap_remove(i).amount;
-            matured = true;
-        }
-        matured.then_some(total)
-    }
-
-    fn top(&self, seats: usize) -> Vec<Address> {
         let mut set: Vec<Address> = self
             .order
             .iter()
             .copied()
-            .filter(|v| self.validators[v].bonded)
+            .filter(|v| self.is_bonded(*v))
             .collect();
-        set.sort_by(|a, b| self.validators[b].stake.cmp(&self.validators[a].stake));
-        set.truncate(seats);
-        set
+        set.sort_by_key(|v| std::cmp::Reverse(self.total(*v)));
+        set.truncate(2);
+        let seats = set.iter().map(|v| (*v, self.total(*v))).collect();
+        self.epoch_set = set;
+        self.epochs.push((number + 1, time, seats));
     }
 }
 
 #[test]
-fn random_operations_conserve_supply_and_pay_exact_rewards() {
-    let (mut slashes, mut double_signs, mut redelegation_cuts) = (0, 0, 0);
-    for seed in [11, 12, 13] {
-        let (s, d, r) = random_run(seed);
-        (slashes, double_signs, redelegation_cuts) =
-            (slashes + s, double_signs + d, redelegation_cuts + r);
+fn random_runs_match_a_reference_ledger_written_from_the_rules() {
+    let mut totals = [0usize; 4];
+    for seed in 1..=6 {
+        let counts = ledger_run(seed, 1_000);
+        for (t, c) in totals.iter_mut().zip(counts) {
+            *t += c;
+        }
     }
-    assert!(
-        slashes > 0 && double_signs > 0 && redelegation_cuts > 0,
-        "{slashes} slashes, {double_signs} double signs, {redelegation_cuts} redelegation cuts"
+    let [downtime, double_signs, self_reports, burned_rewards] = totals;
+    println!(
+        "{downtime} downtime slashes, {double_signs} double signs ({self_reports} self-reported), {burned_rewards} rewards burned"
     );
+    assert!(downtime > 0 && double_signs > 0 && self_reports > 0 && burned_rewards > 0);
 }
 
-/// 400 random operations from `seed`, checked against the model after each; returns how many
-/// downtime slashes, double signs and slashes of redelegated stake happened.
-fn random_run(seed: u64) -> (usize, usize, usize) {
+/// `steps` random operations of five validators (two of equal stake, one at the minimum
+/// self-stake, two seats) and six delegators, with a non-zero base fee, checked against the [`Ledger`] after every step;
+/// returns how many downtime slashes, double signs, self-reports and burned rewards happened.
+fn ledger_run(seed: u64, steps: usize) -> [usize; 4] {
     let mut chain = Chain::new(&[]);
-    let mut seed = seed;
+    chain.base_fee = 7_000_000_000;
+    let mut state = seed;
     let mut rand = move |n: u64| {
-        seed = seed
+        state = state
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        (seed >> 33) % n
+        (state >> 33) % n
     };
-    let users: Vec<Address> = (1..=8u8).map(addr).collect();
-    let validators = &users[..3];
-    let burned = |chain: &mut Chain| chain.view(STAKING_ADDRESS, IStaking::totalBurnedCall {});
-    let supply = |chain: &mut Chain| -> U256 {
-        let burned = burned(chain);
-        users
-            .iter()
-            .chain([&STAKING_ADDRESS, &DELEGATION_ADDRESS, &addr(99)])
-            .map(|a| chain.balance(*a))
-            .fold(burned, |x, y| x + y)
-    };
-    let genesis_supply = supply(&mut chain) - chain.minted;
-    let mut model = Model::default();
-    // Genesis started epoch 1, with no validators yet.
-    model
-        .epochs
-        .push((1, chain.timestamp, std::collections::HashMap::new()));
-    for (i, v) in validators.iter().enumerate() {
-        let (rate, stake) = (500 * (i as u64 + 1), ether(100 * (i as u64 + 1)));
-        chain.create(*v, i as u8 + 1, stake, rate as u16).ok();
-        model.create(*v, rate, stake);
+    let validators: Vec<Address> = (1..=5u8).map(addr).collect();
+    let users: Vec<Address> = (1..=11u8).map(addr).collect();
+    let mut ledger = Ledger::default();
+    for u in &users {
+        *ledger.wallet(*u) = q(chain.balance(*u));
     }
-    model.next_epoch(chain.number, chain.timestamp);
-    assert_eq!(chain.next_epoch(), model.epoch_set);
-    let (mut claimed, mut slashes, mut double_signs) = (U256::ZERO, 0, 0);
-    for step in 0..400 {
+    ledger.epochs.push((1, chain.timestamp, Default::default()));
+    let genesis_supply = {
+        let all: Vec<Address> = (1..=20u8)
+            .map(addr)
+            .chain([STAKING_ADDRESS, DELEGATION_ADDRESS])
+            .collect();
+        all.iter().fold(U256::ZERO, |a, x| a + chain.balance(*x)) - chain.minted
+    };
+    let fee = |chain: &Chain| q(chain.last_fee);
+    for (i, v) in validators.iter().enumerate() {
+        let (rate, stake) = ([0, 500, 500, 2_000, 5_000][i], [300, 200, 200, 100, 400][i]);
+        chain
+            .create(*v, i as u8 + 1, ether(stake), rate as u16)
+            .ok();
+        ledger.create(*v, rate, ether(stake));
+        *ledger.wallet(*v) -= fee(&chain);
+    }
+    ledger.next_epoch(chain.number, chain.timestamp);
+    assert_eq!(chain.next_epoch(), ledger.epoch_set);
+    let mut counts = [0usize; 4];
+    for step in 0..steps {
         chain.number += 1;
-        let user = users[rand(8) as usize];
-        let vi = rand(3) as usize;
-        let validator = validators[vi];
-        let other = validators[(vi + 1 + rand(2) as usize) % 3];
-        let call = |chain: &mut Chain, from: Address, to: Address, value: U256, data: Vec<u8>| {
-            chain.call(from, to, value, data)
+        chain.timestamp += 1 + rand(3);
+        let user = users[rand(users.len() as u64) as usize];
+        let v = validators[rand(5) as usize];
+        let other = validators[rand(5) as usize];
+        let worth = |chain: &mut Chain, d, v| {
+            chain.view(
+                DELEGATION_ADDRESS,
+                IDelegation::delegationCall {
+                    delegator: d,
+                    validator: v,
+                },
+            )
         };
-        match rand(16) {
-            0 | 1 => {
-                let amount = ether(1 + rand(50));
-                let outcome = chain.delegate(user, validator, amount);
-                if model.validators[&validator].bonded {
+        match rand(20) {
+            0..=3 => {
+                let amount = ether(1 + rand(800));
+                let outcome = chain.delegate(user, v, amount);
+                *ledger.wallet(user) -= fee(&chain);
+                if ledger.is_bonded(v) {
                     outcome.ok();
-                    model.bond(user, validator, amount);
+                    *ledger.wallet(user) -= q(amount);
+                    ledger.add(user, v, &q(amount));
                 } else {
-                    outcome.revert(IDelegation::NotValidator { validator });
+                    outcome.revert(IDelegation::NotValidator { validator: v });
                 }
             }
-            2 => {
-                let have = model.tokens(user, validator);
-                if user != validator && !have.is_zero() {
-                    let amount = (have / U256::from(2) + U256::from(rand(1000))).min(have);
-                    let outcome = call(
-                        &mut chain,
-                        user,
-                        DELEGATION_ADDRESS,
-                        U256::ZERO,
-                        IDelegation::undelegateCall { validator, amount }.abi_encode(),
-                    );
-                    match model.unbonding_full(user, validator) {
-                        Some(full) => outcome.revert(full),
-                        None => {
-                            outcome.ok();
-                            model.unbond(user, validator, amount, U256::ZERO, &chain);
-                        }
+            4 | 5 => {
+                let have = worth(&mut chain, user, v);
+                if user == v || have.is_zero() {
+                    continue;
+                }
+                let amount = have / U256::from(2) + U256::from(1);
+                let outcome = chain.undelegate(user, v, amount);
+                *ledger.wallet(user) -= fee(&chain);
+                match ledger.unbonding_full(user, v) {
+                    Some(full) => outcome.revert(full),
+                    None => {
+                        outcome.ok();
+                        ledger.unbond(user, v, amount, &q0(), &chain);
                     }
                 }
             }
-            3 => {
-                let expected = model.pending(user, validator);
-                let outcome = call(
-                    &mut chain,
+            6 => {
+                let have = worth(&mut chain, user, v);
+                if user == v || v == other || have.is_zero() {
+                    continue;
+                }
+                let amount = have / U256::from(3) + U256::from(1);
+                let outcome = chain.call(
                     user,
                     DELEGATION_ADDRESS,
                     U256::ZERO,
-                    IDelegation::claimRewardsCall { validator }.abi_encode(),
+                    IDelegation::redelegateCall {
+                        srcValidator: v,
+                        dstValidator: other,
+                        amount,
+                    }
+                    .abi_encode(),
                 );
-                if expected.is_zero() {
+                *ledger.wallet(user) -= fee(&chain);
+                let now = chain.timestamp;
+                let hop = ledger
+                    .redelegations
+                    .get(&user)
+                    .is_some_and(|l| l.iter().any(|r| r.dst == v && r.completion > now));
+                if !ledger.is_bonded(other) {
+                    outcome.revert(IDelegation::NotValidator { validator: other });
+                } else if hop {
+                    outcome.revert(IDelegation::TransitiveRedelegation { validator: v });
+                } else if let Some(full) = ledger.redelegations_full(user, v, now) {
+                    outcome.revert(full);
+                } else {
+                    outcome.ok();
+                    ledger.redelegate(user, v, other, amount, &chain);
+                }
+            }
+            7 => {
+                // Claims: the chain pays what is owed, rounded down.
+                let pending = chain.view(
+                    DELEGATION_ADDRESS,
+                    IDelegation::pendingRewardsCall {
+                        delegator: user,
+                        validator: v,
+                    },
+                );
+                let outcome = chain.call(
+                    user,
+                    DELEGATION_ADDRESS,
+                    U256::ZERO,
+                    IDelegation::claimRewardsCall { validator: v }.abi_encode(),
+                );
+                *ledger.wallet(user) -= fee(&chain);
+                if pending.is_zero() {
                     outcome.revert(IDelegation::NothingToWithdraw {});
                 } else {
-                    let (out, _) = outcome.ok();
-                    assert_eq!(
-                        IDelegation::claimRewardsCall::abi_decode_returns(&out).unwrap(),
-                        expected,
-                        "seed {seed} step {step}"
-                    );
-                    assert_eq!(model.claim(user, validator), expected);
-                    claimed += expected;
+                    outcome.ok();
+                    ledger.claim(user, v);
                 }
             }
-            4 | 12 | 13 => {
-                // The model settles only when the precompile does: settling twice floors twice.
-                let have = model.tokens(user, validator);
-                if user != validator && !have.is_zero() {
-                    let amount = have / U256::from(3) + U256::from(1);
-                    let outcome = call(
-                        &mut chain,
-                        user,
-                        DELEGATION_ADDRESS,
-                        U256::ZERO,
-                        IDelegation::redelegateCall {
-                            srcValidator: validator,
-                            dstValidator: other,
-                            amount,
-                        }
-                        .abi_encode(),
-                    );
-                    if !model.validators[&other].bonded {
-                        outcome.revert(IDelegation::NotValidator { validator: other });
-                    } else if model.transitive(user, validator, chain.timestamp) {
-                        outcome.revert(IDelegation::TransitiveRedelegation { validator });
-                    } else if let Some(full) =
-                        model.redelegations_full(user, validator, chain.timestamp)
-                    {
-                        outcome.revert(full);
-                    } else {
-                        outcome.ok();
-                        model.redelegate(user, validator, other, amount, &chain);
-                    }
-                }
-            }
-            5 => {
-                chain.timestamp += rand(700);
-                let outcome = call(
-                    &mut chain,
+            8 => {
+                chain.timestamp += rand(600);
+                let now = chain.timestamp;
+                let outcome = chain.call(
                     user,
                     DELEGATION_ADDRESS,
                     U256::ZERO,
                     IDelegation::withdrawUnbondedCall {}.abi_encode(),
                 );
-                match model.withdraw(user, chain.timestamp) {
-                    Some(total) => assert_eq!(
-                        IDelegation::withdrawUnbondedCall::abi_decode_returns(&outcome.ok().0)
-                            .unwrap(),
-                        total
-                    ),
-                    None => outcome.revert(IDelegation::NothingToWithdraw {}),
-                }
-            }
-            6 => {
-                // Cancel part or all of an unmatured entry, found as the precompile finds it.
-                let now = chain.timestamp;
-                let Some(pick) = model
-                    .entries
-                    .get(&user)
-                    .and_then(|l| l.iter().find(|e| e.completion > now && !e.amount.is_zero()))
-                    .copied()
-                else {
-                    continue;
-                };
-                let amount = if rand(2) == 0 {
-                    pick.amount
-                } else {
-                    pick.amount / U256::from(2) + U256::from(1)
-                };
-                let outcome = call(
-                    &mut chain,
-                    user,
-                    DELEGATION_ADDRESS,
-                    U256::ZERO,
-                    IDelegation::cancelUnbondingCall {
-                        validator: pick.validator,
-                        amount,
-                        creationHeight: pick.height,
-                    }
-                    .abi_encode(),
-                );
-                let v = &model.validators[&pick.validator];
-                if user == pick.validator && v.tombstoned {
-                    outcome.revert(IStaking::Tombstoned { operator: user });
-                } else if user != pick.validator && !v.bonded {
-                    outcome.revert(IDelegation::NotValidator {
-                        validator: pick.validator,
-                    });
+                *ledger.wallet(user) -= fee(&chain);
+                let list = ledger.entries.entry(user).or_default();
+                let matured: Vec<LedgerEntry> = list
+                    .iter()
+                    .filter(|e| e.completion <= now)
+                    .cloned()
+                    .collect();
+                list.retain(|e| e.completion > now);
+                if matured.is_empty() {
+                    outcome.revert(IDelegation::NothingToWithdraw {});
                 } else {
                     outcome.ok();
-                    let list = model.entries.get_mut(&user).unwrap();
-                    let i = list
-                        .iter()
-                        .position(|e| {
-                            e.validator == pick.validator
-                                && e.height == pick.height
-                                && e.completion > now
-                                && e.amount >= amount
-                        })
-                        .unwrap();
-                    if list[i].amount == amount {
-                        list.swap_remove(i);
-                    } else {
-                        list[i].amount -= amount;
-                        list[i].initial = list[i].initial.saturating_sub(amount);
-                    }
-                    model.bond(user, pick.validator, amount);
-                    if user == pick.validator {
-                        model.update_status(user);
-                    }
+                    let paid = matured.into_iter().fold(q0(), |a, e| a + e.amount);
+                    *ledger.wallet(user) += paid;
                 }
             }
-            7 if validators.contains(&user) => {
-                // An operator adds or removes self-stake (10% burned while jailed).
-                let v = &model.validators[&user];
+            9 if validators.contains(&user) => {
+                // Self-stake in or out; out pays the penalty while jailed or not yet cleared.
+                let val = ledger.validators[&user].clone();
                 if rand(2) == 0 {
-                    let amount = ether(1 + rand(60));
-                    let outcome = call(
-                        &mut chain,
+                    let amount = ether(1 + rand(100));
+                    let outcome = chain.call(
                         user,
                         STAKING_ADDRESS,
                         amount,
                         IStaking::addStakeCall {}.abi_encode(),
                     );
-                    if v.tombstoned {
+                    *ledger.wallet(user) -= fee(&chain);
+                    if val.tombstoned {
                         outcome.revert(IStaking::Tombstoned { operator: user });
                     } else {
                         outcome.ok();
-                        model.bond(user, user, amount);
-                        model.update_status(user);
+                        *ledger.wallet(user) -= q(amount);
+                        ledger.add(user, user, &q(amount));
                     }
                 } else {
-                    let own = model.tokens(user, user);
+                    let own = worth(&mut chain, user, user);
                     if own.is_zero() {
                         continue;
                     }
                     let amount = own / U256::from(3) + U256::from(1);
-                    // Due while jailed, and until a full window is served after unjailing.
-                    let penalty = if v.jailed || v.penalty_due {
-                        amount / U256::from(10)
-                    } else {
-                        U256::ZERO
-                    };
-                    let outcome = call(
-                        &mut chain,
-                        user,
-                        STAKING_ADDRESS,
-                        U256::ZERO,
-                        IStaking::unstakeCall { amount }.abi_encode(),
-                    );
-                    if let Some(full) = model.unbonding_full(user, user) {
+                    let outcome = chain.unstake(user, amount);
+                    *ledger.wallet(user) -= fee(&chain);
+                    if let Some(full) = ledger.unbonding_full(user, user) {
                         outcome.revert(full);
                         continue;
                     }
                     outcome.ok();
-                    model.unbond(user, user, amount, penalty, &chain);
-                    model.update_status(user);
+                    let penalty = if val.jailed || val.penalty_due {
+                        Ledger::bps(&q(amount), 1_000)
+                    } else {
+                        q0()
+                    };
+                    ledger.unbond(user, user, amount, &penalty, &chain);
                 }
             }
-            8 => {
-                // `validator` goes offline until the uptime window jails and slashes it (a seat
-                // whose self-stake fell below the minimum keeps its duty).
-                if !model.epoch_set.contains(&validator) {
-                    continue;
-                }
-                let signers: Vec<Address> = model
+            10 | 11 => {
+                // One block's signers: each seat signs with 85% probability, `v` is offline.
+                let signers: Vec<Address> = ledger
                     .epoch_set
                     .iter()
                     .copied()
-                    .filter(|a| *a != validator)
+                    .filter(|m| *m != v && rand(100) < 85)
                     .collect();
-                let mut slashed = None;
-                for _ in 0..12 {
-                    let (_, logs) = call(
-                        &mut chain,
-                        SYSTEM_ADDRESS,
-                        STAKING_ADDRESS,
-                        U256::ZERO,
-                        IStaking::recordSignersCall {
-                            signers: signers.clone(),
-                        }
-                        .abi_encode(),
-                    )
-                    .ok();
-                    let event = logs
-                        .iter()
-                        .find_map(|l| IStaking::ValidatorSlashed::decode_log_data(&l.data).ok());
-                    let jailed = model.record_signers(&signers, chain.number);
-                    assert_eq!(
-                        event.as_ref().map(|e| e.operator),
-                        jailed.map(|j| j.0),
-                        "seed {seed} step {step}: who is jailed"
-                    );
-                    let at = chain.number;
-                    chain.number += 1;
-                    if let Some(event) = event {
-                        slashed = Some((event, at));
-                        break;
-                    }
-                }
-                let (event, at) = slashed.expect("jailed within a window");
-                let v = model.validators.get_mut(&validator).unwrap();
-                let bps = [500, 1_000, 10_000][v.offences.min(2)];
-                v.offences += 1;
-                let (start, _, seats) = model.epochs.last().unwrap();
-                let (since, basis) = ((at - 10).min(*start), seats[&validator]);
-                let (amount, _) = model.slash(validator, bps, basis, since, chain.timestamp);
-                assert_eq!(
-                    (event.operator, event.fractionBps, event.amount),
-                    (validator, bps as u16, amount),
-                    "seed {seed} step {step}"
-                );
-                let v = model.validators.get_mut(&validator).unwrap();
-                v.tombstoned |= v.stake.is_zero();
-                slashes += 1;
+                let logs = chain.record(signers.clone());
+                chain.number -= 1;
+                let jailed: Vec<Address> = logs
+                    .iter()
+                    .filter_map(|l| IStaking::ValidatorJailed::decode_log_data(&l.data).ok())
+                    .map(|e| e.operator)
+                    .collect();
+                let expected = ledger.record_signers(&signers, chain.number, chain.timestamp);
+                assert_eq!(jailed, expected, "seed {seed} step {step}: jailed");
+                counts[0] += jailed.len();
             }
-            9 => {
-                let v = &model.validators[&validator];
-                if !v.jailed {
+            12 => {
+                let val = ledger.validators[&v].clone();
+                if !val.jailed {
                     continue;
                 }
-                chain.timestamp += 100;
-                let outcome = call(
-                    &mut chain,
-                    validator,
+                let fee_due = if chain.timestamp < val.jailed_until {
+                    ether(10)
+                } else {
+                    U256::ZERO
+                };
+                let outcome = chain.call(
+                    v,
                     STAKING_ADDRESS,
-                    U256::ZERO,
+                    fee_due,
                     IStaking::unjailCall {}.abi_encode(),
                 );
-                if v.tombstoned {
-                    outcome.revert(IStaking::Tombstoned {
-                        operator: validator,
-                    });
+                *ledger.wallet(v) -= fee(&chain);
+                if val.tombstoned {
+                    outcome.revert(IStaking::Tombstoned { operator: v });
                 } else {
                     outcome.ok();
-                    model.validators.get_mut(&validator).unwrap().jailed = false;
-                    model.update_status(validator);
+                    *ledger.wallet(v) -= q(fee_due);
+                    ledger.burned += q(fee_due);
+                    ledger.validators.get_mut(&v).unwrap().jailed = false;
                 }
             }
-            10 => {
-                model.next_epoch(chain.number, chain.timestamp);
+            13 => {
+                ledger.next_epoch(chain.number, chain.timestamp);
                 assert_eq!(
                     chain.next_epoch(),
-                    model.epoch_set,
+                    ledger.epoch_set,
                     "seed {seed} step {step}: active set"
                 );
             }
-            // Late in the run: a tombstoned validator takes no further part.
-            // Late in the run: a tombstoned validator takes no further part. The reporter may
-            // be the offender itself.
-            11 if step > 250 && rand(2) == 0 && !model.validators[&validator].tombstoned => {
-                // Evidence from a fresh epoch is young enough; older is often too old.
-                let fresh = rand(2) == 0;
-                if fresh {
-                    model.next_epoch(chain.number, chain.timestamp);
-                    assert_eq!(chain.next_epoch(), model.epoch_set);
-                    chain.number += 1;
-                }
-                let height = if fresh {
-                    chain.number
-                } else {
-                    chain.number - rand(30)
-                };
-                let reporter = if rand(2) == 0 { validator } else { user };
-                let (a, b) = (B256::repeat_byte(1), B256::repeat_byte(2));
-                let outcome = call(
-                    &mut chain,
-                    reporter,
-                    STAKING_ADDRESS,
-                    U256::ZERO,
-                    IStaking::submitDoubleSignEvidenceCall {
-                        consensusKey: consensus_key(vi as u8 + 1),
-                        first: vote(vi as u8 + 1, height, 0, a),
-                        second: vote(vi as u8 + 1, height, 0, b),
-                    }
-                    .abi_encode(),
-                );
-                // The epoch holding the height: the latest starting at or before it.
-                let (start, time, seats) = model
+            14 if rand(2) == 0 && !ledger.validators[&v].tombstoned => {
+                // Double-sign evidence for a recent height, sometimes reported by the offender.
+                let height = chain.number.saturating_sub(rand(15)).max(1);
+                let reporter = if rand(2) == 0 { v } else { user };
+                let outcome = chain.evidence(reporter, v.0[0], height);
+                *ledger.wallet(reporter) -= fee(&chain);
+                let (start, time, seats) = ledger
                     .epochs
                     .iter()
                     .rev()
                     .find(|e| e.0 <= height)
                     .cloned()
                     .unwrap();
-                let seat = seats.get(&validator).copied().unwrap_or_default();
+                let seat = seats.get(&v).cloned().unwrap_or_else(q0);
                 if chain.timestamp - time >= 100 {
                     outcome.revert(IStaking::EvidenceOutOfRange {
                         height,
@@ -2711,152 +2603,148 @@ fn random_run(seed: u64) -> (usize, usize, usize) {
                     });
                     continue;
                 }
-                if seat.is_zero() {
+                if seat == q0() {
                     outcome.revert(IStaking::NotInActiveSet {
-                        operator: validator,
+                        operator: v,
                         height,
                     });
                     continue;
                 }
                 let (_, logs) = outcome.ok();
-                let (amount, own_loss) = model.slash(validator, 500, seat, start, chain.timestamp);
+                let (taken, own) = ledger.slash(v, 500, &seat, start, chain.timestamp);
+                let reward = Ledger::bps(&taken, 1_000).min(own);
+                let slashed = IStaking::ValidatorSlashed::decode_log_data(&logs[0].data).unwrap();
                 let reported =
                     IStaking::DoubleSignReported::decode_log_data(&logs[1].data).unwrap();
-                assert_eq!(
-                    reported.reward,
-                    (amount / U256::from(10)).min(own_loss),
-                    "seed {seed} step {step}"
+                assert!(
+                    close(slashed.amount, &taken),
+                    "seed {seed} step {step}: slash {} vs {taken}",
+                    slashed.amount
                 );
-                let v = model.validators.get_mut(&validator).unwrap();
-                (v.jailed, v.bonded, v.tombstoned) = (true, false, true);
-                model.epoch_set.retain(|a| *a != validator);
-                double_signs += 1;
+                assert!(
+                    close(reported.reward, &reward),
+                    "seed {seed} step {step}: reward {} vs {reward}",
+                    reported.reward
+                );
+                *ledger.wallet(reporter) += reward.clone();
+                ledger.burned += taken - reward;
+                ledger.tombstone(v);
+                counts[1] += 1;
+                counts[2] += usize::from(reporter == v);
             }
             _ => {
-                let amount = U256::from(rand(1 << 40) + 1);
-                chain.distribute(validator, amount);
-                model.distribute(validator, amount);
+                let amount = U256::from(rand(1 << 60) + 1);
+                counts[3] += usize::from(!ledger.epoch_set.contains(&v));
+                chain.distribute(v, amount);
+                ledger.distribute(v, amount);
             }
         }
-        // Every delegation's worth and rewards equal the model's, to the wei.
-        for (d, v) in model.pairs.keys().copied().collect::<Vec<_>>() {
-            let on_chain = chain.view(
-                DELEGATION_ADDRESS,
-                IDelegation::pendingRewardsCall {
-                    delegator: d,
-                    validator: v,
-                },
-            );
-            assert_eq!(
-                on_chain,
-                model.pending(d, v),
-                "seed {seed} step {step}: rewards of {d} at {v}"
-            );
-            let worth = chain.view(
-                DELEGATION_ADDRESS,
-                IDelegation::delegationCall {
-                    delegator: d,
-                    validator: v,
-                },
-            );
-            assert_eq!(
-                worth,
-                model.tokens(d, v),
-                "seed {seed} step {step}: delegation of {d} at {v}"
+        // Exact, with no model: supply and escrow.
+        let all: Vec<Address> = (1..=20u8)
+            .map(addr)
+            .chain([STAKING_ADDRESS, DELEGATION_ADDRESS])
+            .collect();
+        let balances = all.iter().fold(U256::ZERO, |a, x| a + chain.balance(*x));
+        let burned = chain.view(STAKING_ADDRESS, IStaking::totalBurnedCall {});
+        assert_eq!(
+            balances + burned + chain.fees_burned,
+            genesis_supply + chain.minted,
+            "seed {seed} step {step}: supply"
+        );
+        let bonded = chain.view(STAKING_ADDRESS, IStaking::totalStakeCall {});
+        let unbonding = chain.view(STAKING_ADDRESS, IStaking::totalUnbondingCall {});
+        assert_eq!(
+            chain.balance(DELEGATION_ADDRESS),
+            bonded + unbonding,
+            "seed {seed} step {step}: escrow"
+        );
+        // Against the ledger, to rounding: every balance, delegation, reward, entry and total.
+        let at = format!("seed {seed} step {step}");
+        for u in &users {
+            assert!(
+                close(chain.balance(*u), &ledger.wallets[u]),
+                "{at}: wallet of {u}: {} vs {}",
+                chain.balance(*u),
+                ledger.wallets[u]
             );
         }
-        for (d, entries) in &model.entries {
-            let on_chain: Vec<(Address, U256)> = chain
+        let mut owed = U256::ZERO;
+        for d in &users {
+            for v in &validators {
+                let on_chain = worth(&mut chain, *d, *v);
+                assert!(
+                    close(on_chain, &ledger.bonded(*d, *v)),
+                    "{at}: delegation {d} at {v}: {on_chain} vs {}",
+                    ledger.bonded(*d, *v)
+                );
+                let pending = chain.view(
+                    DELEGATION_ADDRESS,
+                    IDelegation::pendingRewardsCall {
+                        delegator: *d,
+                        validator: *v,
+                    },
+                );
+                assert!(
+                    close(pending, &ledger.pending(*d, *v)),
+                    "{at}: rewards {d} at {v}: {pending} vs {}",
+                    ledger.pending(*d, *v)
+                );
+                owed += pending;
+            }
+            let mut on_chain: Vec<(Address, u64, U256)> = chain
                 .view(
                     DELEGATION_ADDRESS,
                     IDelegation::unbondingOfCall { delegator: *d },
                 )
                 .iter()
-                .map(|e| (e.validator, e.amount))
+                .map(|e| (e.validator, e.creationHeight, e.amount))
                 .collect();
-            let expected: Vec<(Address, U256)> =
-                entries.iter().map(|e| (e.validator, e.amount)).collect();
-            assert_eq!(
-                on_chain, expected,
-                "seed {seed} step {step}: unbonding of {d}"
-            );
+            let mut expected: Vec<(Address, u64, Q)> = ledger
+                .entries
+                .get(d)
+                .map(|l| {
+                    l.iter()
+                        .map(|e| (e.validator, e.height, e.amount.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            on_chain.sort_by_key(|e| (e.0, e.1));
+            expected.sort_by_key(|e| (e.0, e.1));
+            assert_eq!(on_chain.len(), expected.len(), "{at}: entries of {d}");
+            for (c, e) in on_chain.iter().zip(&expected) {
+                assert!(
+                    c.0 == e.0 && c.1 == e.1 && close(c.2, &e.2),
+                    "{at}: entry of {d}: {c:?} vs {e:?}"
+                );
+            }
         }
-        for (d, list) in &model.redelegations {
-            let on_chain: Vec<(Address, Address, U256)> = chain
-                .view(
-                    DELEGATION_ADDRESS,
-                    IDelegation::redelegationsOfCall { delegator: *d },
-                )
-                .iter()
-                .map(|r| (r.srcValidator, r.dstValidator, r.dstShares))
-                .collect();
-            let expected: Vec<(Address, Address, U256)> = list
-                .iter()
-                .filter(|r| r.completion > chain.timestamp)
-                .map(|r| (r.src, r.dst, r.shares))
-                .collect();
-            assert_eq!(
-                on_chain, expected,
-                "seed {seed} step {step}: redelegations of {d}"
-            );
-        }
-        // Supply: only distributions minted; every wei is in some account or burned.
-        assert_eq!(
-            supply(&mut chain),
-            genesis_supply + chain.minted,
-            "seed {seed} step {step}"
-        );
-        // The escrow holds exactly the bonded and unbonding principal; the pool covers rewards.
-        let bonded = chain.view(STAKING_ADDRESS, IStaking::totalStakeCall {});
-        let unbonding = chain.view(STAKING_ADDRESS, IStaking::totalUnbondingCall {});
-        let model_bonded = model
-            .validators
-            .values()
-            .fold(U256::ZERO, |a, v| a + v.stake);
-        let model_unbonding = model
-            .entries
-            .values()
-            .flatten()
-            .fold(U256::ZERO, |a, e| a + e.amount);
-        assert_eq!(
-            (bonded, unbonding),
-            (model_bonded, model_unbonding),
-            "seed {seed} step {step}"
-        );
-        assert_eq!(
-            chain.balance(DELEGATION_ADDRESS),
-            bonded + unbonding,
-            "seed {seed} step {step}"
-        );
-        let owed = model
-            .pairs
-            .keys()
-            .map(|(d, v)| model.pending(*d, *v))
-            .fold(U256::ZERO, |a, b| a + b);
         assert!(
             chain.balance(STAKING_ADDRESS) >= owed,
-            "seed {seed} step {step}"
+            "{at}: the pool covers what is owed"
         );
-        // No one can move another's stake.
-        let other_stake = model.tokens(addr(8), validators[0]);
-        call(
-            &mut chain,
-            addr(8),
-            DELEGATION_ADDRESS,
-            U256::ZERO,
-            IDelegation::undelegateCall {
-                validator: validators[0],
-                amount: other_stake + U256::from(1),
-            }
-            .abi_encode(),
-        )
-        .revert(IDelegation::InsufficientDelegation {
-            requested: other_stake + U256::from(1),
-            available: other_stake,
-        });
+        for v in &validators {
+            let info = chain.info(*v);
+            assert!(
+                close(info.totalStake, &ledger.total(*v)),
+                "{at}: stake of {v}"
+            );
+            assert_eq!(
+                info.tombstoned, ledger.validators[v].tombstoned,
+                "{at}: tombstone of {v}"
+            );
+        }
+        assert!(
+            close(burned, &ledger.burned),
+            "{at}: burned {burned} vs {}",
+            ledger.burned
+        );
+        assert_eq!(
+            chain.view(STAKING_ADDRESS, IStaking::activeSetCall {}),
+            ledger.epoch_set,
+            "{at}: active set"
+        );
     }
-    assert!(!claimed.is_zero());
-    (slashes, double_signs, model.redelegation_cuts)
+    counts
 }
 
 /// Validator `key`'s signed vote for `hash` at `height`/`round`.

@@ -268,6 +268,10 @@ pub(crate) fn redelegate(
     take_shares(c, delegator, src, amount)?;
     settle(c, delegator, dst)?;
     let shares = bond(c, delegator, dst, amount)?;
+    if delegator == dst {
+        // An operator moving stake into its own validator raises its self-stake.
+        update_status(c, dst)?;
+    }
     let completion = completion_time(c)?;
     for (field, value) in [
         (redelegation::SRC, address_word(src)),

@@ -74,6 +74,8 @@ struct Chain {
     /// Base fees burned so far, and what the last call paid.
     fees_burned: U256,
     last_fee: U256,
+    /// Gas the last call used.
+    last_gas: u64,
 }
 
 /// Outcome of a call: success with output and logs, or revert with data.
@@ -165,6 +167,7 @@ impl Chain {
             base_fee: 0,
             fees_burned: U256::ZERO,
             last_fee: U256::ZERO,
+            last_gas: 0,
         }
     }
 
@@ -226,7 +229,8 @@ impl Chain {
         evm.db_mut().commit(result.state);
         self.db = evm.finish().0;
         // The whole price is the base fee (no tip), which EIP-1559 burns.
-        self.last_fee = U256::from(result.result.tx_gas_used()) * U256::from(gas_price);
+        self.last_gas = result.result.tx_gas_used();
+        self.last_fee = U256::from(self.last_gas) * U256::from(gas_price);
         self.fees_burned += self.last_fee;
         match result.result {
             ExecutionResult::Success { output, logs, .. } => Outcome::Ok(output.into_data(), logs),
@@ -3124,6 +3128,10 @@ fn evidence_fits_however_many_entries_the_offender_has() {
             .abi_encode(),
         )
         .ok();
+    println!(
+        "evidence walking 300 delegators' entries: gas {} (the walk is not charged)",
+        chain.last_gas
+    );
     let slashed = IStaking::ValidatorSlashed::decode_log_data(&logs[0].data).unwrap();
     // 5% of the seat's 700: 15 from the 300 unbonding, the other 20 from the 400 bonded.
     assert_eq!(slashed.amount, ether(35));
@@ -3410,6 +3418,7 @@ fn entries_are_capped_per_validator_and_per_delegator() {
             max: U256::from(7),
         });
     // 64 in a delegator's list, across validators.
+    let mut last_entry_gas = 0;
     for v in &validators[1..] {
         for _ in 0..7 {
             if chain
@@ -3423,9 +3432,11 @@ fn entries_are_capped_per_validator_and_per_delegator() {
                 < 64
             {
                 chain.undelegate(addr(20), *v, ether(1)).ok();
+                last_entry_gas = chain.last_gas;
             }
         }
     }
+    println!("undelegate as the 64th entry: gas {last_entry_gas}");
     chain
         .undelegate(addr(20), addr(10), ether(1))
         .revert(IStaking::TooManyEntries {
@@ -3446,7 +3457,34 @@ fn entries_are_capped_per_validator_and_per_delegator() {
         IDelegation::withdrawUnbondedCall::abi_decode_returns(&out).unwrap(),
         ether(64)
     );
+    println!("withdrawUnbonded of 64 entries: gas {}", chain.last_gas);
     chain.undelegate(addr(20), addr(1), ether(1)).ok();
+    // Seven open redelegations per (delegator, source).
+    chain.delegate(addr(19), addr(1), ether(20)).ok();
+    let redelegate = |chain: &mut Chain, dst: Address| {
+        chain.call(
+            addr(19),
+            DELEGATION_ADDRESS,
+            U256::ZERO,
+            IDelegation::redelegateCall {
+                srcValidator: addr(1),
+                dstValidator: dst,
+                amount: ether(1),
+            }
+            .abi_encode(),
+        )
+    };
+    for dst in &validators[1..8] {
+        redelegate(&mut chain, *dst).ok();
+    }
+    println!("redelegate as the 7th entry: gas {}", chain.last_gas);
+    redelegate(&mut chain, addr(9)).revert(IStaking::TooManyEntries {
+        validator: addr(1),
+        max: U256::from(7),
+    });
+    // Completed redelegations free their slots.
+    chain.timestamp += 1_000;
+    redelegate(&mut chain, addr(9)).ok();
 }
 
 #[test]

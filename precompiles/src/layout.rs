@@ -27,7 +27,8 @@
 //!     uint256 chainId;             // slot 32 (bound into signed votes)
 //!     mapping(address => Validator) validators;                          // slot 10
 //!     mapping(bytes32 => address) consensusKeyOwner;                     // slot 11
-//!     address[] validatorList;                                            // slot 12
+//!     address[] validatorList;                                            // slot 12 (every validator
+//!                                                                         //   ever created; views only)
 //!     mapping(address => mapping(address => Delegation)) delegations;    // slot 13 [delegator][validator]
 //!     mapping(address => Unbonding[]) unbondings;                        // slot 14
 //!     mapping(address => address[]) delegatedTo;                         // slot 15
@@ -42,6 +43,8 @@
 //!                                                                         //   seat stake fixed at the boundary
 //!     mapping(address => mapping(address => uint256)) unbondingEntries;  // slot 36 [delegator][validator]
 //!     mapping(address => mapping(address => uint256)) redelegationEntries; // slot 37 [delegator][src]
+//!     address[] candidates;                                               // slot 38: the BONDED validators,
+//!                                                                         //   what each epoch boundary walks
 //! }
 //! struct Epoch { uint256 startHeight; uint256 startTime; } // first block it governs; boundary time
 //! struct Validator {
@@ -66,6 +69,8 @@
 //!     uint256 downtimeOffences;     // +18
 //!     bool tombstoned;              // +19 jailed for good
 //!     bool penaltyDue;              // +20 jailed for downtime, no full window served since
+//!     uint256 registryIndex;        // +21 position in validatorList (creation order)
+//!     uint256 candidatePosition;    // +22 1-based position in candidates; 0 when not BONDED
 //! }
 //! struct Delegation { uint256 shares; uint256 indexSnapshot; uint256 unclaimed; bool listed; }
 //! struct Unbonding { address validator; uint256 amount; uint256 completionTime;
@@ -126,6 +131,8 @@ pub mod slot {
     pub const UNBONDING_ENTRIES: u64 = 36;
     /// `redelegationEntries` mapping.
     pub const REDELEGATION_ENTRIES: u64 = 37;
+    /// `candidates` array.
+    pub const CANDIDATES: u64 = 38;
     /// `rewardHistory` mapping.
     pub const REWARD_HISTORY: u64 = 17;
     /// `uptimeWindow`.
@@ -197,6 +204,10 @@ pub mod validator {
     /// Jailed for downtime and not yet through a full uptime window since: unstaking pays the
     /// jailed-unstake penalty.
     pub const PENALTY_DUE: u64 = 20;
+    /// Position in `validatorList`: creation order, the active set's tie-break.
+    pub const REGISTRY_INDEX: u64 = 21;
+    /// 1-based position in `candidates`; 0 when not BONDED.
+    pub const CANDIDATE_POSITION: u64 = 22;
 }
 
 /// Fields of an `Epoch`.
@@ -351,28 +362,26 @@ pub fn epoch_set<S: Slots>(s: &mut S) -> Result<Vec<(Address, U256)>, S::Error> 
 }
 
 /// The set the next epoch would get now: the top `maxValidators` bonded validators by total
-/// stake, ties broken by creation order.
+/// stake, ties broken by creation order. Walks only the candidates (the BONDED validators), each
+/// backed by at least `minSelfStake`, never the validators that left.
 pub fn next_active_set<S: Slots>(s: &mut S) -> Result<Vec<(Address, U256)>, S::Error> {
-    let count = s
-        .load(U256::from(slot::VALIDATOR_LIST))?
-        .saturating_to::<u64>();
+    let list = U256::from(slot::CANDIDATES);
+    let count = s.load(list)?.saturating_to::<u64>();
     let max = s
         .load(U256::from(slot::MAX_VALIDATORS))?
         .saturating_to::<usize>();
     let mut candidates = Vec::new();
     for i in 0..count {
-        let operator = Address::from_word(B256::from(s.load(array_slot(
-            U256::from(slot::VALIDATOR_LIST),
-            i,
-            1,
-        ))?));
+        let operator = Address::from_word(B256::from(s.load(array_slot(list, i, 1))?));
         let base = validator_base(operator);
-        if s.load(base + U256::from(validator::STATUS))? == U256::from(status::BONDED) {
-            candidates.push((operator, s.load(base + U256::from(validator::TOTAL_STAKE))?));
-        }
+        let stake = s.load(base + U256::from(validator::TOTAL_STAKE))?;
+        let created = s.load(base + U256::from(validator::REGISTRY_INDEX))?;
+        candidates.push((operator, stake, created));
     }
-    // Stable sort: equal stakes keep creation order.
-    candidates.sort_by_key(|c| std::cmp::Reverse(c.1));
+    candidates.sort_by_key(|c| (std::cmp::Reverse(c.1), c.2));
     candidates.truncate(max);
-    Ok(candidates)
+    Ok(candidates
+        .into_iter()
+        .map(|(a, stake, _)| (a, stake))
+        .collect())
 }

@@ -3524,3 +3524,43 @@ fn a_short_escrow_or_corrupt_totals_revert_instead_of_wrapping() {
         });
     assert_eq!(chain.unbonding(addr(5)), ether(10));
 }
+
+#[test]
+fn epoch_boundaries_walk_only_the_bonded_candidates() {
+    let mut chain = Chain::new(&[]);
+    for i in 1..=4u8 {
+        chain.create(addr(i), i, ether(100 + u64::from(i)), 0).ok();
+    }
+    let candidates = |chain: &Chain| {
+        chain
+            .db
+            .storage_ref(STAKING_ADDRESS, U256::from(38))
+            .unwrap()
+    };
+    assert_eq!(candidates(&chain), U256::from(4));
+    // Leaving (all self-stake unbonded) or being jailed drops a validator from the walk; the
+    // registry of every validator (the paginated `validators` view) keeps it.
+    chain.unstake(addr(2), ether(102)).ok();
+    assert_eq!(candidates(&chain), U256::from(3));
+    assert_eq!(chain.next_epoch(), vec![addr(4), addr(3)]);
+    assert_eq!(
+        chain.view(
+            STAKING_ADDRESS,
+            IStaking::validatorsCall {
+                status: 0,
+                offset: U256::ZERO,
+                limit: U256::from(10)
+            }
+        ),
+        vec![addr(1), addr(2), addr(3), addr(4)]
+    );
+    // Coming back joins again; equal stakes keep creation order.
+    chain.add_stake(addr(2), ether(104));
+    chain.add_stake(addr(3), ether(1));
+    assert_eq!(candidates(&chain), U256::from(4));
+    assert_eq!(
+        chain.next_epoch(),
+        vec![addr(2), addr(3)],
+        "104 each: created first"
+    );
+}

@@ -476,7 +476,7 @@ fn slash_redelegations(
 /// Jails `operator` for good: out of the active set, never unjailed, never bonded to again.
 pub(crate) fn tombstone(c: &mut Ctx<'_>, operator: Address) -> Result<(), Exit> {
     let base = validator_base(operator);
-    c.sstore(at(base, validator::STATUS), U256::from(status::JAILED))?;
+    set_status(c, operator, status::JAILED)?;
     c.sstore(at(base, validator::TOMBSTONED), U256::from(1))?;
     c.sstore(at(base, validator::JAILED_UNTIL), U256::from(u64::MAX))?;
     leave_active_set(c, operator)
@@ -579,7 +579,39 @@ pub(crate) fn update_status(c: &mut Ctx<'_>, operator: Address) -> Result<(), Ex
     } else {
         status::INACTIVE
     };
-    c.sstore(at(base, validator::STATUS), U256::from(new))
+    set_status(c, operator, new)
+}
+
+/// Sets `operator`'s status, keeping the candidate list (what each epoch boundary walks) to
+/// exactly the BONDED validators: every member is backed by at least `minSelfStake`.
+pub(crate) fn set_status(c: &mut Ctx<'_>, operator: Address, new: u64) -> Result<(), Exit> {
+    let base = validator_base(operator);
+    c.sstore(at(base, validator::STATUS), U256::from(new))?;
+    let position = c
+        .sload(at(base, validator::CANDIDATE_POSITION))?
+        .saturating_to::<u64>();
+    let list = U256::from(slot::CANDIDATES);
+    if new == status::BONDED && position == 0 {
+        let len = c.sload(list)?.saturating_to::<u64>();
+        c.push_address(list, operator)?;
+        c.sstore(at(base, validator::CANDIDATE_POSITION), U256::from(len + 1))?;
+    } else if new != status::BONDED && position != 0 {
+        // Swap-remove: creation order lives in `registryIndex`, not in the list's order.
+        let len = c.sload(list)?.saturating_to::<u64>();
+        let last = c.sload(array_slot(list, len - 1, 1))?;
+        c.sstore(array_slot(list, position - 1, 1), last)?;
+        c.sstore(
+            at(
+                validator_base(word_address(last)),
+                validator::CANDIDATE_POSITION,
+            ),
+            U256::from(position),
+        )?;
+        c.sstore(array_slot(list, len - 1, 1), U256::ZERO)?;
+        c.sstore(list, U256::from(len - 1))?;
+        c.sstore(at(base, validator::CANDIDATE_POSITION), U256::ZERO)?;
+    }
+    Ok(())
 }
 
 /// `createValidator`.
@@ -631,9 +663,12 @@ pub(crate) fn create_validator(
         at(base, validator::COMMISSION_AT),
         U256::from(c.timestamp()),
     )?;
-    c.sstore(at(base, validator::STATUS), U256::from(status::BONDED))?;
     store_description(c, base, &call.description)?;
-    c.push_address(U256::from(slot::VALIDATOR_LIST), operator)?;
+    let registry = U256::from(slot::VALIDATOR_LIST);
+    let index = c.sload(registry)?;
+    c.sstore(at(base, validator::REGISTRY_INDEX), index)?;
+    c.push_address(registry, operator)?;
+    set_status(c, operator, status::BONDED)?;
     c.transfer(STAKING_ADDRESS, DELEGATION_ADDRESS, stake)?;
     bond(c, operator, operator, stake)?;
     c.emit(
@@ -924,7 +959,7 @@ fn jail_for_downtime(
     let until = c
         .timestamp()
         .saturating_add(param(c, slot::JAIL_TIME)?.saturating_to::<u64>());
-    c.sstore(at(base, validator::STATUS), U256::from(status::JAILED))?;
+    set_status(c, operator, status::JAILED)?;
     c.sstore(at(base, validator::JAILED_UNTIL), U256::from(until))?;
     c.sstore(at(base, validator::PENALTY_DUE), U256::from(1))?;
     for field in [
@@ -1001,7 +1036,8 @@ pub(crate) fn unjail(c: &mut Ctx<'_>) -> Result<(), Exit> {
         .into());
     }
     burn(c, STAKING_ADDRESS, fee)?;
-    c.sstore(at(base, validator::STATUS), U256::from(status::BONDED))?;
+    // Out of jail; bonded again if its self-stake suffices.
+    set_status(c, operator, status::INACTIVE)?;
     update_status(c, operator)?;
     c.emit(
         STAKING_ADDRESS,

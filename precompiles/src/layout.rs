@@ -45,7 +45,14 @@
 //!     mapping(address => mapping(address => uint256)) redelegationEntries; // slot 37 [delegator][src]
 //!     address[] candidates;                                               // slot 38: the BONDED validators,
 //!                                                                         //   what each epoch boundary walks
+//!     mapping(address => SlashJob) slashJobs;                             // slot 39 [operator]
+//!     address[] slashQueue;                                               // slot 40: jobs in progress
+//!     uint256 totalSlashing;                                              // slot 41: cut from entries by
+//!                                                                         //   jobs in progress, in the escrow
 //! }
+//! struct SlashJob { bool active; uint256 fractionBps; uint256 target; uint256 since;
+//!                   uint256 cursor; uint256 entriesCut; uint256 ownCut; address reporter;
+//!                   uint256 reason; uint256 height; uint256 round; }
 //! struct Epoch { uint256 startHeight; uint256 startTime; } // first block it governs; boundary time
 //! struct Validator {
 //!     uint256 status;               // +0: 0 none, 1 bonded candidate, 2 inactive
@@ -133,6 +140,12 @@ pub mod slot {
     pub const REDELEGATION_ENTRIES: u64 = 37;
     /// `candidates` array.
     pub const CANDIDATES: u64 = 38;
+    /// `slashJobs` mapping.
+    pub const SLASH_JOBS: u64 = 39;
+    /// `slashQueue` array.
+    pub const SLASH_QUEUE: u64 = 40;
+    /// `totalSlashing`.
+    pub const TOTAL_SLASHING: u64 = 41;
     /// `rewardHistory` mapping.
     pub const REWARD_HISTORY: u64 = 17;
     /// `uptimeWindow`.
@@ -208,6 +221,34 @@ pub mod validator {
     pub const REGISTRY_INDEX: u64 = 21;
     /// 1-based position in `candidates`; 0 when not BONDED.
     pub const CANDIDATE_POSITION: u64 = 22;
+}
+
+/// Fields of a `SlashJob`, and its size in slots.
+pub mod slash_job {
+    /// Whether the job is in progress.
+    pub const ACTIVE: u64 = 0;
+    /// Slashed fraction, basis points.
+    pub const FRACTION: u64 = 1;
+    /// Amount to slash: the fraction of the seat's recorded stake.
+    pub const TARGET: u64 = 2;
+    /// Entries created at or after this height are in reach.
+    pub const SINCE: u64 = 3;
+    /// Next delegator to walk in `unbondingDelegators[operator]`.
+    pub const CURSOR: u64 = 4;
+    /// Cut from entries so far.
+    pub const ENTRIES_CUT: u64 = 5;
+    /// Cut from the operator's own entries so far.
+    pub const OWN_CUT: u64 = 6;
+    /// Reporter of a double sign.
+    pub const REPORTER: u64 = 7;
+    /// `ValidatorSlashed.reason`.
+    pub const REASON: u64 = 8;
+    /// Height of the double-signed votes.
+    pub const HEIGHT: u64 = 9;
+    /// Round of the double-signed votes.
+    pub const ROUND: u64 = 10;
+    /// Slots per job.
+    pub const SIZE: u64 = 11;
 }
 
 /// Fields of an `Epoch`.

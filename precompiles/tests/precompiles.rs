@@ -3090,12 +3090,12 @@ fn zero_amounts_are_refused() {
 }
 
 #[test]
-fn evidence_fits_however_many_entries_the_offender_has() {
-    // 300 delegators with an unbonding entry each after the infraction: walking them at EVM rates
-    // would cost more than the 5M gas the test's calls carry. The walk is protocol work, so the
-    // reporter pays only for the evidence.
+fn a_slash_of_many_delegators_runs_in_bounded_steps_and_nothing_escapes_it() {
+    // 300 delegators with an unbonding entry each since the boundary. The slash walks 32 of them
+    // in the evidence call (charged to the reporter, so bounded) and 32 per block after it.
     let mut chain = Chain::new(&[]);
     chain.create(addr(2), 2, ether(100), 0).ok();
+    chain.create(addr(3), 3, ether(100), 0).ok();
     let delegators: Vec<_> = (0..300u32)
         .map(|i| Address::from_word(keccak256(i.to_be_bytes())))
         .collect();
@@ -3114,27 +3114,107 @@ fn evidence_fits_however_many_entries_the_offender_has() {
     for &delegator in &delegators {
         chain.undelegate(delegator, addr(2), ether(1)).ok();
     }
-    let (a, b) = (B256::repeat_byte(1), B256::repeat_byte(2));
-    let (_, logs) = chain
+    // One of them also moves half of what is left to addr(3).
+    let half = ether(1) / U256::from(2);
+    chain
         .call(
-            addr(7),
-            STAKING_ADDRESS,
+            delegators[0],
+            DELEGATION_ADDRESS,
             U256::ZERO,
-            IStaking::submitDoubleSignEvidenceCall {
-                consensusKey: consensus_key(2),
-                first: vote(2, 10, 0, a),
-                second: vote(2, 10, 0, b),
+            IDelegation::redelegateCall {
+                srcValidator: addr(2),
+                dstValidator: addr(3),
+                amount: half,
             }
             .abi_encode(),
         )
         .ok();
+    let escrow_holds_everything = |chain: &mut Chain| {
+        let slashing = chain
+            .db
+            .storage_ref(STAKING_ADDRESS, U256::from(41))
+            .unwrap();
+        chain.view(STAKING_ADDRESS, IStaking::totalStakeCall {})
+            + chain.view(STAKING_ADDRESS, IStaking::totalUnbondingCall {})
+            + slashing
+            == chain.balance(DELEGATION_ADDRESS)
+    };
+    let (_, logs) = chain.evidence(addr(7), 2, 10).ok();
     println!(
-        "evidence walking 300 delegators' entries: gas {} (the walk is not charged)",
+        "evidence starting a slash of 300 delegators' entries: gas {}",
         chain.last_gas
     );
-    let slashed = IStaking::ValidatorSlashed::decode_log_data(&logs[0].data).unwrap();
-    // 5% of the seat's 700: 15 from the 300 unbonding, the other 20 from the 400 bonded.
+    assert!(
+        logs.iter()
+            .all(|l| l.topics()[0] != IStaking::ValidatorSlashed::SIGNATURE_HASH),
+        "not finished in one call"
+    );
+    assert!(escrow_holds_everything(&mut chain));
+    // Until it finishes, stake in its reach stays put.
+    chain
+        .undelegate(delegators[299], addr(2), ether(1))
+        .revert(IStaking::SlashPending { operator: addr(2) });
+    chain
+        .call(
+            delegators[299],
+            DELEGATION_ADDRESS,
+            U256::ZERO,
+            IDelegation::cancelUnbondingCall {
+                validator: addr(2),
+                amount: ether(1),
+                creationHeight: 10,
+            }
+            .abi_encode(),
+        )
+        .revert(IStaking::SlashPending { operator: addr(2) });
+    // Nor the stake redelegated from the offender: the slash may still cut it.
+    chain
+        .undelegate(delegators[0], addr(3), half)
+        .revert(IStaking::SlashPending { operator: addr(2) });
+    let mut blocks = 0;
+    let slashed = loop {
+        blocks += 1;
+        assert!(blocks <= 9, "268 delegators left take 9 blocks of 32");
+        let logs = chain.record(vec![]);
+        assert!(escrow_holds_everything(&mut chain));
+        if let Some(event) = logs
+            .iter()
+            .find_map(|l| IStaking::ValidatorSlashed::decode_log_data(&l.data).ok())
+        {
+            break event;
+        }
+    };
+    assert_eq!(blocks, 9);
+    // 5% of the seat's 700: 15 from the 300 unbonding and 0.025 from the redelegation, the
+    // other 19.975 from the 399.5 bonded.
     assert_eq!(slashed.amount, ether(35));
+    assert_eq!(chain.unbonding(delegators[0]), ether(95) / U256::from(100));
+    assert_eq!(
+        chain.info(addr(2)).totalStake,
+        ether(379_525) / U256::from(1000)
+    );
+    assert_eq!(
+        chain.view(
+            DELEGATION_ADDRESS,
+            IDelegation::delegationCall {
+                delegator: delegators[0],
+                validator: addr(3),
+            },
+        ),
+        half * U256::from(95) / U256::from(100)
+    );
+    chain
+        .undelegate(delegators[0], addr(3), ether(1) / U256::from(4))
+        .ok();
+    let left = chain.view(
+        DELEGATION_ADDRESS,
+        IDelegation::delegationCall {
+            delegator: delegators[299],
+            validator: addr(2),
+        },
+    );
+    assert_eq!(left, ether(95) / U256::from(100));
+    chain.undelegate(delegators[299], addr(2), left).ok();
 }
 
 impl Chain {

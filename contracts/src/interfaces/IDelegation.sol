@@ -72,6 +72,9 @@ interface IDelegation {
     error UnknownSelector(bytes4 selector);
     /// @notice An escrow cannot pay `amount` (corrupt or overridden state): nothing changed.
     error EscrowShortfall(address escrow, uint256 amount);
+    /// @notice A slash of `operator` is in progress (it walks the offender's delegators a
+    ///         bounded number per block): stake in its reach cannot move until it finishes.
+    error SlashPending(address operator);
     /// @notice `validator` already has `max` open unbonding (or redelegation) entries of the
     ///         caller, or the caller has `max` in all.
     error TooManyEntries(address validator, uint256 max);

@@ -151,6 +151,9 @@ interface IStaking {
     error NotInActiveSet(address operator, uint64 height);
     /// @notice An escrow cannot pay `amount` (corrupt or overridden state): nothing changed.
     error EscrowShortfall(address escrow, uint256 amount);
+    /// @notice A slash of `operator` is in progress (it walks the offender's delegators a
+    ///         bounded number per block): stake in its reach cannot move until it finishes.
+    error SlashPending(address operator);
     /// @notice `validator` already has `max` open unbonding (or redelegation) entries of the
     ///         caller, or the caller has `max` in all.
     error TooManyEntries(address validator, uint256 max);
@@ -188,7 +191,9 @@ interface IStaking {
     ///         redelegation entries created at or after `height`, the rest from bonded stake),
     ///         jailed for good, and the caller receives `reporterRewardBps` of the slash, but
     ///         never more than the offender's own loss (self-stake and its own entries), so
-    ///         reporting oneself never pays; the rest is burned. Anyone may call.
+    ///         reporting oneself never pays; the rest is burned. Anyone may call. The slash
+    ///         walks the offender's delegators 32 per step (this call, then each block): until
+    ///         it finishes, stake in its reach cannot move (`SlashPending`).
     function submitDoubleSignEvidence(bytes32 consensusKey, SignedVote calldata first, SignedVote calldata second) external;
     /// @notice The bytes a consensus key signs for a vote: "ComputeChain/vote/v1" followed by
     ///         chainId (8 bytes), height (8), round (4) and blockHash (32), big-endian.

@@ -15,7 +15,7 @@ use crate::{
     },
     staking::{
         bond, completion_time, count_entry, delegation_tokens, entry_counter, list_for_slashing,
-        not_tombstoned, param, pending, settle, take_shares, unbond, update_status,
+        not_tombstoned, param, pending, settle, slashing, take_shares, unbond, update_status,
     },
 };
 use alloy::{
@@ -66,6 +66,8 @@ pub(crate) fn undelegate(c: &mut Ctx<'_>, operator: Address, amount: U256) -> Re
     if amount.is_zero() {
         return Err(IDelegation::ZeroAmount {}.into());
     }
+    slashing::not_in_progress(c, operator)?;
+    slashing::redelegated_stake_free(c, delegator, operator)?;
     let stake = if delegator == operator {
         U256::ZERO
     } else {
@@ -132,6 +134,8 @@ pub(crate) fn withdraw_unbonded(c: &mut Ctx<'_>) -> Result<U256, Exit> {
         .saturating_to::<u64>()
         .min(MAX_ENTRIES_PER_DELEGATOR);
     let now = c.timestamp();
+    // Entries a slash in progress may still cut wait for it to finish.
+    let slashing = slashing::any_in_progress(c)?;
     let mut total = U256::ZERO;
     let mut matured = 0;
     let mut i = 0;
@@ -139,7 +143,11 @@ pub(crate) fn withdraw_unbonded(c: &mut Ctx<'_>) -> Result<U256, Exit> {
         let completion = c
             .sload(entry(list, i, unbonding::COMPLETION))?
             .saturating_to::<u64>();
-        if completion > now {
+        let frozen = slashing && {
+            let validator = word_address(c.sload(entry(list, i, unbonding::VALIDATOR))?);
+            slashing::in_progress(c, validator)?
+        };
+        if completion > now || frozen {
             i += 1;
             continue;
         }
@@ -249,6 +257,8 @@ pub(crate) fn redelegate(
     if amount.is_zero() {
         return Err(IDelegation::ZeroAmount {}.into());
     }
+    slashing::not_in_progress(c, src)?;
+    slashing::redelegated_stake_free(c, delegator, src)?;
     let stake = settle(c, delegator, src)?;
     if amount > stake {
         return Err(IDelegation::InsufficientDelegation {
@@ -360,6 +370,7 @@ pub(crate) fn cancel_unbonding(
     if amount.is_zero() {
         return Err(IDelegation::ZeroAmount {}.into());
     }
+    slashing::not_in_progress(c, operator)?;
     let list = address_slot(delegator, U256::from(slot::UNBONDINGS));
     let len = c
         .sload(list)?

@@ -4,17 +4,13 @@
 //! a share of the slash capped at the offender's own loss. Also the proof of possession a key
 //! gives when it registers.
 
-use super::{BPS, SLASH_DOUBLE_SIGN, burn, epoch_start, not_tombstoned, param, slash, tombstone};
+use super::{SLASH_DOUBLE_SIGN, epoch_start, not_tombstoned, param, slashing, tombstone};
 use crate::{
-    DELEGATION_ADDRESS, STAKING_ADDRESS,
-    ctx::{Checked, Ctx, Exit, word_address},
+    ctx::{Ctx, Exit, word_address},
     interfaces::IStaking,
     layout::{self, epoch, epoch_base, epoch_stake_slot, slot},
 };
-use alloy::{
-    primitives::{Address, B256, U256},
-    sol_types::SolEvent,
-};
+use alloy::primitives::{Address, B256, U256};
 use ed25519_dalek::{Signature, VerifyingKey};
 
 /// Domain tag that starts every signed vote, so a vote signature is never valid for anything else.
@@ -157,41 +153,21 @@ pub(crate) fn submit(
     verify_vote(c, &verifying_key, chain_id, &second)?;
 
     let bps = param(c, slot::DOUBLE_SIGN_SLASH_BPS)?;
-    // The slash walks the entries from the offender (each delegator's list is capped), which
-    // the reporter does not choose: it is not charged, so evidence always fits.
-    // Stake that left after the epoch's start was still part of the seat at the infraction.
-    let since = epoch_start(c, epoch)?;
-    let slashed = c.unmetered(|c| slash(c, operator, bps, seat_stake, since))?;
-    let amount = slashed.total;
-    // Paid out of what the offender itself lost, so a self-report never comes out ahead.
-    let reward = amount
-        .mul_div(param(c, slot::REPORTER_REWARD_BPS)?, U256::from(BPS))?
-        .min(slashed.operator_loss);
-    let reporter = c.caller();
-    if !reward.is_zero() {
-        c.transfer(DELEGATION_ADDRESS, reporter, reward)?;
-    }
-    burn(c, DELEGATION_ADDRESS, amount.minus(reward)?)?;
+    // Out of the set at once; the slash follows, in bounded steps, starting in this call
+    // (stake that left after the epoch's start was still part of the seat at the infraction).
     tombstone(c, operator)?;
-    c.emit(
-        STAKING_ADDRESS,
-        IStaking::ValidatorSlashed {
-            operator,
+    let since = epoch_start(c, epoch)?;
+    slashing::start(
+        c,
+        operator,
+        bps,
+        seat_stake,
+        since,
+        slashing::Offence {
             reason: SLASH_DOUBLE_SIGN,
-            fractionBps: bps.saturating_to(),
-            amount,
-        }
-        .encode_log_data(),
-    )?;
-    c.emit(
-        STAKING_ADDRESS,
-        IStaking::DoubleSignReported {
-            operator,
-            reporter,
+            reporter: c.caller(),
             height: first.height,
             round: first.round,
-            reward,
-        }
-        .encode_log_data(),
+        },
     )
 }

@@ -20,6 +20,8 @@ pub mod dispatch;
 
 pub mod evidence;
 
+pub mod slashing;
+
 use crate::{
     DELEGATION_ADDRESS, STAKING_ADDRESS,
     ctx::{Checked, Ctx, Exit, address_word, word_address},
@@ -27,7 +29,7 @@ use crate::{
     layout::{
         self, MAX_DESCRIPTION_LEN, MAX_ENTRIES_PER_DELEGATOR, MAX_ENTRIES_PER_VALIDATOR,
         address_slot, array_slot, delegation, delegation_base, epoch, epoch_base, epoch_stake_slot,
-        redelegation, reward_scale, slot, status, unbonding, validator, validator_base,
+        reward_scale, slot, status, unbonding, validator, validator_base,
     },
 };
 use alloy::{
@@ -159,16 +161,20 @@ pub(crate) fn bond(
 }
 
 /// A delegation's shares with its validator's totals, as loaded.
-struct Holding {
+pub(crate) struct Holding {
     delegation: U256,
     validator: U256,
-    shares: U256,
+    pub(crate) shares: U256,
     total_shares: U256,
     total_stake: U256,
 }
 
 impl Holding {
-    fn load(c: &mut Ctx<'_>, delegator: Address, operator: Address) -> Result<Self, Exit> {
+    pub(crate) fn load(
+        c: &mut Ctx<'_>,
+        delegator: Address,
+        operator: Address,
+    ) -> Result<Self, Exit> {
         let delegation = delegation_base(delegator, operator);
         let validator = validator_base(operator);
         Ok(Self {
@@ -180,12 +186,12 @@ impl Holding {
         })
     }
 
-    fn worth(&self, shares: U256) -> Result<U256, Exit> {
+    pub(crate) fn worth(&self, shares: U256) -> Result<U256, Exit> {
         shares_worth(shares, self.total_shares, self.total_stake)
     }
 
     /// Removes `shares` of the delegation and `tokens` (left in the escrow) from the stake.
-    fn remove(&self, c: &mut Ctx<'_>, shares: U256, tokens: U256) -> Result<(), Exit> {
+    pub(crate) fn remove(&self, c: &mut Ctx<'_>, shares: U256, tokens: U256) -> Result<(), Exit> {
         c.sstore(
             at(self.delegation, delegation::SHARES),
             self.shares.minus(shares)?,
@@ -320,157 +326,6 @@ pub(crate) fn list_for_slashing(
         )?;
     }
     Ok(())
-}
-
-/// What a slash took.
-pub(crate) struct Slashed {
-    /// Everything taken (bonded stake and entries); left in the delegation escrow for the caller
-    /// to burn or pay out.
-    pub(crate) total: U256,
-    /// What the operator itself lost: the drop in its self-stake's worth plus the cuts of its
-    /// own unbonding entries. A reporter is never paid more than this.
-    pub(crate) operator_loss: U256,
-}
-
-/// Slashes `operator` Cosmos-style: the amount is `bps` of `basis` (the stake its seat held in
-/// the infraction's epoch), taken first from the unbonding and redelegation entries created at
-/// or after `since_height` (no later than that epoch's start) and not yet matured (each cut
-/// `bps` of its initial amount, at most what is left of it), the rest from the bonded stake (at
-/// most all of it). Every delegation loses the same fraction of the bonded cut. Runs over the
-/// delegators with entries from this validator (each list at most
-/// [`MAX_ENTRIES_PER_DELEGATOR`] long), pruning those with none live.
-pub(crate) fn slash(
-    c: &mut Ctx<'_>,
-    operator: Address,
-    bps: U256,
-    basis: U256,
-    since_height: u64,
-) -> Result<Slashed, Exit> {
-    let target = basis.mul_div(bps, U256::from(BPS))?;
-    let now = U256::from(c.timestamp());
-    let delegators = address_slot(operator, U256::from(slot::UNBONDING_DELEGATORS));
-    let mut count = c.sload(delegators)?.saturating_to::<u64>();
-    let (mut unbonding_cut, mut redelegated_cut, mut own_cut) =
-        (U256::ZERO, U256::ZERO, U256::ZERO);
-    let mut i = 0;
-    while i < count {
-        let delegator = word_address(c.sload(array_slot(delegators, i, 1))?);
-        let list = address_slot(delegator, U256::from(slot::UNBONDINGS));
-        let len = c
-            .sload(list)?
-            .saturating_to::<u64>()
-            .min(MAX_ENTRIES_PER_DELEGATOR);
-        let mut live = false;
-        for j in 0..len {
-            let entry = |field| array_slot(list, j, unbonding::SIZE) + U256::from(field);
-            if word_address(c.sload(entry(unbonding::VALIDATOR))?) != operator
-                || c.sload(entry(unbonding::COMPLETION))? <= now
-            {
-                continue;
-            }
-            live = true;
-            if c.sload(entry(unbonding::HEIGHT))? < U256::from(since_height) {
-                continue;
-            }
-            let left = c.sload(entry(unbonding::AMOUNT))?;
-            let cut = c
-                .sload(entry(unbonding::INITIAL))?
-                .mul_div(bps, U256::from(BPS))?
-                .min(left);
-            if !cut.is_zero() {
-                c.sstore(entry(unbonding::AMOUNT), left.minus(cut)?)?;
-                unbonding_cut = unbonding_cut.plus(cut)?;
-                if delegator == operator {
-                    own_cut = own_cut.plus(cut)?;
-                }
-            }
-        }
-        let (redelegation_live, cut) =
-            slash_redelegations(c, delegator, operator, bps, since_height)?;
-        redelegated_cut = redelegated_cut.plus(cut)?;
-        if live || redelegation_live {
-            i += 1;
-            continue;
-        }
-        count -= 1;
-        let last = c.sload(array_slot(delegators, count, 1))?;
-        c.sstore(array_slot(delegators, i, 1), last)?;
-        c.sstore(array_slot(delegators, count, 1), U256::ZERO)?;
-        c.sstore(delegators, U256::from(count))?;
-        c.sstore(
-            layout::mapping_slot(
-                delegator.into_word(),
-                address_slot(operator, U256::from(slot::UNBONDING_LISTED)),
-            ),
-            U256::ZERO,
-        )?;
-    }
-    c.sub(U256::from(slot::TOTAL_UNBONDING), unbonding_cut)?;
-
-    let base = validator_base(operator);
-    let total_stake = c.sload(at(base, validator::TOTAL_STAKE))?;
-    let entries_cut = unbonding_cut.plus(redelegated_cut)?;
-    let bonded_cut = target.saturating_sub(entries_cut).min(total_stake);
-    let self_before = delegation_tokens(c, operator, operator)?;
-    c.sstore(
-        at(base, validator::TOTAL_STAKE),
-        total_stake.minus(bonded_cut)?,
-    )?;
-    c.sub(U256::from(slot::TOTAL_BONDED), bonded_cut)?;
-    let self_after = delegation_tokens(c, operator, operator)?;
-    Ok(Slashed {
-        total: bonded_cut.plus(entries_cut)?,
-        operator_loss: self_before.minus(self_after)?.plus(own_cut)?,
-    })
-}
-
-/// Cuts `bps` of the destination shares of `delegator`'s unmatured redelegations away from
-/// `operator` created at or after `since_height`; returns whether any unmatured one is left and
-/// the tokens cut (taken from the destinations' stake).
-fn slash_redelegations(
-    c: &mut Ctx<'_>,
-    delegator: Address,
-    operator: Address,
-    bps: U256,
-    since_height: u64,
-) -> Result<(bool, U256), Exit> {
-    let now = U256::from(c.timestamp());
-    let list = address_slot(delegator, U256::from(slot::REDELEGATIONS));
-    let len = c
-        .sload(list)?
-        .saturating_to::<u64>()
-        .min(MAX_ENTRIES_PER_DELEGATOR);
-    let (mut live, mut cut) = (false, U256::ZERO);
-    for j in 0..len {
-        let entry = |field| array_slot(list, j, redelegation::SIZE) + U256::from(field);
-        if word_address(c.sload(entry(redelegation::SRC))?) != operator
-            || c.sload(entry(redelegation::COMPLETION))? <= now
-        {
-            continue;
-        }
-        live = true;
-        if c.sload(entry(redelegation::HEIGHT))? < U256::from(since_height) {
-            continue;
-        }
-        let dst = word_address(c.sload(entry(redelegation::DST))?);
-        let entry_shares = c.sload(entry(redelegation::DST_SHARES))?;
-        let holding = Holding::load(c, delegator, dst)?;
-        let shares = entry_shares
-            .mul_div(bps, U256::from(BPS))?
-            .min(holding.shares);
-        if shares.is_zero() {
-            continue;
-        }
-        settle(c, delegator, dst)?;
-        let tokens = holding.worth(shares)?;
-        holding.remove(c, shares, tokens)?;
-        cut = cut.plus(tokens)?;
-        c.sstore(entry(redelegation::DST_SHARES), entry_shares.minus(shares)?)?;
-        if delegator == dst {
-            update_status(c, dst)?;
-        }
-    }
-    Ok((live, cut))
 }
 
 /// Jails `operator` for good: out of the active set, never unjailed, never bonded to again.
@@ -739,6 +594,7 @@ pub(crate) fn add_stake(c: &mut Ctx<'_>) -> Result<(), Exit> {
     let operator = c.caller();
     existing_validator(c, operator)?;
     not_tombstoned(c, operator)?;
+    slashing::not_in_progress(c, operator)?;
     let amount = c.value();
     if amount.is_zero() {
         return Err(IStaking::ZeroAmount {}.into());
@@ -757,6 +613,7 @@ pub(crate) fn add_stake(c: &mut Ctx<'_>) -> Result<(), Exit> {
 pub(crate) fn unstake(c: &mut Ctx<'_>, amount: U256) -> Result<(), Exit> {
     let operator = c.caller();
     let base = existing_validator(c, operator)?;
+    slashing::not_in_progress(c, operator)?;
     if amount.is_zero() {
         return Err(IStaking::ZeroAmount {}.into());
     }
@@ -907,6 +764,8 @@ pub(crate) fn record_signers(c: &mut Ctx<'_>, signers: &[Address]) -> Result<(),
     if !c.is_system_call() {
         return Err(IStaking::Unauthorized { caller: c.caller() }.into());
     }
+    // This block's share of the slashes in progress.
+    slashing::advance_queue(c)?;
     let window = param(c, slot::UPTIME_WINDOW)?
         .saturating_to::<u64>()
         .clamp(1, 256);
@@ -995,20 +854,18 @@ fn jail_for_downtime(
         .block_number()
         .saturating_sub(window)
         .min(epoch_start(c, epoch)?);
-    let slashed = slash(c, operator, bps, seat_stake, since)?;
-    burn(c, DELEGATION_ADDRESS, slashed.total)?;
-    if c.sload(at(base, validator::TOTAL_STAKE))?.is_zero() {
-        tombstone(c, operator)?;
-    }
-    c.emit(
-        STAKING_ADDRESS,
-        IStaking::ValidatorSlashed {
-            operator,
+    slashing::start(
+        c,
+        operator,
+        bps,
+        seat_stake,
+        since,
+        slashing::Offence {
             reason: SLASH_DOWNTIME,
-            fractionBps: bps.saturating_to(),
-            amount: slashed.total,
-        }
-        .encode_log_data(),
+            reporter: Address::ZERO,
+            height: 0,
+            round: 0,
+        },
     )
 }
 
@@ -1020,6 +877,7 @@ pub(crate) fn unjail(c: &mut Ctx<'_>) -> Result<(), Exit> {
         return Err(IStaking::NotJailed { operator }.into());
     }
     not_tombstoned(c, operator)?;
+    slashing::not_in_progress(c, operator)?;
     let until = c
         .sload(at(base, validator::JAILED_UNTIL))?
         .saturating_to::<u64>();

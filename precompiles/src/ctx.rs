@@ -77,6 +77,9 @@ impl Checked for U256 {
 pub(crate) struct Ctx<'a> {
     pub(crate) input: PrecompileInput<'a>,
     gas_used: u64,
+    /// Protocol work inside a user call (a slash step walking the offender's delegators) is not
+    /// metered: the offender sizes it, so the reporter must not pay for it.
+    unmetered: bool,
     /// A system call made by the block builder (never an RPC call naming the system address).
     system_call: bool,
 }
@@ -87,6 +90,7 @@ impl<'a> Ctx<'a> {
         Self {
             input,
             gas_used: 0,
+            unmetered: false,
             system_call,
         }
     }
@@ -94,6 +98,18 @@ impl<'a> Ctx<'a> {
     /// Whether this is the protocol's own block-boundary call.
     pub(crate) fn is_system_call(&self) -> bool {
         self.system_call
+    }
+
+    /// Runs `work` without charging gas: protocol work whose size the caller does not control
+    /// and must not be able to price out of reach (it is bounded by the protocol instead).
+    pub(crate) fn unmetered<T>(
+        &mut self,
+        work: impl FnOnce(&mut Self) -> Result<T, Exit>,
+    ) -> Result<T, Exit> {
+        let was = std::mem::replace(&mut self.unmetered, true);
+        let result = work(self);
+        self.unmetered = was;
+        result
     }
 
     pub(crate) fn caller(&self) -> Address {
@@ -107,7 +123,7 @@ impl<'a> Ctx<'a> {
     pub(crate) fn charge(&mut self, gas: u64) -> Result<(), Exit> {
         // Protocol work at block boundaries is not metered: its cost grows with the validator
         // count, and running out of gas there would stop every block from being built.
-        if self.system_call {
+        if self.unmetered || self.system_call {
             return Ok(());
         }
         self.gas_used = self.gas_used.saturating_add(gas);

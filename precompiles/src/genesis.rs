@@ -55,7 +55,8 @@ pub struct StakingGenesis {
     pub downtime_slash_bps: [u64; 3],
     /// Double-sign slash, basis points (5%).
     pub double_sign_slash_bps: u64,
-    /// Share of a double-sign slash paid to whoever submits the evidence, basis points (10%).
+    /// Share of the double-signer's own loss (self-stake and own entries) paid to whoever
+    /// submits the evidence, basis points (10%).
     pub reporter_reward_bps: u64,
     /// Oldest double-sign evidence accepted: seconds since the start of the epoch holding its
     /// height; at most `unbonding_period`.

@@ -49,10 +49,13 @@
 //!     address[] slashQueue;                                               // slot 40: jobs in progress
 //!     uint256 totalSlashing;                                              // slot 41: cut from entries by
 //!                                                                         //   jobs in progress, in the escrow
+//!     uint256 slashQueueNext;                                             // slot 42: round-robin position
+//!     mapping(uint256 => mapping(address => uint256)) seatLostAt;        // slot 43 [epoch][operator]: first
+//!                                                                         //   height without the seat (jailed)
 //! }
 //! struct SlashJob { bool active; uint256 fractionBps; uint256 target; uint256 since;
 //!                   uint256 cursor; uint256 entriesCut; uint256 ownCut; address reporter;
-//!                   uint256 reason; uint256 height; uint256 round; }
+//!                   uint256 reason; uint256 height; uint256 round; uint256 startTime; }
 //! struct Epoch { uint256 startHeight; uint256 startTime; } // first block it governs; boundary time
 //! struct Validator {
 //!     uint256 status;               // +0: 0 none, 1 bonded candidate, 2 inactive
@@ -78,6 +81,7 @@
 //!     bool penaltyDue;              // +20 jailed for downtime, no full window served since
 //!     uint256 registryIndex;        // +21 position in validatorList (creation order)
 //!     uint256 candidatePosition;    // +22 1-based position in candidates; 0 when not BONDED
+//!     bool doubleSigned;            // +23 punished for a double sign (once)
 //! }
 //! struct Delegation { uint256 shares; uint256 indexSnapshot; uint256 unclaimed; bool listed; }
 //! struct Unbonding { address validator; uint256 amount; uint256 completionTime;
@@ -146,6 +150,10 @@ pub mod slot {
     pub const SLASH_QUEUE: u64 = 40;
     /// `totalSlashing`.
     pub const TOTAL_SLASHING: u64 = 41;
+    /// `slashQueueNext`.
+    pub const SLASH_QUEUE_NEXT: u64 = 42;
+    /// `seatLostAt` mapping.
+    pub const SEAT_LOST_AT: u64 = 43;
     /// `rewardHistory` mapping.
     pub const REWARD_HISTORY: u64 = 17;
     /// `uptimeWindow`.
@@ -221,6 +229,8 @@ pub mod validator {
     pub const REGISTRY_INDEX: u64 = 21;
     /// 1-based position in `candidates`; 0 when not BONDED.
     pub const CANDIDATE_POSITION: u64 = 22;
+    /// Punished for a double sign: further evidence is refused.
+    pub const DOUBLE_SIGNED: u64 = 23;
 }
 
 /// Fields of a `SlashJob`, and its size in slots.
@@ -247,8 +257,10 @@ pub mod slash_job {
     pub const HEIGHT: u64 = 9;
     /// Round of the double-signed votes.
     pub const ROUND: u64 = 10;
+    /// When the job started: entries unmatured then stay in reach until it ends.
+    pub const START_TIME: u64 = 11;
     /// Slots per job.
-    pub const SIZE: u64 = 11;
+    pub const SIZE: u64 = 12;
 }
 
 /// Fields of an `Epoch`.
@@ -376,6 +388,14 @@ pub fn epoch_stake_slot(epoch: U256, operator: Address) -> U256 {
     address_slot(
         operator,
         mapping_slot(B256::from(epoch), U256::from(slot::EPOCH_STAKE)),
+    )
+}
+
+/// Slot of `seatLostAt[epoch][operator]`.
+pub fn seat_lost_slot(epoch: U256, operator: Address) -> U256 {
+    address_slot(
+        operator,
+        mapping_slot(B256::from(epoch), U256::from(slot::SEAT_LOST_AT)),
     )
 }
 

@@ -1982,7 +1982,7 @@ fn close(chain: U256, exact: &Q) -> bool {
 /// - a slash takes `bps` of the seat's recorded stake, first from the entries created since the
 ///   infraction's epoch began (each cut `bps` of its initial amount, at most what is left; a
 ///   redelegation cut `bps` of what it is worth at its destination), the rest from bonded stake;
-/// - a reporter is paid `reporterRewardBps` of the slash, at most what the operator itself lost;
+/// - a reporter is paid `reporterRewardBps` of what the operator itself lost;
 /// - a reward for a proposer without a seat, penalties, fees and slashes are burned.
 #[derive(Default)]
 struct Ledger {
@@ -1997,6 +1997,8 @@ struct Ledger {
     epoch_set: Vec<Address>,
     /// Per epoch: first block, start time, each seat's stake.
     epochs: Vec<(u64, u64, std::collections::BTreeMap<Address, Q>)>,
+    /// (epoch index, validator) -> the first height it no longer held its seat (jailed).
+    seat_lost: std::collections::BTreeMap<(usize, Address), u64>,
     burned: Q,
 }
 
@@ -2259,10 +2261,19 @@ impl Ledger {
     }
 
     /// Leaves the set and jails for good.
-    fn tombstone(&mut self, v: Address) {
+    fn tombstone(&mut self, v: Address, number: u64) {
         let val = self.validators.get_mut(&v).unwrap();
         (val.jailed, val.tombstoned) = (true, true);
-        self.epoch_set.retain(|a| *a != v);
+        self.leave(v, number);
+    }
+
+    /// A member jailed at block `number` holds no seat from the next block on.
+    fn leave(&mut self, v: Address, number: u64) {
+        if self.epoch_set.contains(&v) {
+            self.epoch_set.retain(|a| *a != v);
+            self.seat_lost
+                .insert((self.epochs.len() - 1, v), number + 1);
+        }
     }
 
     /// One block's uptime record; returns the members jailed for downtime.
@@ -2281,13 +2292,13 @@ impl Ledger {
                 (val.jailed, val.penalty_due, val.jailed_until) = (true, true, now + 100);
                 let bps = [500, 1_000, 10_000][val.offences.min(2)];
                 val.offences += 1;
-                self.epoch_set.retain(|a| *a != m);
+                self.leave(m, number);
                 let (start, _, seats) = self.epochs.last().unwrap();
                 let (since, basis) = (number.saturating_sub(10).min(*start), seats[&m].clone());
                 let (taken, _) = self.slash(m, bps, &basis, since, now);
                 self.burned += taken;
                 if self.total(m) == q0() {
-                    self.tombstone(m);
+                    self.tombstone(m, number);
                 }
                 jailed.push(m);
             }
@@ -2592,14 +2603,16 @@ fn ledger_run(seed: u64, steps: usize) -> [usize; 4] {
                 let reporter = if rand(2) == 0 { v } else { user };
                 let outcome = chain.evidence(reporter, v.0[0], height);
                 *ledger.wallet(reporter) -= fee(&chain);
-                let (start, time, seats) = ledger
-                    .epochs
-                    .iter()
-                    .rev()
-                    .find(|e| e.0 <= height)
-                    .cloned()
-                    .unwrap();
-                let seat = seats.get(&v).cloned().unwrap_or_else(q0);
+                let index = ledger.epochs.iter().rposition(|e| e.0 <= height).unwrap();
+                let (start, time, seats) = ledger.epochs[index].clone();
+                let seated = ledger
+                    .seat_lost
+                    .get(&(index, v))
+                    .is_none_or(|lost| height < *lost);
+                let seat = match seats.get(&v) {
+                    Some(seat) if seated => seat.clone(),
+                    _ => q0(),
+                };
                 if chain.timestamp - time >= 100 {
                     outcome.revert(IStaking::EvidenceOutOfRange {
                         height,
@@ -2616,7 +2629,8 @@ fn ledger_run(seed: u64, steps: usize) -> [usize; 4] {
                 }
                 let (_, logs) = outcome.ok();
                 let (taken, own) = ledger.slash(v, 500, &seat, start, chain.timestamp);
-                let reward = Ledger::bps(&taken, 1_000).min(own);
+                // The reporter gets 10% of what the offender itself lost.
+                let reward = Ledger::bps(&own, 1_000);
                 let slashed = IStaking::ValidatorSlashed::decode_log_data(&logs[0].data).unwrap();
                 let reported =
                     IStaking::DoubleSignReported::decode_log_data(&logs[1].data).unwrap();
@@ -2632,7 +2646,7 @@ fn ledger_run(seed: u64, steps: usize) -> [usize; 4] {
                 );
                 *ledger.wallet(reporter) += reward.clone();
                 ledger.burned += taken - reward;
-                ledger.tombstone(v);
+                ledger.tombstone(v, chain.number);
                 counts[1] += 1;
                 counts[2] += usize::from(reporter == v);
             }
@@ -2928,8 +2942,8 @@ fn double_sign_evidence_slashes_tombstones_and_pays_the_reporter() {
         (addr(2), 2, 500, total)
     );
     let reported = IStaking::DoubleSignReported::decode_log_data(&logs[1].data).unwrap();
-    // 10% of the slash; below the operator's own loss (10 of its 200).
-    let reward = total / U256::from(10);
+    // 10% of what the operator itself lost: 10 of its 200.
+    let reward = ether(1);
     assert_eq!(
         (
             reported.operator,
@@ -3171,6 +3185,17 @@ fn a_slash_of_many_delegators_runs_in_bounded_steps_and_nothing_escapes_it() {
     chain
         .undelegate(delegators[0], addr(3), half)
         .revert(IStaking::SlashPending { operator: addr(2) });
+    // Entries maturing meanwhile stay in reach, and cannot be withdrawn until it ends.
+    chain.timestamp += 1_000;
+    let withdraw = IDelegation::withdrawUnbondedCall {}.abi_encode();
+    chain
+        .call(
+            delegators[1],
+            DELEGATION_ADDRESS,
+            U256::ZERO,
+            withdraw.clone(),
+        )
+        .revert(IDelegation::NothingToWithdraw {});
     let mut blocks = 0;
     let slashed = loop {
         blocks += 1;
@@ -3206,6 +3231,13 @@ fn a_slash_of_many_delegators_runs_in_bounded_steps_and_nothing_escapes_it() {
     chain
         .undelegate(delegators[0], addr(3), ether(1) / U256::from(4))
         .ok();
+    let (out, _) = chain
+        .call(delegators[1], DELEGATION_ADDRESS, U256::ZERO, withdraw)
+        .ok();
+    assert_eq!(
+        IDelegation::withdrawUnbondedCall::abi_decode_returns(&out).unwrap(),
+        ether(95) / U256::from(100)
+    );
     let left = chain.view(
         DELEGATION_ADDRESS,
         IDelegation::delegationCall {
@@ -3296,8 +3328,9 @@ fn a_self_reported_double_sign_never_pays_the_offender() {
     // 5% of the seat's 10,000: 5 from the operator's own entry, 495 from the delegators.
     assert_eq!(slashed.amount, ether(500));
     assert_eq!(chain.info(addr(2)).totalStake, ether(9_900) - ether(495));
-    // The reporter gets at most what the offender lost (5), not 10% of the slash (50).
-    assert_eq!(reported.reward, ether(5));
+    // The reporter gets 10% of what the offender itself lost (5), not 10% of the slash (50):
+    // reporting oneself recovers a tenth of one's own loss and none of the delegators'.
+    assert_eq!(reported.reward, ether(5) / U256::from(10));
     assert!(wealth(&mut chain) <= before, "self-reporting paid");
     // Unstaking in the epoch before, out of the seat's stake, leaves nothing to pay out.
     let mut chain = Chain::new(&[]);
@@ -3311,8 +3344,8 @@ fn a_self_reported_double_sign_never_pays_the_offender() {
     let reported = IStaking::DoubleSignReported::decode_log_data(&logs[1].data).unwrap();
     assert_eq!(
         reported.reward,
-        ether(5),
-        "5% of its remaining 100 self-stake"
+        ether(5) / U256::from(10),
+        "10% of the 5% of its remaining 100 self-stake"
     );
     assert!(wealth(&mut chain) <= before);
 }
@@ -3371,6 +3404,13 @@ fn jailed_validators_leave_the_set_at_once_and_earn_nothing() {
         }
     }
     assert!(jailed_at.is_some(), "downtime escaped by going inactive");
+    // Votes it signs after losing its seat are no evidence: they carried no weight.
+    chain
+        .evidence(addr(7), 2, chain.number)
+        .revert(IStaking::NotInActiveSet {
+            operator: addr(2),
+            height: chain.number,
+        });
     assert_eq!(
         chain.view(STAKING_ADDRESS, IStaking::activeSetCall {}),
         vec![addr(1)],

@@ -69,7 +69,7 @@ interface IStaking {
         /// Downtime slash for the first, second and third-or-later offence, basis points.
         uint256[3] downtimeSlashBps;
         uint256 doubleSignSlashBps;
-        /// Share of a double-sign slash paid to the reporter, basis points; the rest is burned.
+        /// Share of the double-signer's own loss paid to the reporter, basis points; the rest is burned.
         uint256 reporterRewardBps;
         /// Oldest evidence accepted: seconds since the start of the epoch holding its height
         ///         (at most `unbondingPeriod`).
@@ -186,12 +186,12 @@ interface IStaking {
     ///         Tombstoned validators never leave.
     function unjail() external payable;
     /// @notice Evidence that `consensusKey` signed two different blocks at the same height and
-    ///         round, while it held a seat in that height's epoch. The offender is slashed
-    ///         `doubleSignSlashBps` of the seat's recorded stake (first from unbonding and
-    ///         redelegation entries created at or after `height`, the rest from bonded stake),
-    ///         jailed for good, and the caller receives `reporterRewardBps` of the slash, but
-    ///         never more than the offender's own loss (self-stake and its own entries), so
-    ///         reporting oneself never pays; the rest is burned. Anyone may call. The slash
+    ///         round, while it held a seat in that height's epoch (not yet jailed in it). The
+    ///         offender is slashed `doubleSignSlashBps` of the seat's recorded stake (first from
+    ///         unbonding and redelegation entries created since the epoch's start, the rest
+    ///         from bonded stake), jailed for good, and the caller receives `reporterRewardBps`
+    ///         of the offender's own loss (self-stake and its own entries), so reporting oneself
+    ///         recovers a tenth of one's loss and none of the delegators'; the rest is burned. Anyone may call. The slash
     ///         walks the offender's delegators 32 per step (this call, then each block): until
     ///         it finishes, stake in its reach cannot move (`SlashPending`).
     function submitDoubleSignEvidence(bytes32 consensusKey, SignedVote calldata first, SignedVote calldata second) external;

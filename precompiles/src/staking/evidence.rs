@@ -4,7 +4,7 @@
 //! a share of the slash capped at the offender's own loss. Also the proof of possession a key
 //! gives when it registers.
 
-use super::{SLASH_DOUBLE_SIGN, epoch_start, not_tombstoned, param, slashing, tombstone};
+use super::{SLASH_DOUBLE_SIGN, epoch_start, param, slashing, tombstone};
 use crate::{
     ctx::{Ctx, Exit, word_address},
     interfaces::IStaking,
@@ -112,7 +112,13 @@ pub(crate) fn submit(
         return Err(IStaking::UnknownConsensusKey { key }.into());
     }
     let operator = word_address(owner);
-    not_tombstoned(c, operator)?;
+    // Punished once per double sign; a validator tombstoned for downtime (slashed to nothing)
+    // still answers for one.
+    let double_signed =
+        layout::validator_base(operator) + U256::from(layout::validator::DOUBLE_SIGNED);
+    if !c.sload(double_signed)?.is_zero() {
+        return Err(IStaking::Tombstoned { operator }.into());
+    }
     if first.height != second.height
         || first.round != second.round
         || first.blockHash == second.blockHash
@@ -138,7 +144,8 @@ pub(crate) fn submit(
         return Err(out_of_range().into());
     }
     let seat_stake = c.sload(epoch_stake_slot(epoch, operator))?;
-    if seat_stake.is_zero() {
+    let lost = c.sload(layout::seat_lost_slot(epoch, operator))?;
+    if seat_stake.is_zero() || (!lost.is_zero() && U256::from(first.height) >= lost) {
         return Err(IStaking::NotInActiveSet {
             operator,
             height: first.height,
@@ -156,18 +163,15 @@ pub(crate) fn submit(
     // Out of the set at once; the slash follows, in bounded steps, starting in this call
     // (stake that left after the epoch's start was still part of the seat at the infraction).
     tombstone(c, operator)?;
+    c.sstore(double_signed, U256::from(1))?;
+    // Its first step is protocol work the offender sized (not charged; a block holds at most
+    // one such step per seat, since the offender is tombstoned).
     let since = epoch_start(c, epoch)?;
-    slashing::start(
-        c,
-        operator,
-        bps,
-        seat_stake,
-        since,
-        slashing::Offence {
-            reason: SLASH_DOUBLE_SIGN,
-            reporter: c.caller(),
-            height: first.height,
-            round: first.round,
-        },
-    )
+    let offence = slashing::Offence {
+        reason: SLASH_DOUBLE_SIGN,
+        reporter: c.caller(),
+        height: first.height,
+        round: first.round,
+    };
+    c.unmetered(|c| slashing::start(c, operator, bps, seat_stake, since, offence))
 }

@@ -355,6 +355,12 @@ fn leave_active_set(c: &mut Ctx<'_>, operator: Address) -> Result<(), Exit> {
     if found {
         c.sstore(array_slot(base, len - 1, 1), U256::ZERO)?;
         c.sstore(base, U256::from(len - 1))?;
+        // Votes it signs from the next block on carry no seat: no evidence counts for them.
+        let epoch = param(c, slot::CURRENT_EPOCH)?;
+        c.sstore(
+            layout::seat_lost_slot(epoch, operator),
+            U256::from(c.block_number()).plus(U256::from(1))?,
+        )?;
     }
     Ok(())
 }
@@ -614,6 +620,7 @@ pub(crate) fn unstake(c: &mut Ctx<'_>, amount: U256) -> Result<(), Exit> {
     let operator = c.caller();
     let base = existing_validator(c, operator)?;
     slashing::not_in_progress(c, operator)?;
+    slashing::redelegated_stake_free(c, operator, operator)?;
     if amount.is_zero() {
         return Err(IStaking::ZeroAmount {}.into());
     }

@@ -110,6 +110,7 @@ pub(crate) fn start(
         (slash_job::HEIGHT, U256::from(offence.height)),
         (slash_job::ROUND, U256::from(offence.round)),
         (slash_job::FRACTION, bps),
+        (slash_job::START_TIME, U256::from(c.timestamp())),
     ] {
         c.sstore(at(j, field), value)?;
     }
@@ -120,23 +121,30 @@ pub(crate) fn start(
 }
 
 /// Advances the slashes in progress by at most [`WALK_PER_STEP`] delegators in all: the
-/// protocol's per-block share of the work.
+/// protocol's per-block share of the work, taken by the jobs in turn, so a long job does not
+/// hold the others back.
 pub(crate) fn advance_queue(c: &mut Ctx<'_>) -> Result<(), Exit> {
     let queue = U256::from(slot::SLASH_QUEUE);
+    let next = U256::from(slot::SLASH_QUEUE_NEXT);
     let mut budget = WALK_PER_STEP;
     while budget > 0 {
         let len = c.sload(queue)?.saturating_to::<u64>();
         if len == 0 {
             break;
         }
-        let operator = word_address(c.sload(array_slot(queue, 0, 1))?);
+        let i = c.sload(next)?.saturating_to::<u64>() % len;
+        let operator = word_address(c.sload(array_slot(queue, i, 1))?);
         let (done, walked) = advance(c, operator, budget)?;
         budget = budget.saturating_sub(walked.max(1));
         if done {
+            // The last job moves into this place and gets the next turn.
             let last = c.sload(array_slot(queue, len - 1, 1))?;
-            c.sstore(array_slot(queue, 0, 1), last)?;
+            c.sstore(array_slot(queue, i, 1), last)?;
             c.sstore(array_slot(queue, len - 1, 1), U256::ZERO)?;
             c.sstore(queue, U256::from(len - 1))?;
+            c.sstore(next, U256::from(i))?;
+        } else {
+            c.sstore(next, U256::from(i + 1))?;
         }
     }
     Ok(())
@@ -148,6 +156,7 @@ fn advance(c: &mut Ctx<'_>, operator: Address, budget: u64) -> Result<(bool, u64
     let j = job(operator);
     let bps = c.sload(at(j, slash_job::FRACTION))?;
     let since = c.sload(at(j, slash_job::SINCE))?.saturating_to::<u64>();
+    let started = c.sload(at(j, slash_job::START_TIME))?;
     let delegators = address_slot(operator, U256::from(slot::UNBONDING_DELEGATORS));
     let mut count = c.sload(delegators)?.saturating_to::<u64>();
     let mut cursor = c.sload(at(j, slash_job::CURSOR))?.saturating_to::<u64>();
@@ -156,7 +165,7 @@ fn advance(c: &mut Ctx<'_>, operator: Address, budget: u64) -> Result<(bool, u64
     while cursor < count && steps < budget {
         steps += 1;
         let delegator = word_address(c.sload(array_slot(delegators, cursor, 1))?);
-        let walked = walk(c, operator, delegator, bps, since)?;
+        let walked = walk(c, operator, delegator, bps, since, started)?;
         cut = cut.plus(walked.cut)?;
         if delegator == operator {
             own = own.plus(walked.cut)?;
@@ -202,17 +211,19 @@ struct Walked {
     cut: U256,
 }
 
-/// Cuts `bps` of each of `delegator`'s unmatured unbonding entries from `operator` created at or
-/// after `since` (of the initial amount, at most what is left), and of the destination shares of
-/// its redelegations away from `operator` since then (at most those still held).
+/// Cuts `bps` of each of `delegator`'s unbonding entries from `operator` created at or after
+/// `since` and unmatured when the job `started` (of the initial amount, at most what is left),
+/// and of the destination shares of its redelegations away from `operator` since then (at most
+/// those still held).
 fn walk(
     c: &mut Ctx<'_>,
     operator: Address,
     delegator: Address,
     bps: U256,
     since: u64,
+    started: U256,
 ) -> Result<Walked, Exit> {
-    let now = U256::from(c.timestamp());
+    let now = started;
     let since = U256::from(since);
     let (mut live, mut unbonding_cut, mut redelegated_cut) = (false, U256::ZERO, U256::ZERO);
     let list = address_slot(delegator, U256::from(slot::UNBONDINGS));
@@ -315,10 +326,9 @@ fn finish(c: &mut Ctx<'_>, operator: Address) -> Result<(), Exit> {
 
     let reason = reason.saturating_to::<u8>();
     let reward = if reason == super::SLASH_DOUBLE_SIGN {
-        // Paid out of what the offender itself lost, so a self-report never comes out ahead.
-        amount
-            .mul_div(super::param(c, slot::REPORTER_REWARD_BPS)?, U256::from(BPS))?
-            .min(own_loss)
+        // A share of what the offender itself lost: reporting oneself recovers at most
+        // `reporterRewardBps` of one's own loss, and never the delegators' loss.
+        own_loss.mul_div(super::param(c, slot::REPORTER_REWARD_BPS)?, U256::from(BPS))?
     } else {
         U256::ZERO
     };
@@ -327,6 +337,7 @@ fn finish(c: &mut Ctx<'_>, operator: Address) -> Result<(), Exit> {
     }
     burn(c, DELEGATION_ADDRESS, amount.minus(reward)?)?;
     if total_stake == bonded_cut {
+        // Slashed to nothing: jailed for good (double-sign evidence still counts against it).
         tombstone(c, operator)?;
     }
     c.emit(

@@ -1885,18 +1885,7 @@ fn downtime_jails_slashes_with_escalation_and_unjail_follows_the_rules() {
         .revert(IDelegation::NotValidator { validator: addr(2) });
     assert_eq!(supply(&mut chain), initial_supply);
     // Unbonding entries created before the offences' windows pay out what the first slash left.
-    let (out, _) = chain
-        .call(
-            addr(6),
-            DELEGATION_ADDRESS,
-            U256::ZERO,
-            IDelegation::withdrawUnbondedCall {}.abi_encode(),
-        )
-        .ok();
-    assert_eq!(
-        IDelegation::withdrawUnbondedCall::abi_decode_returns(&out).unwrap(),
-        ether(29)
-    );
+    assert_eq!(chain.withdraw(addr(6)), ether(29));
     assert_eq!(supply(&mut chain), initial_supply);
 }
 
@@ -3288,6 +3277,19 @@ impl Chain {
         )
     }
 
+    /// Withdraws `delegator`'s matured entries; returns the amount paid.
+    fn withdraw(&mut self, delegator: Address) -> U256 {
+        let (out, _) = self
+            .call(
+                delegator,
+                DELEGATION_ADDRESS,
+                U256::ZERO,
+                IDelegation::withdrawUnbondedCall {}.abi_encode(),
+            )
+            .ok();
+        IDelegation::withdrawUnbondedCall::abi_decode_returns(&out).unwrap()
+    }
+
     fn unbonding(&mut self, delegator: Address) -> U256 {
         self.view(
             DELEGATION_ADDRESS,
@@ -3565,18 +3567,7 @@ fn entries_are_capped_per_validator_and_per_delegator() {
         });
     // Withdrawing all 64 at the limit (within the call's 5M gas); it frees the counts.
     chain.timestamp += 1_000;
-    let (out, _) = chain
-        .call(
-            addr(20),
-            DELEGATION_ADDRESS,
-            U256::ZERO,
-            IDelegation::withdrawUnbondedCall {}.abi_encode(),
-        )
-        .ok();
-    assert_eq!(
-        IDelegation::withdrawUnbondedCall::abi_decode_returns(&out).unwrap(),
-        ether(64)
-    );
+    assert_eq!(chain.withdraw(addr(20)), ether(64));
     println!("withdrawUnbonded of 64 entries: gas {}", chain.last_gas);
     chain.undelegate(addr(20), addr(1), ether(1)).ok();
     // Seven open redelegations per (delegator, source).

@@ -75,11 +75,7 @@ pub(crate) fn redelegated_stake_free(
         return Ok(());
     }
     let list = address_slot(delegator, U256::from(slot::REDELEGATIONS));
-    let len = c
-        .sload(list)?
-        .saturating_to::<u64>()
-        .min(MAX_ENTRIES_PER_DELEGATOR);
-    for i in 0..len {
+    for i in 0..list_len(c, list)? {
         let entry = |f| array_slot(list, i, redelegation::SIZE) + U256::from(f);
         if word_address(c.sload(entry(redelegation::DST))?) == holder {
             let src = word_address(c.sload(entry(redelegation::SRC))?);
@@ -223,23 +219,25 @@ fn walk(
     since: u64,
     started: U256,
 ) -> Result<Walked, Exit> {
-    let now = started;
-    let since = U256::from(since);
+    let reach = Reach {
+        operator,
+        started,
+        since: U256::from(since),
+    };
     let (mut live, mut unbonding_cut, mut redelegated_cut) = (false, U256::ZERO, U256::ZERO);
     let list = address_slot(delegator, U256::from(slot::UNBONDINGS));
-    let len = c
-        .sload(list)?
-        .saturating_to::<u64>()
-        .min(MAX_ENTRIES_PER_DELEGATOR);
-    for i in 0..len {
+    for i in 0..list_len(c, list)? {
         let entry = |f| array_slot(list, i, unbonding::SIZE) + U256::from(f);
-        if word_address(c.sload(entry(unbonding::VALIDATOR))?) != operator
-            || c.sload(entry(unbonding::COMPLETION))? <= now
-        {
+        let fields = [
+            unbonding::VALIDATOR,
+            unbonding::COMPLETION,
+            unbonding::HEIGHT,
+        ];
+        let Some(in_reach) = reach.of(c, fields.map(entry))? else {
             continue;
-        }
+        };
         live = true;
-        if c.sload(entry(unbonding::HEIGHT))? < since {
+        if !in_reach {
             continue;
         }
         let left = c.sload(entry(unbonding::AMOUNT))?;
@@ -254,19 +252,18 @@ fn walk(
     }
     c.sub(U256::from(slot::TOTAL_UNBONDING), unbonding_cut)?;
     let list = address_slot(delegator, U256::from(slot::REDELEGATIONS));
-    let len = c
-        .sload(list)?
-        .saturating_to::<u64>()
-        .min(MAX_ENTRIES_PER_DELEGATOR);
-    for i in 0..len {
+    for i in 0..list_len(c, list)? {
         let entry = |f| array_slot(list, i, redelegation::SIZE) + U256::from(f);
-        if word_address(c.sload(entry(redelegation::SRC))?) != operator
-            || c.sload(entry(redelegation::COMPLETION))? <= now
-        {
+        let fields = [
+            redelegation::SRC,
+            redelegation::COMPLETION,
+            redelegation::HEIGHT,
+        ];
+        let Some(in_reach) = reach.of(c, fields.map(entry))? else {
             continue;
-        }
+        };
         live = true;
-        if c.sload(entry(redelegation::HEIGHT))? < since {
+        if !in_reach {
             continue;
         }
         let dst = word_address(c.sload(entry(redelegation::DST))?);
@@ -291,6 +288,38 @@ fn walk(
         live,
         cut: unbonding_cut.plus(redelegated_cut)?,
     })
+}
+
+/// What a job reaches: entries from `operator`, unmatured when it `started`, created at or
+/// after `since`.
+struct Reach {
+    operator: Address,
+    started: U256,
+    since: U256,
+}
+
+impl Reach {
+    /// For an entry with the given (validator, completion, height) slots: `None` if it is not
+    /// the offender's or was matured, else whether it was created late enough to be cut.
+    fn of(
+        &self,
+        c: &mut Ctx<'_>,
+        [validator, completion, height]: [U256; 3],
+    ) -> Result<Option<bool>, Exit> {
+        if word_address(c.sload(validator)?) != self.operator
+            || c.sload(completion)? <= self.started
+        {
+            return Ok(None);
+        }
+        Ok(Some(c.sload(height)? >= self.since))
+    }
+}
+
+/// Length of a delegator's entry list, at most [`MAX_ENTRIES_PER_DELEGATOR`].
+fn list_len(c: &mut Ctx<'_>, list: U256) -> Result<u64, Exit> {
+    Ok(c.sload(list)?
+        .saturating_to::<u64>()
+        .min(MAX_ENTRIES_PER_DELEGATOR))
 }
 
 /// Ends `operator`'s job: the rest of the amount from the bonded stake, the reporter paid at

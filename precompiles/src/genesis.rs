@@ -367,7 +367,8 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(good.validate(), Ok(()));
-        let cases: [(fn(&mut StakingGenesis), &str); 9] = [
+        type Edit = fn(&mut StakingGenesis);
+        let cases: [(Edit, &str); 9] = [
             (|g| g.max_validators = 0, "maxValidators must be positive"),
             (
                 |g| g.min_self_stake = U256::ZERO,

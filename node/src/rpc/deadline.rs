@@ -44,7 +44,7 @@ impl Deadline {
 impl<CTX: ContextTr> Inspector<CTX> for Deadline {
     fn step(&mut self, interp: &mut Interpreter, context: &mut CTX) {
         self.steps = self.steps.wrapping_add(1);
-        if !self.expired && self.steps % STEPS_PER_CHECK != 0 {
+        if !self.expired && !self.steps.is_multiple_of(STEPS_PER_CHECK) {
             return;
         }
         if self.expired() {

@@ -719,7 +719,7 @@ async fn subscribe(
                         } else {
                             let logs = api.committed_logs(&event);
                             for log in logs.iter().filter(|l| filter.as_ref().is_none_or(|f| f.matches(&l.inner))) {
-                                if !send(&sink, serde_json::to_value(&log).map_err(internal)?).await { return Ok(()) }
+                                if !send(&sink, serde_json::to_value(log).map_err(internal)?).await { return Ok(()) }
                             }
                         }
                     }

@@ -290,6 +290,21 @@ impl<'a> Ctx<'a> {
         self.sstore(list, len.plus(U256::from(1))?)
     }
 
+    /// Removes element `index` of the `address[]` at `list` (`len` long) by moving the last one
+    /// into its place; returns the moved word (the removed one's if it was the last).
+    pub(crate) fn swap_remove_address(
+        &mut self,
+        list: U256,
+        index: u64,
+        len: u64,
+    ) -> Result<U256, Exit> {
+        let last = self.sload(crate::layout::array_slot(list, len - 1, 1))?;
+        self.sstore(crate::layout::array_slot(list, index, 1), last)?;
+        self.sstore(crate::layout::array_slot(list, len - 1, 1), U256::ZERO)?;
+        self.sstore(list, U256::from(len - 1))?;
+        Ok(last)
+    }
+
     /// Adds `delta` to the counter at `slot`.
     pub(crate) fn add(&mut self, slot: U256, delta: U256) -> Result<(), Exit> {
         let v = self.sload(slot)?;

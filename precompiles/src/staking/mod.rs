@@ -371,17 +371,12 @@ pub(crate) fn epoch_start(c: &mut Ctx<'_>, epoch: U256) -> Result<u64, Exit> {
         .saturating_to())
 }
 
-/// Whether `operator` holds a seat now: a member of the current epoch's set (which a jailed
-/// validator left, even if unjailed since).
+/// Whether `operator` holds a seat now: one in the current epoch's set that it has not lost
+/// (jailed, even if unjailed since). Two reads, not a walk of the set: this runs every block.
 fn holds_seat(c: &mut Ctx<'_>, operator: Address) -> Result<bool, Exit> {
-    let base = U256::from(slot::EPOCH_SET);
-    let len = c.sload(base)?.saturating_to::<u64>();
-    for i in 0..len {
-        if word_address(c.sload(array_slot(base, i, 1))?) == operator {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    let epoch = param(c, slot::CURRENT_EPOCH)?;
+    Ok(!c.sload(epoch_stake_slot(epoch, operator))?.is_zero()
+        && c.sload(layout::seat_lost_slot(epoch, operator))?.is_zero())
 }
 
 /// Fails if `operator`'s validator is tombstoned.
@@ -459,17 +454,14 @@ pub(crate) fn set_status(c: &mut Ctx<'_>, operator: Address, new: u64) -> Result
     } else if new != status::BONDED && position != 0 {
         // Swap-remove: creation order lives in `registryIndex`, not in the list's order.
         let len = c.sload(list)?.saturating_to::<u64>();
-        let last = c.sload(array_slot(list, len - 1, 1))?;
-        c.sstore(array_slot(list, position - 1, 1), last)?;
+        let moved = c.swap_remove_address(list, position - 1, len)?;
         c.sstore(
             at(
-                validator_base(word_address(last)),
+                validator_base(word_address(moved)),
                 validator::CANDIDATE_POSITION,
             ),
             U256::from(position),
         )?;
-        c.sstore(array_slot(list, len - 1, 1), U256::ZERO)?;
-        c.sstore(list, U256::from(len - 1))?;
         c.sstore(at(base, validator::CANDIDATE_POSITION), U256::ZERO)?;
     }
     Ok(())

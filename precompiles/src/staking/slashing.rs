@@ -134,10 +134,7 @@ pub(crate) fn advance_queue(c: &mut Ctx<'_>) -> Result<(), Exit> {
         budget = budget.saturating_sub(walked.max(1));
         if done {
             // The last job moves into this place and gets the next turn.
-            let last = c.sload(array_slot(queue, len - 1, 1))?;
-            c.sstore(array_slot(queue, i, 1), last)?;
-            c.sstore(array_slot(queue, len - 1, 1), U256::ZERO)?;
-            c.sstore(queue, U256::from(len - 1))?;
+            c.swap_remove_address(queue, i, len)?;
             c.sstore(next, U256::from(i))?;
         } else {
             c.sstore(next, U256::from(i + 1))?;
@@ -171,11 +168,8 @@ fn advance(c: &mut Ctx<'_>, operator: Address, budget: u64) -> Result<(bool, u64
             continue;
         }
         // No live entry left from `operator`: unlist (the last one moves here, unvisited).
+        c.swap_remove_address(delegators, cursor, count)?;
         count -= 1;
-        let last = c.sload(array_slot(delegators, count, 1))?;
-        c.sstore(array_slot(delegators, cursor, 1), last)?;
-        c.sstore(array_slot(delegators, count, 1), U256::ZERO)?;
-        c.sstore(delegators, U256::from(count))?;
         c.sstore(
             layout::mapping_slot(
                 delegator.into_word(),
